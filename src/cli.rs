@@ -1,0 +1,291 @@
+//! The command line, as clap sees it. This is the single source for `--help`,
+//! man pages and completions; nothing below `cmd/` sees these types.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "mqctl",
+    version,
+    about = "Inspect and repair a Kannader mail queue",
+    long_about = "Inspect and repair a Kannader on-disk mail queue (data/, queue/, inflight/, cleanup/), \
+safely against a live writer. Read with list, show and stats; change with hold, release, reschedule, \
+defer, drop, recover and purge; try it all with `mqctl demo`.",
+    after_help = "Examples:\n  mqctl --queue /var/spool/kannader stats\n  mqctl list --to '*@example.com' --format jsonl | jq .id\n  mqctl demo"
+)]
+pub struct Cli {
+    /// The queue root (the folder holding data/ and queue/).
+    #[arg(long, short = 'Q', env = "MQCTL_QUEUE", global = true, value_name = "DIR")]
+    pub queue: Option<PathBuf>,
+
+    /// When to use colors (NO_COLOR in the environment means never for auto).
+    #[arg(long, value_enum, default_value_t = ColorArg::Auto, global = true, value_name = "WHEN")]
+    pub color: ColorArg,
+
+    /// Print only what was asked for: no summaries, no warnings.
+    #[arg(long, short, global = true)]
+    pub quiet: bool,
+
+    /// Say more about what is done (repeat for more).
+    #[arg(long, short, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorArg {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// List entries matching a selection.
+    #[command(after_help = "Examples:\n  mqctl list\n  mqctl list --state inflight --older-than 1h\n  \
+mqctl list --to '*@gmail.com' --not-due --format jsonl\n  mqctl list --from '<>' --format ids | mqctl drop -\n  \
+mqctl list --count --domain example.com")]
+    List(ListArgs),
+
+    /// Show entries in full: state, envelope, schedule, headers.
+    #[command(after_help = "Examples:\n  mqctl show 3f2a\n  mqctl show 3f2a --raw | less\n  mqctl show --json 3f2a 91bc")]
+    Show(ShowArgs),
+
+    /// Counts per state, per destination domain and age (like qshape).
+    #[command(after_help = "Examples:\n  mqctl stats\n  mqctl stats --format json | jq .states\n  \
+mqctl stats --format prometheus > /var/lib/node_exporter/mqctl.prom")]
+    Stats(StatsArgs),
+
+    /// Add a message to the queue exactly as the writer does.
+    #[command(after_help = "Examples:\n  mqctl enqueue --from alice@example.org --to bob@example.com message.eml\n  \
+printf 'Subject: hi\\r\\n\\r\\nhello\\r\\n' | mqctl enqueue --from '<>' --to postmaster@example.net -")]
+    Enqueue(EnqueueArgs),
+
+    /// Build a realistic sample queue to try mqctl on.
+    #[command(after_help = "Examples:\n  mqctl demo\n  mqctl demo /tmp/q && mqctl --queue /tmp/q stats")]
+    Demo(DemoArgs),
+}
+
+/// The selection language (PRODUCT.md, "Selections"). Filters combine with AND.
+#[derive(Debug, Args, Default, Clone)]
+pub struct SelectArgs {
+    /// Entry ids or unique prefixes; `-` reads ids from stdin (newline or NUL separated).
+    #[arg(value_name = "ID")]
+    pub ids: Vec<String>,
+
+    /// Only entries in this state (repeatable).
+    #[arg(long, value_enum, value_name = "STATE", help_heading = "Selection")]
+    pub state: Vec<StateArg>,
+
+    /// Sender matches this glob (`<>` is the null sender), case-insensitive.
+    #[arg(long, value_name = "GLOB", help_heading = "Selection")]
+    pub from: Option<String>,
+
+    /// Recipient matches this glob, case-insensitive.
+    #[arg(long, value_name = "GLOB", help_heading = "Selection")]
+    pub to: Option<String>,
+
+    /// Recipient domain matches (a name or a glob like `*.example.com`).
+    #[arg(long, value_name = "DOMAIN", help_heading = "Selection")]
+    pub domain: Option<String>,
+
+    /// Entries of this mail (id or prefix of data/<mail>).
+    #[arg(long, value_name = "MAILID", help_heading = "Selection")]
+    pub mail: Option<String>,
+
+    /// Next attempt is now or past.
+    #[arg(long, conflicts_with = "not_due", help_heading = "Selection")]
+    pub due: bool,
+
+    /// Next attempt is in the future (deferred).
+    #[arg(long, help_heading = "Selection")]
+    pub not_due: bool,
+
+    /// Tried at least once (last_attempt set).
+    #[arg(long, conflicts_with = "never_tried", help_heading = "Selection")]
+    pub retried: bool,
+
+    /// Never tried yet.
+    #[arg(long, help_heading = "Selection")]
+    pub never_tried: bool,
+
+    /// Message older than this (e.g. 30m, 2h, 3d).
+    #[arg(long, value_name = "DUR", help_heading = "Selection")]
+    pub older_than: Option<String>,
+
+    /// Message younger than this.
+    #[arg(long, value_name = "DUR", help_heading = "Selection")]
+    pub younger_than: Option<String>,
+
+    /// Message larger than this (e.g. 100k, 10M).
+    #[arg(long, value_name = "SIZE", help_heading = "Selection")]
+    pub larger_than: Option<String>,
+
+    /// Subject matches this glob (decoded), case-insensitive.
+    #[arg(long, value_name = "GLOB", help_heading = "Selection")]
+    pub subject: Option<String>,
+
+    /// A header matches: 'Name: GLOB' (repeatable).
+    #[arg(long, value_name = "'NAME: GLOB'", help_heading = "Selection")]
+    pub header: Vec<String>,
+
+    /// Only entries with problems (see `mqctl check`).
+    #[arg(long, help_heading = "Selection")]
+    pub broken: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum StateArg {
+    Queue,
+    Inflight,
+    Cleanup,
+    Hold,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ListFormat {
+    Table,
+    Json,
+    Jsonl,
+    Ids,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SortKey {
+    Id,
+    State,
+    At,
+    LastAttempt,
+    Size,
+    Age,
+    From,
+    To,
+    Subject,
+}
+
+#[derive(Debug, Args, Clone, Copy, Default)]
+pub struct TimeArgs {
+    /// Show times as UTC instead of relative (`in 3h`, `2d ago`).
+    #[arg(long, conflicts_with = "local")]
+    pub utc: bool,
+    /// Show times in local time instead of relative.
+    #[arg(long)]
+    pub local: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    #[command(flatten)]
+    pub select: SelectArgs,
+
+    /// Output format.
+    #[arg(long, short, value_enum, default_value_t = ListFormat::Table)]
+    pub format: ListFormat,
+
+    /// With ids: separate them with NUL instead of newline (for xargs -0).
+    #[arg(short = '0', long = "null")]
+    pub null: bool,
+
+    /// Sort by this field (tables sort by `at` unless told).
+    #[arg(long, value_enum)]
+    pub sort: Option<SortKey>,
+
+    /// Reverse the sort order.
+    #[arg(long, short)]
+    pub reverse: bool,
+
+    /// At most this many entries.
+    #[arg(long, short = 'n', value_name = "N")]
+    pub limit: Option<usize>,
+
+    /// Print only how many entries match.
+    #[arg(long, short)]
+    pub count: bool,
+
+    /// Fields to show, comma separated (id,state,mail,dest,from,to,at,
+    /// last_attempt,size,age,since,subject,message_id,problem).
+    #[arg(long, value_delimiter = ',', value_name = "FIELDS")]
+    pub fields: Vec<String>,
+
+    #[command(flatten)]
+    pub time: TimeArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    /// Entry ids or unique prefixes (`-` reads them from stdin).
+    #[arg(value_name = "ID", required = true)]
+    pub ids: Vec<String>,
+
+    /// Print the message bytes (control characters are escaped on a terminal).
+    #[arg(long, conflicts_with = "json")]
+    pub raw: bool,
+
+    /// One JSON document with every field and all headers.
+    #[arg(long)]
+    pub json: bool,
+
+    #[command(flatten)]
+    pub time: TimeArgs,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum StatsFormat {
+    Table,
+    Json,
+    Prometheus,
+}
+
+#[derive(Debug, Args)]
+pub struct StatsArgs {
+    /// Output format (prometheus: node_exporter textfile-collector format).
+    #[arg(long, short, value_enum, default_value_t = StatsFormat::Table)]
+    pub format: StatsFormat,
+
+    /// How many destination domains to show (the rest are summed as "other").
+    #[arg(long, default_value_t = 15, value_name = "N")]
+    pub top: usize,
+
+    /// An inflight entry older than this counts as stuck.
+    #[arg(long, default_value = "1h", value_name = "DUR")]
+    pub stuck_after: String,
+}
+
+#[derive(Debug, Args)]
+pub struct EnqueueArgs {
+    /// Envelope sender (`<>` for the null sender).
+    #[arg(long, value_name = "ADDRESS")]
+    pub from: String,
+
+    /// Envelope recipient (repeatable; one queue entry each).
+    #[arg(long, value_name = "ADDRESS", required = true)]
+    pub to: Vec<String>,
+
+    /// The message (RFC 5322); `-` or nothing reads stdin.
+    #[arg(value_name = "FILE")]
+    pub file: Option<PathBuf>,
+
+    /// First attempt at this time (now, +2h, RFC 3339) instead of now.
+    #[arg(long, value_name = "TIME")]
+    pub at: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Where to build the sample queue (must be empty or absent); a new
+    /// temporary folder if not given.
+    #[arg(value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+
+    /// How many mails to put in it.
+    #[arg(long, default_value_t = 1500, value_name = "N")]
+    pub mails: usize,
+
+    /// Seed for the random choices (the same seed gives the same queue shape).
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    pub seed: u64,
+}

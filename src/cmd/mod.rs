@@ -1,0 +1,191 @@
+//! One file per subcommand: resolve the arguments, call the library, print.
+
+pub mod demo;
+pub mod enqueue;
+pub mod list;
+pub mod show;
+pub mod stats;
+
+use std::io::{self, BufRead, IsTerminal, Read, Write};
+use std::path::PathBuf;
+
+use jiff::Timestamp;
+
+use crate::cli::{self, Cli, ColorArg, Command, SelectArgs, StateArg, TimeArgs};
+use crate::error::{Error, Result};
+use crate::exit::ExitCode;
+use crate::output::{ColorChoice, TimeStyle};
+use crate::queue::{Queue, State};
+use crate::select::{Glob, HeaderFilter, Selection};
+use crate::timespec;
+
+/// What every command gets: the resolved global options.
+#[derive(Debug)]
+pub struct Context {
+    pub queue: Option<PathBuf>,
+    pub color: ColorChoice,
+    pub quiet: bool,
+    pub verbose: u8,
+    /// "Now" for due times and ages; `MQCTL_NOW` fixes it (for tests).
+    pub now: Timestamp,
+}
+
+impl Context {
+    pub fn from_cli(cli: &Cli) -> Result<Context> {
+        let now = match std::env::var("MQCTL_NOW") {
+            Ok(s) if !s.is_empty() => {
+                timespec::time(&s, Timestamp::now()).map_err(|e| Error::Usage(format!("MQCTL_NOW: {e}")))?
+            }
+            _ => Timestamp::now(),
+        };
+        Ok(Context {
+            queue: cli.queue.clone().filter(|p| !p.as_os_str().is_empty()),
+            color: match cli.color {
+                ColorArg::Auto => ColorChoice::Auto,
+                ColorArg::Always => ColorChoice::Always,
+                ColorArg::Never => ColorChoice::Never,
+            },
+            quiet: cli.quiet,
+            verbose: cli.verbose,
+            now,
+        })
+    }
+
+    /// Opens the queue named by `--queue` / `MQCTL_QUEUE`. There is no
+    /// default: guessing could act on the wrong queue.
+    pub fn open_queue(&self) -> Result<Queue> {
+        let Some(path) = &self.queue else {
+            return Err(Error::Usage(
+                "no queue given: pass --queue DIR or set MQCTL_QUEUE=DIR (try `mqctl demo` for a sample queue)".into(),
+            ));
+        };
+        Queue::open(path)
+    }
+
+    pub fn color_stdout(&self) -> bool {
+        crate::output::use_color(self.color, io::stdout().is_terminal())
+    }
+
+    /// A warning on stderr, unless `--quiet`.
+    pub fn warn(&self, msg: impl std::fmt::Display) {
+        if !self.quiet {
+            let color = crate::output::use_color(self.color, io::stderr().is_terminal());
+            if color {
+                eprintln!("\x1b[33mmqctl: warning:\x1b[0m {msg}");
+            } else {
+                eprintln!("mqctl: warning: {msg}");
+            }
+        }
+    }
+}
+
+/// Runs the parsed command line.
+pub fn run(cli: Cli) -> Result<ExitCode> {
+    let ctx = Context::from_cli(&cli)?;
+    match &cli.command {
+        Command::List(a) => list::run(&ctx, a),
+        Command::Show(a) => show::run(&ctx, a),
+        Command::Stats(a) => stats::run(&ctx, a),
+        Command::Enqueue(a) => enqueue::run(&ctx, a),
+        Command::Demo(a) => demo::run(&ctx, a),
+    }
+}
+
+pub fn state_of(s: StateArg) -> State {
+    match s {
+        StateArg::Queue => State::Queued,
+        StateArg::Inflight => State::Inflight,
+        StateArg::Cleanup => State::Cleanup,
+        StateArg::Hold => State::Held,
+    }
+}
+
+pub fn time_style(t: &TimeArgs) -> TimeStyle {
+    if t.utc {
+        TimeStyle::Utc
+    } else if t.local {
+        TimeStyle::Local
+    } else {
+        TimeStyle::Relative
+    }
+}
+
+/// Expands `-` in an id list into the ids read from stdin (newline or NUL
+/// separated, blank lines ignored).
+pub fn expand_ids(ids: &[String]) -> Result<Vec<String>> {
+    if !ids.iter().any(|i| i == "-") {
+        return Ok(ids.to_vec());
+    }
+    let mut out = Vec::new();
+    for id in ids {
+        if id != "-" {
+            out.push(id.clone());
+            continue;
+        }
+        let mut buf = Vec::new();
+        io::stdin().lock().read_to_end(&mut buf).map_err(|e| Error::Usage(format!("reading ids from stdin: {e}")))?;
+        let sep = if buf.contains(&0) { b'\0' } else { b'\n' };
+        for part in buf.split(|&b| b == sep) {
+            let s = String::from_utf8_lossy(part);
+            let s = s.trim();
+            if !s.is_empty() {
+                out.push(s.to_string());
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Turns the selection flags into a `Selection`.
+pub fn selection(a: &SelectArgs, now: Timestamp) -> Result<Selection> {
+    let dur = |flag: &str, v: &Option<String>| -> Result<_> {
+        v.as_deref()
+            .map(|s| timespec::duration(s).map_err(|e| Error::Usage(format!("--{flag}: {e}"))))
+            .transpose()
+    };
+    let glob = |v: &Option<String>| v.as_deref().map(Glob::new).transpose();
+    let tri = |yes: bool, no: bool| if yes { Some(true) } else if no { Some(false) } else { None };
+    let mut states: Vec<State> = a.state.iter().copied().map(state_of).collect();
+    states.dedup();
+    Ok(Selection {
+        ids: expand_ids(&a.ids)?,
+        states,
+        from: glob(&a.from)?,
+        to: glob(&a.to)?,
+        domain: glob(&a.domain)?,
+        mail: a.mail.clone(),
+        due: tri(a.due, a.not_due),
+        retried: tri(a.retried, a.never_tried),
+        older_than: dur("older-than", &a.older_than)?,
+        younger_than: dur("younger-than", &a.younger_than)?,
+        larger_than: a
+            .larger_than
+            .as_deref()
+            .map(|s| timespec::size(s).map_err(|e| Error::Usage(format!("--larger-than: {e}"))))
+            .transpose()?,
+        subject: glob(&a.subject)?,
+        headers: a.header.iter().map(|h| HeaderFilter::parse(h)).collect::<Result<_>>()?,
+        broken: a.broken.then_some(true),
+        text: None,
+        now: Some(now),
+    })
+}
+
+/// Buffered stdout. A reader that goes away (`| head`) ends the command
+/// quietly: main maps the broken pipe to success.
+pub fn stdout() -> io::BufWriter<io::StdoutLock<'static>> {
+    io::BufWriter::with_capacity(64 * 1024, io::stdout().lock())
+}
+
+/// Reads a whole line from stdin for a confirmation prompt.
+pub fn read_answer() -> Option<String> {
+    let mut s = String::new();
+    io::stdin().lock().read_line(&mut s).ok()?;
+    Some(s)
+}
+
+pub fn flush(out: &mut dyn Write) -> Result<()> {
+    out.flush().map_err(Error::Output)
+}
+
+pub use cli::SortKey;

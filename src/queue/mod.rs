@@ -1,0 +1,154 @@
+//! The on-disk protocol (PROTOCOL.md): opening a queue safely, reading its
+//! entries in parallel, and (in `write`) changing it the writer's way.
+
+pub mod address;
+pub mod headers;
+pub mod model;
+pub mod parse;
+pub mod problem;
+pub mod scan;
+pub mod sys;
+pub mod write;
+
+use std::path::{Path, PathBuf};
+
+use nix::errno::Errno;
+
+pub use model::*;
+pub use problem::{FileIssue, Problem};
+pub use scan::{Filter, Want};
+use sys::{Dir, Kind, Meta};
+
+use crate::error::{Error, Result};
+
+/// Bound on `metadata` and `schedule` (SECURITY.md): anything larger is not
+/// the writer's and is never read whole.
+pub const MAX_JSON_FILE: u64 = 64 * 1024;
+
+/// An open queue: the root and its folders, each opened once without
+/// following symlinks. Everything afterwards is relative to these.
+#[derive(Debug)]
+pub struct Queue {
+    path: PathBuf,
+    root: Dir,
+    root_meta: Meta,
+    data: Dir,
+    states: [Option<Dir>; 4],
+}
+
+impl Queue {
+    /// Opens the queue at `path`. Fails with `QueueUnusable` (exit 3) when
+    /// the root is missing, a symlink, not a folder, unreadable, or has no
+    /// `data/` and `queue/` folders.
+    pub fn open(path: &Path) -> Result<Queue> {
+        let unusable = |reason: String| Error::QueueUnusable { path: path.to_path_buf(), reason };
+        let root = Dir::open_root(path).map_err(|e| {
+            unusable(match e {
+                Errno::ENOENT => "does not exist".into(),
+                Errno::ELOOP => "is a symlink; give the real path of the queue".into(),
+                Errno::ENOTDIR => "is not a folder".into(),
+                Errno::EACCES => "permission denied (run as the queue's owner or root)".into(),
+                e => format!("cannot be opened: {}", e.desc()),
+            })
+        })?;
+        let root_meta = root.stat().map_err(|e| unusable(format!("cannot be examined: {}", e.desc())))?;
+        let open_sub = |name: &str, required: bool| -> Result<Option<Dir>> {
+            match root.open_dir(name) {
+                Ok(d) => Ok(Some(d)),
+                Err(Errno::ENOENT) if !required => Ok(None),
+                Err(Errno::ENOENT) => Err(unusable(format!(
+                    "is not a Kannader queue: it has no {name}/ folder (expected data/, queue/, inflight/, cleanup/)"
+                ))),
+                Err(Errno::ELOOP) | Err(Errno::EXDEV) => Err(unusable(format!("{name}/ is a symlink, which mqctl never follows"))),
+                Err(Errno::ENOTDIR) => Err(unusable(format!("{name} is not a folder"))),
+                Err(Errno::EACCES) => Err(unusable(format!(
+                    "{name}/: permission denied (run as the queue's owner or root)"
+                ))),
+                Err(e) => Err(unusable(format!("{name}/ cannot be opened: {}", e.desc()))),
+            }
+        };
+        let data = open_sub("data", true)?.expect("required");
+        let states = [
+            open_sub(State::Queued.dir(), true)?,
+            open_sub(State::Inflight.dir(), false)?,
+            open_sub(State::Cleanup.dir(), false)?,
+            open_sub(State::Held.dir(), false)?,
+        ];
+        // Listing is what every command does first: fail early and clearly.
+        if let Some(q) = &states[0] {
+            q.for_each_child(|_, _| std::ops::ControlFlow::Break(()))
+                .map_err(|e| unusable(format!("queue/ cannot be listed: {}", e.desc())))?;
+        }
+        Ok(Queue { path: path.to_path_buf(), root, root_meta, data, states })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn root(&self) -> &Dir {
+        &self.root
+    }
+
+    pub fn root_meta(&self) -> &Meta {
+        &self.root_meta
+    }
+
+    pub fn data(&self) -> &Dir {
+        &self.data
+    }
+
+    /// The folder of a state, when it exists (`hold/` is created on demand).
+    pub fn state_dir(&self, state: State) -> Option<&Dir> {
+        self.states[state as usize].as_ref()
+    }
+
+    /// Creates `hold/` (0700) when it does not exist yet and opens it.
+    pub fn ensure_state_dir(&mut self, state: State) -> Result<&Dir> {
+        if self.states[state as usize].is_none() {
+            match self.root.mkdir(state.dir(), 0o700) {
+                Ok(()) | Err(Errno::EEXIST) => {}
+                Err(e) => return Err(Error::io("creating", self.display(state.dir()), e)),
+            }
+            let d = self.root.open_dir(state.dir()).map_err(|e| Error::io("opening", self.display(state.dir()), e))?;
+            self.states[state as usize] = Some(d);
+        }
+        Ok(self.states[state as usize].as_ref().expect("just opened"))
+    }
+
+    /// A path under the root, for messages (never used to open anything).
+    pub fn display(&self, rel: &str) -> String {
+        format!("{}/{}", self.path.display(), rel)
+    }
+
+    /// The states whose folder holds `id` (normally one; two is a problem).
+    pub fn locate(&self, id: &[u8]) -> Vec<State> {
+        State::ALL
+            .into_iter()
+            .filter(|&s| self.state_dir(s).is_some_and(|d| d.stat_at(id).is_ok()))
+            .collect()
+    }
+
+    /// Counts the symlinks in the given state folders without opening any
+    /// file (`list --count` with no filter).
+    pub fn count_links(&self, states: &[State]) -> Result<u64> {
+        let mut n = 0u64;
+        for &s in states {
+            let Some(dir) = self.state_dir(s) else { continue };
+            let mut err = None;
+            dir.for_each_child(|name, kind| {
+                let kind = kind.or_else(|| dir.stat_at(name).ok().map(|m| m.kind));
+                if kind == Some(Kind::Symlink) {
+                    n += 1;
+                }
+                std::ops::ControlFlow::Continue(())
+            })
+            .map_err(|e| err = Some(e))
+            .ok();
+            if let Some(e) = err {
+                return Err(Error::io("listing", self.display(s.dir()), e));
+            }
+        }
+        Ok(n)
+    }
+}

@@ -1,0 +1,294 @@
+//! The queue's vocabulary: entries, their states, envelopes and schedules.
+
+use std::fmt;
+
+use jiff::Timestamp;
+use uuid::Uuid;
+
+/// The four folders an entry's symlink can live in. `Held` is mqctl's own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum State {
+    Queued,
+    Inflight,
+    Cleanup,
+    Held,
+}
+
+impl State {
+    pub const ALL: [State; 4] = [State::Queued, State::Inflight, State::Cleanup, State::Held];
+
+    /// The folder name under the root, which is also the name users type and
+    /// the `state` field of the JSON output.
+    pub fn dir(self) -> &'static str {
+        match self {
+            State::Queued => "queue",
+            State::Inflight => "inflight",
+            State::Cleanup => "cleanup",
+            State::Held => "hold",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<State> {
+        State::ALL.into_iter().find(|st| st.dir() == s || (s == "held" && *st == State::Held) || (s == "queued" && *st == State::Queued))
+    }
+}
+
+impl fmt::Display for State {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.dir())
+    }
+}
+
+/// The name of an entry's symlink. For a well-formed entry a lowercase
+/// hyphenated UUID, but anything found in a state folder is kept as bytes so
+/// it can still be reported and acted on.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct EntryId(Box<[u8]>);
+
+impl EntryId {
+    pub fn new(bytes: &[u8]) -> EntryId {
+        EntryId(bytes.into())
+    }
+    pub fn from_uuid(u: Uuid) -> EntryId {
+        EntryId::new(u.hyphenated().encode_lower(&mut Uuid::encode_buffer()).as_bytes())
+    }
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+    /// True when the name is a lowercase hyphenated UUID, as the writer makes.
+    pub fn is_well_formed(&self) -> bool {
+        parse_uuid(&self.0).is_some()
+    }
+}
+
+impl fmt::Display for EntryId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&crate::output::escape_bytes(&self.0))
+    }
+}
+
+/// `data/<mail>`: one message, shared by all of its recipients' entries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct MailId(pub Uuid);
+
+/// `data/<mail>/<dest>`: one recipient's envelope and schedule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct DestId(pub Uuid);
+
+macro_rules! uuid_display {
+    ($t:ty) => {
+        impl fmt::Display for $t {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                fmt::Display::fmt(&self.0.hyphenated(), f)
+            }
+        }
+    };
+}
+uuid_display!(MailId);
+uuid_display!(DestId);
+
+/// Parses exactly the writer's spelling of a UUID: 36 bytes, lowercase hex,
+/// hyphens at 8, 13, 18 and 23. Uppercase or braces are not the writer's.
+pub fn parse_uuid(b: &[u8]) -> Option<Uuid> {
+    if b.len() != 36 {
+        return None;
+    }
+    for (i, &c) in b.iter().enumerate() {
+        let ok = match i {
+            8 | 13 | 18 | 23 => c == b'-',
+            _ => c.is_ascii_digit() || (b'a'..=b'f').contains(&c),
+        };
+        if !ok {
+            return None;
+        }
+    }
+    Uuid::try_parse_ascii(b).ok()
+}
+
+/// The target of an entry's symlink, validated: exactly `../data/<mail>/<dest>`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Link {
+    pub mail: MailId,
+    pub dest: DestId,
+}
+
+impl Link {
+    pub const PREFIX: &'static [u8] = b"../data/";
+
+    /// Accepts the link text byte for byte as the writer writes it, and
+    /// nothing else: no `//`, no `./`, no trailing `/`, no uppercase.
+    pub fn parse(text: &[u8]) -> Option<Link> {
+        let rest = text.strip_prefix(Link::PREFIX)?;
+        if rest.len() != 36 + 1 + 36 || rest[36] != b'/' {
+            return None;
+        }
+        Some(Link {
+            mail: MailId(parse_uuid(&rest[..36])?),
+            dest: DestId(parse_uuid(&rest[37..])?),
+        })
+    }
+
+    /// The link text, as the writer writes it.
+    pub fn text(&self) -> String {
+        format!("../data/{}/{}", self.mail, self.dest)
+    }
+
+    /// `<mail>/<dest>` relative to `data/`.
+    pub fn dest_path(&self) -> String {
+        format!("{}/{}", self.mail, self.dest)
+    }
+}
+
+/// A mailbox as the writer serialises it. `raw` strings are what is shown.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Address {
+    pub localpart: String,
+    pub localpart_kind: LocalpartKind,
+    pub hostname: Option<Hostname>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LocalpartKind {
+    Ascii,
+    QuotedAscii,
+    Utf8,
+    QuotedUtf8,
+}
+
+impl LocalpartKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            LocalpartKind::Ascii => "Ascii",
+            LocalpartKind::QuotedAscii => "QuotedAscii",
+            LocalpartKind::Utf8 => "Utf8",
+            LocalpartKind::QuotedUtf8 => "QuotedUtf8",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Hostname {
+    AsciiDomain { raw: String },
+    Utf8Domain { raw: String, punycode: String },
+    Ipv4 { raw: String, ip: String },
+    Ipv6 { raw: String, ip: String },
+}
+
+impl Hostname {
+    pub fn raw(&self) -> &str {
+        match self {
+            Hostname::AsciiDomain { raw }
+            | Hostname::Utf8Domain { raw, .. }
+            | Hostname::Ipv4 { raw, .. }
+            | Hostname::Ipv6 { raw, .. } => raw,
+        }
+    }
+}
+
+impl Address {
+    /// The domain as shown and matched: the hostname's raw text, or "" when
+    /// the writer stored none.
+    pub fn domain(&self) -> &str {
+        self.hostname.as_ref().map_or("", Hostname::raw)
+    }
+}
+
+impl fmt::Display for Address {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.hostname {
+            Some(h) => write!(f, "{}@{}", self.localpart, h.raw()),
+            None => f.write_str(&self.localpart),
+        }
+    }
+}
+
+/// One recipient's envelope (`metadata`). `from == None` is the null sender.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Envelope {
+    pub from: Option<Address>,
+    pub to: Address,
+}
+
+impl Envelope {
+    /// The sender as shown: `<>` for the null sender.
+    pub fn from_display(&self) -> String {
+        match &self.from {
+            Some(a) => a.to_string(),
+            None => "<>".to_string(),
+        }
+    }
+}
+
+/// `schedule`: when the writer tries next and when it last failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Schedule {
+    pub at: Timestamp,
+    pub last_attempt: Option<Timestamp>,
+}
+
+/// What `stat` said about `data/<mail>/contents`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Contents {
+    pub size: u64,
+    /// When the message was written: the age of the mail is measured from here.
+    pub written: Timestamp,
+}
+
+/// Headers read from the message, when a command asks for them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Headers {
+    pub subject: Option<String>,
+    pub message_id: Option<String>,
+    pub date: Option<String>,
+    /// Every header, unfolded and decoded, in order (for `--header` and `show`).
+    pub all: Vec<(String, String)>,
+}
+
+/// One queue entry, as far as it could be read. Whatever could not be read is
+/// `None` and explained in `problems`; the scan never stops on a bad entry.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    pub id: EntryId,
+    pub state: State,
+    pub link: Option<Link>,
+    pub schedule: Option<Schedule>,
+    pub envelope: Option<Envelope>,
+    pub contents: Option<Contents>,
+    /// Change time of the entry's symlink: when it was last renamed, so for an
+    /// inflight entry, since when it has been in flight.
+    pub since: Option<Timestamp>,
+    pub headers: Option<Box<Headers>>,
+    pub problems: Vec<crate::queue::Problem>,
+}
+
+impl Entry {
+    pub fn new(id: EntryId, state: State) -> Entry {
+        Entry {
+            id,
+            state,
+            link: None,
+            schedule: None,
+            envelope: None,
+            contents: None,
+            since: None,
+            headers: None,
+            problems: Vec::new(),
+        }
+    }
+
+    pub fn is_broken(&self) -> bool {
+        !self.problems.is_empty()
+    }
+
+    pub fn is_due(&self, now: Timestamp) -> Option<bool> {
+        self.schedule.map(|s| s.at <= now)
+    }
+
+    pub fn subject(&self) -> Option<&str> {
+        self.headers.as_ref().and_then(|h| h.subject.as_deref())
+    }
+
+    pub fn message_id(&self) -> Option<&str> {
+        self.headers.as_ref().and_then(|h| h.message_id.as_deref())
+    }
+}

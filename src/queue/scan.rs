@@ -1,0 +1,298 @@
+//! The read path: one entry at a time (`Queue::read_entry`) and whole state
+//! folders in parallel, streamed in chunks so memory stays bounded
+//! (`Queue::scan`).
+
+use std::ops::ControlFlow;
+
+use jiff::Timestamp;
+use nix::errno::Errno;
+use rayon::prelude::*;
+
+use super::sys::{Kind, Meta, ReadError};
+use super::{headers, parse, Entry, EntryId, FileIssue, Link, Problem, Queue, State, MAX_JSON_FILE};
+use crate::error::{Error, Result};
+
+/// How much of each entry to read. Less is faster: `ids` needs only names,
+/// most filters need the two JSON files, only some need message headers.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Want {
+    /// Read and validate the symlink.
+    pub link: bool,
+    /// Read `schedule`, `metadata` and stat `contents`.
+    pub files: bool,
+    /// Read the message headers (Subject, Message-ID…).
+    pub headers: bool,
+}
+
+impl Want {
+    pub const NAMES: Want = Want { link: false, files: false, headers: false };
+    pub const FILES: Want = Want { link: true, files: true, headers: false };
+    pub const ALL: Want = Want { link: true, files: true, headers: true };
+}
+
+/// Decides which entries a scan keeps. `pre` sees the entry before its
+/// headers are read, so entries it rejects cost no message read.
+pub trait Filter: Sync {
+    fn pre(&self, entry: &Entry) -> bool;
+    fn post(&self, _entry: &Entry) -> bool {
+        true
+    }
+}
+
+/// Keeps everything.
+pub struct All;
+impl Filter for All {
+    fn pre(&self, _: &Entry) -> bool {
+        true
+    }
+}
+
+/// Buffers reused across the entries one thread reads.
+#[derive(Default)]
+pub struct Bufs {
+    link: Vec<u8>,
+    file: Vec<u8>,
+    path: String,
+}
+
+const CHUNK: usize = 2048;
+
+fn timestamp((sec, nsec): (i64, i64)) -> Option<Timestamp> {
+    Timestamp::new(sec, nsec as i32).ok()
+}
+
+impl Queue {
+    /// Reads one entry. Returns `None` when its name vanished meanwhile (it
+    /// was moved by another process: not a problem). Never fails otherwise:
+    /// whatever is wrong is recorded in `Entry::problems`.
+    pub fn read_entry(
+        &self,
+        state: State,
+        name: &[u8],
+        kind: Option<Kind>,
+        want: Want,
+        bufs: &mut Bufs,
+    ) -> Option<Entry> {
+        let mut e = Entry::new(EntryId::new(name), state);
+        if !e.id.is_well_formed() {
+            e.problems.push(Problem::BadName);
+        }
+        let dir = self.state_dir(state)?;
+        match kind {
+            Some(Kind::Symlink) | None => {}
+            Some(k) => {
+                e.problems.push(Problem::NotALink(k));
+                return Some(e);
+            }
+        }
+        if !want.link && kind.is_some() {
+            return Some(e);
+        }
+        match dir.read_link_into(name, &mut bufs.link) {
+            Ok(()) => {}
+            Err(Errno::ENOENT) => return None,
+            Err(Errno::EINVAL) => {
+                let k = dir.stat_at(name).map(|m| m.kind).unwrap_or(Kind::File);
+                e.problems.push(Problem::NotALink(k));
+                return Some(e);
+            }
+            Err(err) => {
+                e.problems.push(Problem::LinkUnreadable(err));
+                return Some(e);
+            }
+        }
+        let Some(link) = Link::parse(&bufs.link) else {
+            e.problems.push(Problem::BadLinkText(bufs.link.as_slice().into()));
+            return Some(e);
+        };
+        e.link = Some(link);
+        if state != State::Queued {
+            // Since when the entry sits here: rename sets the link's ctime.
+            e.since = dir.stat_at(name).ok().and_then(|m| timestamp(m.ctime));
+        }
+        if want.files {
+            self.read_files(&mut e, link, bufs);
+        }
+        Some(e)
+    }
+
+    fn read_files(&self, e: &mut Entry, link: Link, bufs: &mut Bufs) {
+        use std::fmt::Write;
+        bufs.path.clear();
+        let _ = write!(bufs.path, "{}", link.mail);
+        let mail = match self.data().open_dir_path(bufs.path.as_str()) {
+            Ok(d) => d,
+            Err(err) => {
+                e.problems.push(match err {
+                    Errno::ENOENT => Problem::MailMissing,
+                    Errno::ELOOP | Errno::ENOTDIR | Errno::EXDEV => {
+                        Problem::MailNotFolder(self.data().stat_at(bufs.path.as_str()).map_or(Kind::Symlink, |m| m.kind))
+                    }
+                    err => Problem::FolderUnreadable("data/<mail>", err),
+                });
+                return;
+            }
+        };
+        match mail.stat_at("contents") {
+            Ok(m) if m.kind == Kind::File => {
+                e.contents = timestamp(m.mtime).map(|written| super::Contents { size: m.size, written });
+            }
+            Ok(m) => e.problems.push(Problem::Contents(ReadError::NotRegular(m.kind))),
+            Err(err) => e.problems.push(Problem::Contents(err.into())),
+        }
+        let dest_len = {
+            bufs.path.clear();
+            let _ = write!(bufs.path, "{}/", link.dest);
+            bufs.path.len()
+        };
+        bufs.path.push_str("schedule");
+        let sched = mail.read_file_into(bufs.path.as_str(), MAX_JSON_FILE, &mut bufs.file);
+        let sched = match sched {
+            Ok(_) => parse::schedule(&bufs.file).map_err(FileIssue::Parse),
+            Err(err) => Err(FileIssue::Read(err)),
+        };
+        bufs.path.truncate(dest_len);
+        bufs.path.push_str("metadata");
+        let meta = match mail.read_file_into(bufs.path.as_str(), MAX_JSON_FILE, &mut bufs.file) {
+            Ok(_) => parse::envelope(&bufs.file).map_err(FileIssue::Parse),
+            Err(err) => Err(FileIssue::Read(err)),
+        };
+        // Both missing, or both behind a bad folder: say what is wrong with
+        // the folder instead of twice with its files.
+        fn folder_issue<T>(r: &std::result::Result<T, FileIssue>) -> bool {
+            matches!(r, Err(FileIssue::Read(ReadError::NotFound | ReadError::Symlink | ReadError::NotRegular(Kind::File))))
+        }
+        if folder_issue(&sched) && folder_issue(&meta) {
+            bufs.path.truncate(dest_len - 1);
+            match mail.stat_at(bufs.path.as_str()) {
+                Err(Errno::ENOENT) => return e.problems.push(Problem::DestMissing),
+                Ok(m) if m.kind != Kind::Dir => return e.problems.push(Problem::DestNotFolder(m.kind)),
+                _ => {}
+            }
+        }
+        match sched {
+            Ok(s) => e.schedule = Some(s),
+            Err(i) => e.problems.push(Problem::Schedule(i)),
+        }
+        match meta {
+            Ok(m) => e.envelope = Some(m),
+            Err(i) => e.problems.push(Problem::Metadata(i)),
+        }
+    }
+
+    /// Reads the message headers of an entry whose link is valid.
+    pub fn read_headers(&self, e: &mut Entry, bufs: &mut Bufs) {
+        let Some(link) = e.link else { return };
+        if e.contents.is_none() {
+            return;
+        }
+        bufs.path.clear();
+        bufs.path.push_str(&format!("{}/contents", link.mail));
+        if self
+            .data()
+            .read_prefix_into(bufs.path.as_str(), headers::HEADER_READ_LIMIT, &mut bufs.file)
+            .is_ok()
+        {
+            e.headers = Some(Box::new(headers::parse(&bufs.file)));
+        }
+    }
+
+    /// Reads one entry fully (used by `show` and by id selections).
+    pub fn read_one(&self, state: State, name: &[u8], want: Want) -> Option<Entry> {
+        let mut bufs = Bufs::default();
+        let kind = self.state_dir(state)?.stat_at(name).ok()?.kind;
+        let mut e = self.read_entry(state, name, Some(kind), want, &mut bufs)?;
+        if want.headers {
+            self.read_headers(&mut e, &mut bufs);
+        }
+        Some(e)
+    }
+
+    /// The `stat` of an entry's symlink (for its change time).
+    pub fn stat_entry(&self, state: State, name: &[u8]) -> Option<Meta> {
+        self.state_dir(state)?.stat_at(name).ok()
+    }
+
+    /// Reads every entry of `states` in parallel, in chunks, giving `sink`
+    /// the ones `filter` keeps, in folder order. `sink` returns `Break` to
+    /// stop early (a `--limit`, a closed pipe).
+    pub fn scan(
+        &self,
+        states: &[State],
+        want: Want,
+        filter: &dyn Filter,
+        sink: &mut dyn FnMut(Entry) -> Result<ControlFlow<()>>,
+    ) -> Result<()> {
+        let mut chunk: Vec<(Box<[u8]>, Option<Kind>)> = Vec::with_capacity(CHUNK);
+        for &state in states {
+            let Some(dir) = self.state_dir(state) else { continue };
+            let mut outcome: Result<ControlFlow<()>> = Ok(ControlFlow::Continue(()));
+            let listed = dir.for_each_child(|name, kind| {
+                chunk.push((name.into(), kind));
+                if chunk.len() == CHUNK {
+                    outcome = self.scan_chunk(state, &mut chunk, want, filter, sink);
+                    if !matches!(outcome, Ok(ControlFlow::Continue(()))) {
+                        return ControlFlow::Break(());
+                    }
+                }
+                ControlFlow::Continue(())
+            });
+            match outcome {
+                Ok(ControlFlow::Continue(())) => {}
+                Ok(ControlFlow::Break(())) => return Ok(()),
+                Err(e) => return Err(e),
+            }
+            listed.map_err(|e| Error::io("listing", self.display(state.dir()), e))?;
+            if self.scan_chunk(state, &mut chunk, want, filter, sink)?.is_break() {
+                return Ok(());
+            }
+        }
+        Ok(())
+    }
+
+    fn scan_chunk(
+        &self,
+        state: State,
+        chunk: &mut Vec<(Box<[u8]>, Option<Kind>)>,
+        want: Want,
+        filter: &dyn Filter,
+        sink: &mut dyn FnMut(Entry) -> Result<ControlFlow<()>>,
+    ) -> Result<ControlFlow<()>> {
+        let entries: Vec<Entry> = chunk
+            .par_iter()
+            .with_min_len(64)
+            .map_init(Bufs::default, |bufs, (name, kind)| {
+                let mut e = self.read_entry(state, name, *kind, want, bufs)?;
+                if !filter.pre(&e) {
+                    return None;
+                }
+                if want.headers {
+                    self.read_headers(&mut e, bufs);
+                }
+                filter.post(&e).then_some(e)
+            })
+            .flatten()
+            .collect();
+        chunk.clear();
+        for e in entries {
+            if sink(e)?.is_break() {
+                return Ok(ControlFlow::Break(()));
+            }
+        }
+        Ok(ControlFlow::Continue(()))
+    }
+
+    /// The names in the given state folders (for resolving id prefixes).
+    pub fn names(&self, states: &[State]) -> Result<Vec<(State, EntryId)>> {
+        let mut out = Vec::new();
+        for &s in states {
+            let Some(dir) = self.state_dir(s) else { continue };
+            dir.for_each_child(|name, _| {
+                out.push((s, EntryId::new(name)));
+                ControlFlow::Continue(())
+            })
+            .map_err(|e| Error::io("listing", self.display(s.dir()), e))?;
+        }
+        Ok(out)
+    }
+}
