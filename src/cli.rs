@@ -46,23 +46,31 @@ pub enum ColorArg {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// List entries matching a selection.
-    #[command(after_help = "Examples:\n  mqctl list\n  mqctl list --state inflight --older-than 1h\n  \
+    #[command(
+        after_help = "Examples:\n  mqctl list\n  mqctl list --state inflight --older-than 1h\n  \
 mqctl list --to '*@gmail.com' --not-due --format jsonl\n  mqctl list --from '<>' --format ids | mqctl drop -\n  \
-mqctl list --count --domain example.com")]
+mqctl list --count --domain example.com"
+    )]
     List(ListArgs),
 
     /// Show entries in full: state, envelope, schedule, headers.
-    #[command(after_help = "Examples:\n  mqctl show 3f2a\n  mqctl show 3f2a --raw | less\n  mqctl show --json 3f2a 91bc")]
+    #[command(
+        after_help = "Examples:\n  mqctl show 3f2a\n  mqctl show 3f2a --raw | less\n  mqctl show --json 3f2a 91bc"
+    )]
     Show(ShowArgs),
 
     /// Counts per state, per destination domain and age (like qshape).
-    #[command(after_help = "Examples:\n  mqctl stats\n  mqctl stats --format json | jq .states\n  \
-mqctl stats --format prometheus > /var/lib/node_exporter/mqctl.prom")]
+    #[command(
+        after_help = "Examples:\n  mqctl stats\n  mqctl stats --format json | jq .states\n  \
+mqctl stats --format prometheus > /var/lib/node_exporter/mqctl.prom"
+    )]
     Stats(StatsArgs),
 
     /// Add a message to the queue exactly as the writer does.
-    #[command(after_help = "Examples:\n  mqctl enqueue --from alice@example.org --to bob@example.com message.eml\n  \
-printf 'Subject: hi\\r\\n\\r\\nhello\\r\\n' | mqctl enqueue --from '<>' --to postmaster@example.net -")]
+    #[command(
+        after_help = "Examples:\n  mqctl enqueue --from alice@example.org --to bob@example.com message.eml\n  \
+printf 'Subject: hi\\r\\n\\r\\nhello\\r\\n' | mqctl enqueue --from '<>' --to postmaster@example.net -"
+    )]
     Enqueue(EnqueueArgs),
 
     /// Build a realistic sample queue to try mqctl on.

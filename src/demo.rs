@@ -11,7 +11,7 @@ use nix::errno::Errno;
 use crate::error::{Error, Result};
 use crate::queue::sys::Dir;
 use crate::queue::write::EnqueueOptions;
-use crate::queue::{address, EntryId, Queue, State};
+use crate::queue::{EntryId, Queue, State, address};
 
 const DOMAINS: [(&str, u32); 18] = [
     ("gmail.com", 30),
@@ -64,8 +64,20 @@ const SUBJECTS: [&str; 14] = [
     "Security notice for your account",
 ];
 
-const NAMES: [&str; 12] =
-    ["john", "mary", "p.dupont", "k.schmidt", "li.wei", "ops", "support", "m.rossi", "anna", "sam+lists", "info", "jane.doe"];
+const NAMES: [&str; 12] = [
+    "john",
+    "mary",
+    "p.dupont",
+    "k.schmidt",
+    "li.wei",
+    "ops",
+    "support",
+    "m.rossi",
+    "anna",
+    "sam+lists",
+    "info",
+    "jane.doe",
+];
 
 /// What `build` made, for the report `demo` prints.
 #[derive(Debug, Default, Clone)]
@@ -89,7 +101,10 @@ pub fn create_empty(root: &Path) -> Result<()> {
     match std::fs::read_dir(root) {
         Ok(mut it) => {
             if it.next().is_some() {
-                return Err(Error::Usage(format!("{} is not empty: give a new or empty folder", root.display())));
+                return Err(Error::Usage(format!(
+                    "{} is not empty: give a new or empty folder",
+                    root.display()
+                )));
             }
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -111,7 +126,10 @@ pub fn build(root: &Path, mails: usize, seed: u64, now: Timestamp) -> Result<Rep
     let mut queue = Queue::open(root)?;
     let mut rng = fastrand::Rng::with_seed(seed);
     let total_weight: u32 = DOMAINS.iter().map(|d| d.1).sum();
-    let mut report = Report { domains: DOMAINS.len(), ..Report::default() };
+    let mut report = Report {
+        domains: DOMAINS.len(),
+        ..Report::default()
+    };
     let mut ids: Vec<EntryId> = Vec::new();
     for n in 0..mails {
         let sender = SENDERS[rng.usize(..SENDERS.len())];
@@ -153,7 +171,12 @@ pub fn build(root: &Path, mails: usize, seed: u64, now: Timestamp) -> Result<Rep
             from.as_ref(),
             &to,
             msg.as_bytes(),
-            EnqueueOptions { at, last_attempt, written: Some(written), durable: false },
+            EnqueueOptions {
+                at,
+                last_attempt,
+                written: Some(written),
+                durable: false,
+            },
         )?;
         report.mails += 1;
         report.entries += made.entries.len();
@@ -168,8 +191,13 @@ pub fn build(root: &Path, mails: usize, seed: u64, now: Timestamp) -> Result<Rep
         while done < count && moved < ids.len() {
             let id = &ids[ids.len() - 1 - moved];
             moved += 1;
-            let (from_dir, to_dir) = (queue.state_dir(State::Queued).expect("queue/"), queue.state_dir(to).expect("made"));
-            from_dir.move_noreplace(id.as_bytes(), to_dir, id.as_bytes()).map_err(io_err("moving", root))?;
+            let (from_dir, to_dir) = (
+                queue.state_dir(State::Queued).expect("queue/"),
+                queue.state_dir(to).expect("made"),
+            );
+            from_dir
+                .move_noreplace(id.as_bytes(), to_dir, id.as_bytes())
+                .map_err(io_err("moving", root))?;
             done += 1;
         }
         Ok(done)
@@ -196,10 +224,16 @@ fn pick_domain(rng: &mut fastrand::Rng, total: u32) -> &'static str {
 fn message(from: &str, to: &[crate::queue::Address], subject: &str, n: usize, written: Timestamp) -> String {
     let date = written.strftime("%a, %d %b %Y %H:%M:%S +0000");
     let to: Vec<String> = to.iter().map(|a| a.to_string()).collect();
-    let from = if from == "<>" { "MAILER-DAEMON@mx1.corp.example" } else { from };
+    let from = if from == "<>" {
+        "MAILER-DAEMON@mx1.corp.example"
+    } else {
+        from
+    };
     let mut body = String::new();
     for i in 0..(3 + n % 40) {
-        body.push_str(&format!("Line {i} of the message body, as a real mail would have some text.\r\n"));
+        body.push_str(&format!(
+            "Line {i} of the message body, as a real mail would have some text.\r\n"
+        ));
     }
     format!(
         "Return-Path: <{from}>\r\nReceived: from mx1.corp.example (mx1.corp.example [192.0.2.10])\r\n\tby mx2.corp.example with ESMTPS; {date}\r\n\
@@ -215,10 +249,15 @@ MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n{body}",
 /// leftover temp file and an orphan data folder.
 fn plant_problems(queue: &Queue, root: &Path, rng: &mut fastrand::Rng) -> Result<usize> {
     let q = queue.state_dir(State::Queued).expect("queue/");
-    let id = |rng: &mut fastrand::Rng| uuid::Builder::from_random_bytes(rng.u128(..).to_le_bytes()).into_uuid().to_string();
+    let id = |rng: &mut fastrand::Rng| {
+        uuid::Builder::from_random_bytes(rng.u128(..).to_le_bytes())
+            .into_uuid()
+            .to_string()
+    };
     let err = io_err("planting a demo problem in", root);
     // Dangling: the data folder it names does not exist.
-    q.symlink(format!("../data/{}/{}", id(rng), id(rng)).as_str(), id(rng).as_str()).map_err(&err)?;
+    q.symlink(format!("../data/{}/{}", id(rng), id(rng)).as_str(), id(rng).as_str())
+        .map_err(&err)?;
     // Absolute target: never followed.
     q.symlink("/etc/passwd", id(rng).as_str()).map_err(&err)?;
     // A truncated schedule (a crash mid-write by some other tool).
@@ -229,17 +268,26 @@ fn plant_problems(queue: &Queue, root: &Path, rng: &mut fastrand::Rng) -> Result
         Some(&from),
         std::slice::from_ref(&to),
         b"Subject: nightly backup report\r\n\r\nok\r\n",
-        EnqueueOptions { at: now, last_attempt: None, written: None, durable: false },
+        EnqueueOptions {
+            at: now,
+            last_attempt: None,
+            written: None,
+            durable: false,
+        },
     )?;
     let e = &made.entries[0];
-    let dest = queue.data().open_dir(format!("{}/{}", made.mail, e.dest).as_str()).map_err(&err)?;
+    let dest = queue
+        .data()
+        .open_dir(format!("{}/{}", made.mail, e.dest).as_str())
+        .map_err(&err)?;
     dest.unlink("schedule").map_err(&err)?;
     dest.create_file("schedule", 0o600).map_err(&err).and_then(|mut f| {
         use std::io::Write;
         f.write_all(br#"{"at":"2026-11-2"#).map_err(|_| err(Errno::EIO))
     })?;
     // A leftover temp file from an interrupted reschedule.
-    dest.create_file(format!("schedule.{}", id(rng)).as_str(), 0o600).map_err(&err)?;
+    dest.create_file(format!("schedule.{}", id(rng)).as_str(), 0o600)
+        .map_err(&err)?;
     // An orphan data folder (a crash during enqueue).
     let orphan = id(rng);
     queue.data().mkdir(orphan.as_str(), 0o700).map_err(&err)?;

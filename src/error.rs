@@ -18,7 +18,11 @@ pub enum Error {
 
     /// A system call on the queue failed where the command cannot go on.
     #[error("{op} {path}: {source}")]
-    Io { op: &'static str, path: String, source: io::Error },
+    Io {
+        op: &'static str,
+        path: String,
+        source: io::Error,
+    },
 
     /// Writing our own output failed (a closed pipe is handled by the caller).
     #[error("writing output: {0}")]
@@ -39,7 +43,11 @@ impl Error {
     }
 
     pub fn io(op: &'static str, path: impl Into<String>, e: nix::errno::Errno) -> Error {
-        Error::Io { op, path: path.into(), source: io::Error::from_raw_os_error(e as i32) }
+        Error::Io {
+            op,
+            path: path.into(),
+            source: io::Error::from_raw_os_error(e as i32),
+        }
     }
 
     /// True when this is our stdout being closed by the reader (`| head`).

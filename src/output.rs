@@ -81,7 +81,11 @@ pub fn human_size(n: u64) -> String {
             break;
         }
     }
-    if v < 10.0 { format!("{v:.1}{unit}") } else { format!("{v:.0}{unit}") }
+    if v < 10.0 {
+        format!("{v:.1}{unit}")
+    } else {
+        format!("{v:.0}{unit}")
+    }
 }
 
 /// A duration for people: `45s`, `12m`, `3h`, `3h5m`, `2d`, `2d4h`.
@@ -114,7 +118,10 @@ pub fn show_time(t: Timestamp, now: Timestamp, style: TimeStyle) -> String {
     match style {
         TimeStyle::Relative => relative(t, now),
         TimeStyle::Utc => t.strftime("%Y-%m-%d %H:%M:%SZ").to_string(),
-        TimeStyle::Local => t.to_zoned(jiff::tz::TimeZone::system()).strftime("%Y-%m-%d %H:%M:%S%:z").to_string(),
+        TimeStyle::Local => t
+            .to_zoned(jiff::tz::TimeZone::system())
+            .strftime("%Y-%m-%d %H:%M:%S%:z")
+            .to_string(),
     }
 }
 
@@ -312,8 +319,16 @@ impl Field {
         Field::Problem,
     ];
     /// The columns `list` shows in a table unless `--fields` says otherwise.
-    pub const TABLE: [Field; 8] =
-        [Field::Id, Field::State, Field::At, Field::From, Field::To, Field::Size, Field::Age, Field::Subject];
+    pub const TABLE: [Field; 8] = [
+        Field::Id,
+        Field::State,
+        Field::At,
+        Field::From,
+        Field::To,
+        Field::Size,
+        Field::Age,
+        Field::Subject,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -363,7 +378,10 @@ impl Field {
     }
 
     fn flexible(self) -> bool {
-        matches!(self, Field::From | Field::To | Field::Subject | Field::MessageId | Field::Problem)
+        matches!(
+            self,
+            Field::From | Field::To | Field::Subject | Field::MessageId | Field::Problem
+        )
     }
 
     fn right_aligned(self) -> bool {
@@ -394,12 +412,20 @@ pub fn cell(e: &Entry, f: Field, v: &View, short_id: Option<&str>) -> String {
         Field::State => e.state.to_string(),
         Field::Mail => e.link.map_or("-".into(), |l| l.mail.to_string()),
         Field::Dest => e.link.map_or("-".into(), |l| l.dest.to_string()),
-        Field::From => e.envelope.as_ref().map_or("-".into(), |en| escape(&en.from_display()).into_owned()),
-        Field::To => e.envelope.as_ref().map_or("-".into(), |en| escape(&en.to.to_string()).into_owned()),
+        Field::From => e
+            .envelope
+            .as_ref()
+            .map_or("-".into(), |en| escape(&en.from_display()).into_owned()),
+        Field::To => e
+            .envelope
+            .as_ref()
+            .map_or("-".into(), |en| escape(&en.to.to_string()).into_owned()),
         Field::At => time(e.schedule.map(|s| s.at)),
         Field::LastAttempt => time(e.schedule.and_then(|s| s.last_attempt)),
         Field::Size => e.contents.map_or("-".into(), |c| human_size(c.size)),
-        Field::Age => e.contents.map_or("-".into(), |c| human_duration((v.now - c.written).get_seconds())),
+        Field::Age => e
+            .contents
+            .map_or("-".into(), |c| human_duration((v.now - c.written).get_seconds())),
         Field::Since => time(e.since),
         Field::Subject => e.subject().map_or_else(String::new, |s| escape(s).into_owned()),
         Field::MessageId => e.message_id().map_or_else(String::new, |s| escape(s).into_owned()),
@@ -413,8 +439,10 @@ pub fn entry_table(entries: &[Entry], fields: &[Field], v: &View, short_ids: Opt
     if entries.iter().any(Entry::is_broken) && !fields.contains(&Field::Problem) {
         fields.push(Field::Problem);
     }
-    let cols: Vec<(&'static str, bool, bool)> =
-        fields.iter().map(|f| (f.header(), f.flexible(), f.right_aligned())).collect();
+    let cols: Vec<(&'static str, bool, bool)> = fields
+        .iter()
+        .map(|f| (f.header(), f.flexible(), f.right_aligned()))
+        .collect();
     let mut t = Table::new(&cols);
     for (i, e) in entries.iter().enumerate() {
         let short = short_ids.map(|s| s[i].as_str());

@@ -7,8 +7,11 @@ use jiff::{SignedDuration, Timestamp};
 use crate::error::{Error, Result};
 use crate::queue::{Entry, EntryId, Filter, Queue, State, Want};
 
-const GLOB_OPTS: MatchOptions =
-    MatchOptions { case_sensitive: false, require_literal_separator: false, require_literal_leading_dot: false };
+const GLOB_OPTS: MatchOptions = MatchOptions {
+    case_sensitive: false,
+    require_literal_separator: false,
+    require_literal_leading_dot: false,
+};
 
 /// A case-insensitive shell glob (`*@example.com`, `<>`).
 #[derive(Debug, Clone)]
@@ -16,7 +19,9 @@ pub struct Glob(Pattern);
 
 impl Glob {
     pub fn new(s: &str) -> Result<Glob> {
-        Pattern::new(s).map(Glob).map_err(|e| Error::Usage(format!("bad pattern {s:?}: {e}")))
+        Pattern::new(s)
+            .map(Glob)
+            .map_err(|e| Error::Usage(format!("bad pattern {s:?}: {e}")))
     }
     pub fn matches(&self, s: &str) -> bool {
         self.0.matches_with(s, GLOB_OPTS)
@@ -38,7 +43,10 @@ impl HeaderFilter {
         let (name, value) = s
             .split_once(':')
             .ok_or_else(|| Error::Usage(format!("--header {s:?}: expected 'Name: PATTERN'")))?;
-        Ok(HeaderFilter { name: name.trim().to_string(), value: Glob::new(value.trim())? })
+        Ok(HeaderFilter {
+            name: name.trim().to_string(),
+            value: Glob::new(value.trim())?,
+        })
     }
 }
 
@@ -99,12 +107,20 @@ impl Selection {
 
     /// The least a scan must read to decide this selection.
     pub fn want(&self) -> Want {
-        Want { link: self.needs_files(), files: self.needs_files(), headers: self.needs_headers() }
+        Want {
+            link: self.needs_files(),
+            files: self.needs_files(),
+            headers: self.needs_headers(),
+        }
     }
 
     /// The state folders to look in.
     pub fn state_list(&self) -> Vec<State> {
-        if self.states.is_empty() { State::ALL.to_vec() } else { self.states.clone() }
+        if self.states.is_empty() {
+            State::ALL.to_vec()
+        } else {
+            self.states.clone()
+        }
     }
 
     fn now(&self) -> Timestamp {
@@ -177,7 +193,9 @@ impl Selection {
         }
         for f in &self.headers {
             let hit = h.is_some_and(|h| {
-                h.all.iter().any(|(n, v)| n.eq_ignore_ascii_case(&f.name) && f.value.matches(v))
+                h.all
+                    .iter()
+                    .any(|(n, v)| n.eq_ignore_ascii_case(&f.name) && f.value.matches(v))
             });
             if !hit {
                 return false;
@@ -230,11 +248,16 @@ pub fn resolve_ids(queue: &Queue, ids: &[String], states: &[State]) -> Result<Re
             if !seen.insert(id) {
                 continue;
             }
-            let hits: Vec<State> = queue.locate(id.as_bytes()).into_iter().filter(|s| states.contains(s)).collect();
+            let hits: Vec<State> = queue
+                .locate(id.as_bytes())
+                .into_iter()
+                .filter(|s| states.contains(s))
+                .collect();
             if hits.is_empty() {
                 out.missing.push(id.clone());
             }
-            out.found.extend(hits.into_iter().map(|s| (s, EntryId::new(id.as_bytes()))));
+            out.found
+                .extend(hits.into_iter().map(|s| (s, EntryId::new(id.as_bytes()))));
         }
         return Ok(out);
     }
@@ -247,8 +270,10 @@ pub fn resolve_ids(queue: &Queue, ids: &[String], states: &[State]) -> Result<Re
             continue;
         }
         let start = names.partition_point(|(_, n)| n.as_bytes() < p);
-        let hits: Vec<&(State, EntryId)> =
-            names[start..].iter().take_while(|(_, n)| n.as_bytes().starts_with(p)).collect();
+        let hits: Vec<&(State, EntryId)> = names[start..]
+            .iter()
+            .take_while(|(_, n)| n.as_bytes().starts_with(p))
+            .collect();
         let distinct: std::collections::BTreeSet<&EntryId> = hits.iter().map(|(_, n)| n).collect();
         let exact = hits.iter().any(|(_, n)| n.as_bytes() == p);
         if distinct.len() > 1 && !exact {

@@ -5,7 +5,9 @@ use jiff::{SignedDuration, Span, SpanRelativeTo, Timestamp};
 /// `2h`, `90m`, `1h30m`, `2d`, `1w`, `2 days` (a day is 24 hours).
 pub fn duration(s: &str) -> Result<SignedDuration, String> {
     let t = s.trim().trim_start_matches('+');
-    let span: Span = t.parse().map_err(|_| format!("{s:?} is not a duration (try 30m, 2h, 1h30m, 3d)"))?;
+    let span: Span = t
+        .parse()
+        .map_err(|_| format!("{s:?} is not a duration (try 30m, 2h, 1h30m, 3d)"))?;
     let d = span
         .to_duration(SpanRelativeTo::days_are_24_hours())
         .map_err(|_| format!("{s:?}: use days, hours, minutes or seconds (not months or years)"))?;
@@ -55,7 +57,10 @@ mod tests {
         let now: Timestamp = "2026-11-23T00:00:00Z".parse().unwrap();
         assert_eq!(time("now", now).unwrap(), now);
         assert_eq!(time("+2h", now).unwrap(), "2026-11-23T02:00:00Z".parse().unwrap());
-        assert_eq!(time("2026-11-23T03:00:00+01:00", now).unwrap(), "2026-11-23T02:00:00Z".parse().unwrap());
+        assert_eq!(
+            time("2026-11-23T03:00:00+01:00", now).unwrap(),
+            "2026-11-23T02:00:00Z".parse().unwrap()
+        );
         assert!(time("tomorrow", now).is_err());
     }
 

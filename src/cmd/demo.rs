@@ -30,13 +30,22 @@ fn print_report(out: &mut dyn Write, dir: &PathBuf, r: &demo::Report) -> std::io
         "  {} mails, {} entries to {} domains: {} inflight (left by a \"crashed\" writer), {} pending cleanup, {} held, {} broken",
         r.mails, r.entries, r.domains, r.inflight, r.cleanup, r.held, r.broken
     )?;
-    writeln!(out, "  (inflight entries count as stuck once they are older than 1h: their link's change time is now)")?;
+    writeln!(
+        out,
+        "  (inflight entries count as stuck once they are older than 1h: their link's change time is now)"
+    )?;
     writeln!(out)?;
     writeln!(out, "Try:")?;
     writeln!(out, "  export MQCTL_QUEUE={q}")?;
-    writeln!(out, "  mqctl stats                                   # the shape of the queue")?;
+    writeln!(
+        out,
+        "  mqctl stats                                   # the shape of the queue"
+    )?;
     writeln!(out, "  mqctl list --domain broken-dns.example       # the incident")?;
-    writeln!(out, "  mqctl list --state inflight                   # what is being sent")?;
+    writeln!(
+        out,
+        "  mqctl list --state inflight                   # what is being sent"
+    )?;
     writeln!(out, "  mqctl list --broken                           # what is wrong")?;
     writeln!(out, "  mqctl list --format jsonl --to '*@gmail.com' | head -3")?;
     writeln!(out, "  mqctl show $(mqctl list --format ids --limit 1)")?;

@@ -33,11 +33,21 @@ pub fn run(ctx: &Context, args: &EnqueueArgs) -> Result<ExitCode> {
         from.as_ref(),
         &to,
         &contents,
-        EnqueueOptions { at, last_attempt: None, written: None, durable: true },
+        EnqueueOptions {
+            at,
+            last_attempt: None,
+            written: None,
+            durable: true,
+        },
     )?;
     let mut out = stdout();
     if !ctx.quiet {
-        writeln!(out, "queued mail {} for {} recipient(s):", done.mail, done.entries.len())?;
+        writeln!(
+            out,
+            "queued mail {} for {} recipient(s):",
+            done.mail,
+            done.entries.len()
+        )?;
     }
     for e in &done.entries {
         if ctx.quiet {
@@ -55,7 +65,9 @@ fn read_message(args: &EnqueueArgs) -> Result<Vec<u8>> {
     let what = match &args.file {
         Some(p) if p.as_os_str() != "-" => {
             let f = std::fs::File::open(p).map_err(|e| Error::Usage(format!("{}: {e}", p.display())))?;
-            f.take(MAX_MESSAGE + 1).read_to_end(&mut buf).map_err(|e| Error::Usage(format!("{}: {e}", p.display())))?;
+            f.take(MAX_MESSAGE + 1)
+                .read_to_end(&mut buf)
+                .map_err(|e| Error::Usage(format!("{}: {e}", p.display())))?;
             p.display().to_string()
         }
         _ => {
@@ -68,7 +80,9 @@ fn read_message(args: &EnqueueArgs) -> Result<Vec<u8>> {
         }
     };
     if buf.len() as u64 > MAX_MESSAGE {
-        return Err(Error::Usage(format!("{what}: the message is larger than {MAX_MESSAGE} bytes")));
+        return Err(Error::Usage(format!(
+            "{what}: the message is larger than {MAX_MESSAGE} bytes"
+        )));
     }
     if buf.is_empty() {
         return Err(Error::Usage(format!("{what}: the message is empty")));

@@ -26,12 +26,15 @@ pub fn run(ctx: &Context, args: &ListArgs) -> Result<ExitCode> {
         return flush(&mut out).map(|_| ExitCode::Success);
     }
 
-    let needs_headers = fields.iter().any(|f| f.needs_headers())
-        || matches!(args.sort, Some(SortKey::Subject));
+    let needs_headers = fields.iter().any(|f| f.needs_headers()) || matches!(args.sort, Some(SortKey::Subject));
     let want = if args.count || args.format == ListFormat::Ids && args.sort.is_none() {
         sel.want()
     } else {
-        Want { link: true, files: true, headers: needs_headers || sel.needs_headers() }
+        Want {
+            link: true,
+            files: true,
+            headers: needs_headers || sel.needs_headers(),
+        }
     };
     let sort = args.sort.or((args.format == ListFormat::Table).then_some(SortKey::At));
     let mut out = stdout();
@@ -63,7 +66,11 @@ pub fn run(ctx: &Context, args: &ListArgs) -> Result<ExitCode> {
                 }
                 write_one(&mut out, &e, format, &fields, ctx, sep, n)?;
                 n += 1;
-                Ok(if n >= limit { ControlFlow::Break(()) } else { ControlFlow::Continue(()) })
+                Ok(if n >= limit {
+                    ControlFlow::Break(())
+                } else {
+                    ControlFlow::Continue(())
+                })
             })?;
             if format == ListFormat::Json {
                 out.write_all(if n == 0 { b"]\n" } else { b"\n]\n" })?;
@@ -149,7 +156,10 @@ fn write_one(
 fn write_table(ctx: &Context, out: &mut dyn Write, entries: &[Entry], fields: &[Field], args: &ListArgs) -> Result<()> {
     let ids: Vec<&crate::queue::EntryId> = entries.iter().map(|e| &e.id).collect();
     let short = select::short_ids(&ids, 8);
-    let view = View { now: ctx.now, times: time_style(&args.time) };
+    let view = View {
+        now: ctx.now,
+        times: time_style(&args.time),
+    };
     let table = output::entry_table(entries, fields, &view, Some(&short));
     table.write(out, output::terminal_width(), ctx.color_stdout())?;
     if !ctx.quiet {
@@ -161,7 +171,13 @@ fn write_table(ctx: &Context, out: &mut dyn Write, entries: &[Entry], fields: &[
             .sum();
         let broken = entries.iter().filter(|e| e.is_broken()).count();
         let plural = if entries.len() == 1 { "entry" } else { "entries" };
-        write!(out, "-- {} {plural}, {} in {} mails", entries.len(), output::human_size(bytes), mails.len())?;
+        write!(
+            out,
+            "-- {} {plural}, {} in {} mails",
+            entries.len(),
+            output::human_size(bytes),
+            mails.len()
+        )?;
         if broken > 0 {
             write!(out, ", {broken} with problems")?;
         }
@@ -172,7 +188,10 @@ fn write_table(ctx: &Context, out: &mut dyn Write, entries: &[Entry], fields: &[
 
 fn warn_missing(ctx: &Context, missing: &[String]) {
     for id in missing {
-        ctx.warn(format_args!("no entry {} (moved away, or mistyped)", output::escape(id)));
+        ctx.warn(format_args!(
+            "no entry {} (moved away, or mistyped)",
+            output::escape(id)
+        ));
     }
 }
 
@@ -192,7 +211,10 @@ fn compare(a: &Entry, b: &Entry, key: SortKey) -> Ordering {
         SortKey::Id => Ordering::Equal,
         SortKey::State => a.state.cmp(&b.state),
         SortKey::At => opt(a.schedule.map(|s| s.at), b.schedule.map(|s| s.at)),
-        SortKey::LastAttempt => opt(a.schedule.and_then(|s| s.last_attempt), b.schedule.and_then(|s| s.last_attempt)),
+        SortKey::LastAttempt => opt(
+            a.schedule.and_then(|s| s.last_attempt),
+            b.schedule.and_then(|s| s.last_attempt),
+        ),
         SortKey::Size => opt(a.contents.map(|c| c.size), b.contents.map(|c| c.size)),
         // Oldest first: the earliest written.
         SortKey::Age => opt(a.contents.map(|c| c.written), b.contents.map(|c| c.written)),
@@ -200,5 +222,7 @@ fn compare(a: &Entry, b: &Entry, key: SortKey) -> Ordering {
         SortKey::To => opt(to(a), to(b)),
         SortKey::Subject => opt(a.subject(), b.subject()),
     };
-    primary.then_with(|| a.id.cmp(&b.id)).then_with(|| a.state.cmp(&b.state))
+    primary
+        .then_with(|| a.id.cmp(&b.id))
+        .then_with(|| a.state.cmp(&b.state))
 }

@@ -123,7 +123,10 @@ pub fn expand_ids(ids: &[String]) -> Result<Vec<String>> {
             continue;
         }
         let mut buf = Vec::new();
-        io::stdin().lock().read_to_end(&mut buf).map_err(|e| Error::Usage(format!("reading ids from stdin: {e}")))?;
+        io::stdin()
+            .lock()
+            .read_to_end(&mut buf)
+            .map_err(|e| Error::Usage(format!("reading ids from stdin: {e}")))?;
         let sep = if buf.contains(&0) { b'\0' } else { b'\n' };
         for part in buf.split(|&b| b == sep) {
             let s = String::from_utf8_lossy(part);
@@ -144,7 +147,15 @@ pub fn selection(a: &SelectArgs, now: Timestamp) -> Result<Selection> {
             .transpose()
     };
     let glob = |v: &Option<String>| v.as_deref().map(Glob::new).transpose();
-    let tri = |yes: bool, no: bool| if yes { Some(true) } else if no { Some(false) } else { None };
+    let tri = |yes: bool, no: bool| {
+        if yes {
+            Some(true)
+        } else if no {
+            Some(false)
+        } else {
+            None
+        }
+    };
     let mut states: Vec<State> = a.state.iter().copied().map(state_of).collect();
     states.dedup();
     Ok(Selection {

@@ -42,7 +42,10 @@ pub fn run(ctx: &Context, args: &ShowArgs) -> Result<ExitCode> {
         serde_json::to_writer_pretty(&mut out, &docs).map_err(io::Error::other)?;
         writeln!(out)?;
     } else {
-        let view = View { now: ctx.now, times: time_style(&args.time) };
+        let view = View {
+            now: ctx.now,
+            times: time_style(&args.time),
+        };
         for (i, e) in entries.iter().enumerate() {
             if i > 0 {
                 writeln!(out)?;
@@ -82,8 +85,20 @@ fn write_text(out: &mut dyn Write, e: &Entry, v: &View) -> Result<()> {
         line(out, "Last attempt", &s.last_attempt.map_or("never".into(), when))?;
     }
     if let Some(c) = e.contents {
-        line(out, "Size", &format!("{} ({} bytes)", output::human_size(c.size), c.size))?;
-        line(out, "Age", &format!("{} (written {})", human_duration((v.now - c.written).get_seconds()), when(c.written)))?;
+        line(
+            out,
+            "Size",
+            &format!("{} ({} bytes)", output::human_size(c.size), c.size),
+        )?;
+        line(
+            out,
+            "Age",
+            &format!(
+                "{} (written {})",
+                human_duration((v.now - c.written).get_seconds()),
+                when(c.written)
+            ),
+        )?;
     }
     for p in &e.problems {
         line(out, "Problem", &format!("{p} [{}]", p.code()))?;
@@ -122,8 +137,9 @@ fn json(e: &Entry, ctx: &Context) -> serde_json::Value {
 /// Streams the message. On a terminal, control characters are escaped so a
 /// hostile message cannot drive the terminal; into a pipe the bytes are exact.
 fn write_raw(queue: &Queue, e: &Entry, out: &mut dyn Write) -> Result<()> {
-    let link =
-        e.link.ok_or_else(|| Error::NotFound("the entry's link is not valid, so its message is not read".into()))?;
+    let link = e
+        .link
+        .ok_or_else(|| Error::NotFound("the entry's link is not valid, so its message is not read".into()))?;
     let (mut file, _) = queue
         .data()
         .open_file(&format!("{}/contents", link.mail))
@@ -131,7 +147,9 @@ fn write_raw(queue: &Queue, e: &Entry, out: &mut dyn Write) -> Result<()> {
     let escape_out = io::stdout().is_terminal();
     let mut buf = vec![0u8; 64 * 1024];
     loop {
-        let n = file.read(&mut buf).map_err(|err| Error::NotFound(format!("reading contents: {err}")))?;
+        let n = file
+            .read(&mut buf)
+            .map_err(|err| Error::NotFound(format!("reading contents: {err}")))?;
         if n == 0 {
             break;
         }
@@ -141,7 +159,11 @@ fn write_raw(queue: &Queue, e: &Entry, out: &mut dyn Write) -> Result<()> {
             let safe: String = text
                 .split_inclusive('\n')
                 .map(|l| {
-                    let (body, nl) = l.strip_suffix("\r\n").map(|b| (b, "\n")).or_else(|| l.strip_suffix('\n').map(|b| (b, "\n"))).unwrap_or((l, ""));
+                    let (body, nl) = l
+                        .strip_suffix("\r\n")
+                        .map(|b| (b, "\n"))
+                        .or_else(|| l.strip_suffix('\n').map(|b| (b, "\n")))
+                        .unwrap_or((l, ""));
                     format!("{}{nl}", output::escape(body))
                 })
                 .collect();

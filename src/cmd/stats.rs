@@ -70,12 +70,23 @@ pub struct DomainRow {
 }
 
 /// Gathers the statistics in one parallel scan.
-pub fn gather(queue: &crate::queue::Queue, now: Timestamp, stuck_after: jiff::SignedDuration, top: usize) -> Result<Stats> {
-    let mut s = Stats { buckets: (0..BUCKETS.len()).map(bucket_label).collect(), ..Stats::default() };
+pub fn gather(
+    queue: &crate::queue::Queue,
+    now: Timestamp,
+    stuck_after: jiff::SignedDuration,
+    top: usize,
+) -> Result<Stats> {
+    let mut s = Stats {
+        buckets: (0..BUCKETS.len()).map(bucket_label).collect(),
+        ..Stats::default()
+    };
     let mut domains: HashMap<String, Vec<u64>> = HashMap::new();
     let mut mails: HashMap<MailId, u64> = HashMap::new();
     let mut oldest: Option<(Timestamp, String)> = None;
-    let sel = Selection { now: Some(now), ..Selection::default() };
+    let sel = Selection {
+        now: Some(now),
+        ..Selection::default()
+    };
     select::for_each(queue, &sel, Want::FILES, &mut |e| {
         s.total += 1;
         match e.state {
@@ -109,7 +120,10 @@ pub fn gather(queue: &crate::queue::Queue, now: Timestamp, stuck_after: jiff::Si
                 }
                 let minutes = now.duration_since(c.written).as_secs() / 60;
                 let b = BUCKETS.iter().position(|&m| minutes < m).unwrap_or(BUCKETS.len() - 1);
-                let domain = e.envelope.as_ref().map_or("(unknown)".to_string(), |en| en.to.domain().to_lowercase());
+                let domain = e
+                    .envelope
+                    .as_ref()
+                    .map_or("(unknown)".to_string(), |en| en.to.domain().to_lowercase());
                 domains.entry(domain).or_insert_with(|| vec![0; BUCKETS.len()])[b] += 1;
             }
         }
@@ -124,12 +138,20 @@ pub fn gather(queue: &crate::queue::Queue, now: Timestamp, stuck_after: jiff::Si
     });
     let mut rows: Vec<DomainRow> = domains
         .into_iter()
-        .map(|(domain, ages)| DomainRow { domain, total: ages.iter().sum(), ages })
+        .map(|(domain, ages)| DomainRow {
+            domain,
+            total: ages.iter().sum(),
+            ages,
+        })
         .collect();
     rows.sort_by(|a, b| b.total.cmp(&a.total).then_with(|| a.domain.cmp(&b.domain)));
     if rows.len() > top {
         let rest = rows.split_off(top);
-        let mut other = DomainRow { domain: format!("(other {} domains)", rest.len()), total: 0, ages: vec![0; BUCKETS.len()] };
+        let mut other = DomainRow {
+            domain: format!("(other {} domains)", rest.len()),
+            total: 0,
+            ages: vec![0; BUCKETS.len()],
+        };
         for r in rest {
             other.total += r.total;
             for (o, a) in other.ages.iter_mut().zip(r.ages) {
@@ -143,8 +165,7 @@ pub fn gather(queue: &crate::queue::Queue, now: Timestamp, stuck_after: jiff::Si
 }
 
 pub fn run(ctx: &Context, args: &StatsArgs) -> Result<ExitCode> {
-    let stuck_after =
-        timespec::duration(&args.stuck_after).map_err(|e| Error::Usage(format!("--stuck-after: {e}")))?;
+    let stuck_after = timespec::duration(&args.stuck_after).map_err(|e| Error::Usage(format!("--stuck-after: {e}")))?;
     let queue = ctx.open_queue()?;
     let s = gather(&queue, ctx.now, stuck_after, args.top)?;
     let mut out = stdout();
@@ -164,12 +185,36 @@ fn write_table(out: &mut dyn Write, s: &Stats, ctx: &Context) -> Result<()> {
     let color = ctx.color_stdout();
     let mut t = Table::new(&[("STATE", false, false), ("ENTRIES", false, true), ("", true, false)]);
     let row = |label: &str, n: u64, note: String| vec![label.to_string(), n.to_string(), note];
-    t.push(row("queue", s.states.queue, format!("{} due, {} deferred", s.due, s.deferred)), None);
-    let stuck_note = if s.stuck > 0 { format!("{} stuck (writer gone?)", s.stuck) } else { String::new() };
-    t.push(row("inflight", s.states.inflight, stuck_note), (s.stuck > 0).then_some("33"));
-    t.push(row("cleanup", s.states.cleanup, "sent or dropped, files not yet removed".into()), None);
+    t.push(
+        row(
+            "queue",
+            s.states.queue,
+            format!("{} due, {} deferred", s.due, s.deferred),
+        ),
+        None,
+    );
+    let stuck_note = if s.stuck > 0 {
+        format!("{} stuck (writer gone?)", s.stuck)
+    } else {
+        String::new()
+    };
+    t.push(
+        row("inflight", s.states.inflight, stuck_note),
+        (s.stuck > 0).then_some("33"),
+    );
+    t.push(
+        row(
+            "cleanup",
+            s.states.cleanup,
+            "sent or dropped, files not yet removed".into(),
+        ),
+        None,
+    );
     t.push(row("hold", s.states.hold, String::new()), None);
-    t.push(row("total", s.total, format!("{} mails, {}", s.mails, human_size(s.bytes))), None);
+    t.push(
+        row("total", s.total, format!("{} mails, {}", s.mails, human_size(s.bytes))),
+        None,
+    );
     t.write(out, output::terminal_width(), color)?;
     if s.broken > 0 {
         writeln!(out, "{} entries with problems: see `mqctl list --broken`", s.broken)?;
@@ -219,22 +264,62 @@ fn write_prometheus(out: &mut dyn Write, s: &Stats, now: Timestamp) -> Result<()
     gauge(
         "mqctl_entries",
         "Queue entries per state.",
-        &[st("queue", s.states.queue), st("inflight", s.states.inflight), st("cleanup", s.states.cleanup), st("hold", s.states.hold)],
+        &[
+            st("queue", s.states.queue),
+            st("inflight", s.states.inflight),
+            st("cleanup", s.states.cleanup),
+            st("hold", s.states.hold),
+        ],
     )?;
-    gauge("mqctl_due_entries", "Queued entries whose next attempt has come.", &[(String::new(), s.due)])?;
-    gauge("mqctl_deferred_entries", "Queued entries waiting for a later attempt.", &[(String::new(), s.deferred)])?;
-    gauge("mqctl_stuck_entries", "Inflight entries older than the stuck age.", &[(String::new(), s.stuck)])?;
-    gauge("mqctl_broken_entries", "Entries with problems (see mqctl check).", &[(String::new(), s.broken)])?;
-    gauge("mqctl_mails", "Distinct mails (data folders) referenced by entries.", &[(String::new(), s.mails)])?;
-    gauge("mqctl_bytes", "Total size of those mails' contents.", &[(String::new(), s.bytes)])?;
+    gauge(
+        "mqctl_due_entries",
+        "Queued entries whose next attempt has come.",
+        &[(String::new(), s.due)],
+    )?;
+    gauge(
+        "mqctl_deferred_entries",
+        "Queued entries waiting for a later attempt.",
+        &[(String::new(), s.deferred)],
+    )?;
+    gauge(
+        "mqctl_stuck_entries",
+        "Inflight entries older than the stuck age.",
+        &[(String::new(), s.stuck)],
+    )?;
+    gauge(
+        "mqctl_broken_entries",
+        "Entries with problems (see mqctl check).",
+        &[(String::new(), s.broken)],
+    )?;
+    gauge(
+        "mqctl_mails",
+        "Distinct mails (data folders) referenced by entries.",
+        &[(String::new(), s.mails)],
+    )?;
+    gauge(
+        "mqctl_bytes",
+        "Total size of those mails' contents.",
+        &[(String::new(), s.bytes)],
+    )?;
     gauge(
         "mqctl_oldest_entry_age_seconds",
         "Age of the oldest message still queued.",
         &[(String::new(), s.oldest.as_ref().map_or(0, |o| o.age.max(0) as u64))],
     )?;
-    let domains: Vec<(String, u64)> =
-        s.domains.iter().map(|d| (format!("{{domain=\"{}\"}}", label(&d.domain)), d.total)).collect();
-    gauge("mqctl_domain_entries", "Queued, inflight and held entries per recipient domain.", &domains)?;
-    gauge("mqctl_scan_timestamp_seconds", "When these figures were taken.", &[(String::new(), now.as_second().max(0) as u64)])?;
+    let domains: Vec<(String, u64)> = s
+        .domains
+        .iter()
+        .map(|d| (format!("{{domain=\"{}\"}}", label(&d.domain)), d.total))
+        .collect();
+    gauge(
+        "mqctl_domain_entries",
+        "Queued, inflight and held entries per recipient domain.",
+        &domains,
+    )?;
+    gauge(
+        "mqctl_scan_timestamp_seconds",
+        "When these figures were taken.",
+        &[(String::new(), now.as_second().max(0) as u64)],
+    )?;
     Ok(())
 }

@@ -87,12 +87,15 @@ mod tests {
 
     #[test]
     fn decodes_encoded_words_and_unfolds() {
-        let h = parse(
-            b"Subject: =?UTF-8?B?w4lsw6hnYW50IHN1amV0?=\r\nMessage-ID: <a@b>\r\nX-Long: one\r\n two\r\n\r\nbody",
-        );
+        let h =
+            parse(b"Subject: =?UTF-8?B?w4lsw6hnYW50IHN1amV0?=\r\nMessage-ID: <a@b>\r\nX-Long: one\r\n two\r\n\r\nbody");
         assert_eq!(h.subject.as_deref(), Some("Élègant sujet"));
         assert_eq!(h.message_id.as_deref(), Some("<a@b>"));
-        assert!(h.all.iter().any(|(n, v)| n == "X-Long" && v == "one two"), "{:?}", h.all);
+        assert!(
+            h.all.iter().any(|(n, v)| n == "X-Long" && v == "one two"),
+            "{:?}",
+            h.all
+        );
     }
 
     #[test]

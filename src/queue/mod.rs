@@ -41,7 +41,10 @@ impl Queue {
     /// the root is missing, a symlink, not a folder, unreadable, or has no
     /// `data/` and `queue/` folders.
     pub fn open(path: &Path) -> Result<Queue> {
-        let unusable = |reason: String| Error::QueueUnusable { path: path.to_path_buf(), reason };
+        let unusable = |reason: String| Error::QueueUnusable {
+            path: path.to_path_buf(),
+            reason,
+        };
         let root = Dir::open_root(path).map_err(|e| {
             unusable(match e {
                 Errno::ENOENT => "does not exist".into(),
@@ -51,7 +54,9 @@ impl Queue {
                 e => format!("cannot be opened: {}", e.desc()),
             })
         })?;
-        let root_meta = root.stat().map_err(|e| unusable(format!("cannot be examined: {}", e.desc())))?;
+        let root_meta = root
+            .stat()
+            .map_err(|e| unusable(format!("cannot be examined: {}", e.desc())))?;
         let open_sub = |name: &str, required: bool| -> Result<Option<Dir>> {
             match root.open_dir(name) {
                 Ok(d) => Ok(Some(d)),
@@ -59,7 +64,9 @@ impl Queue {
                 Err(Errno::ENOENT) => Err(unusable(format!(
                     "is not a Kannader queue: it has no {name}/ folder (expected data/, queue/, inflight/, cleanup/)"
                 ))),
-                Err(Errno::ELOOP) | Err(Errno::EXDEV) => Err(unusable(format!("{name}/ is a symlink, which mqctl never follows"))),
+                Err(Errno::ELOOP) | Err(Errno::EXDEV) => {
+                    Err(unusable(format!("{name}/ is a symlink, which mqctl never follows")))
+                }
                 Err(Errno::ENOTDIR) => Err(unusable(format!("{name} is not a folder"))),
                 Err(Errno::EACCES) => Err(unusable(format!(
                     "{name}/: permission denied (run as the queue's owner or root)"
@@ -79,7 +86,13 @@ impl Queue {
             q.for_each_child(|_, _| std::ops::ControlFlow::Break(()))
                 .map_err(|e| unusable(format!("queue/ cannot be listed: {}", e.desc())))?;
         }
-        Ok(Queue { path: path.to_path_buf(), root, root_meta, data, states })
+        Ok(Queue {
+            path: path.to_path_buf(),
+            root,
+            root_meta,
+            data,
+            states,
+        })
     }
 
     pub fn path(&self) -> &Path {
@@ -110,7 +123,10 @@ impl Queue {
                 Ok(()) | Err(Errno::EEXIST) => {}
                 Err(e) => return Err(Error::io("creating", self.display(state.dir()), e)),
             }
-            let d = self.root.open_dir(state.dir()).map_err(|e| Error::io("opening", self.display(state.dir()), e))?;
+            let d = self
+                .root
+                .open_dir(state.dir())
+                .map_err(|e| Error::io("opening", self.display(state.dir()), e))?;
             self.states[state as usize] = Some(d);
         }
         Ok(self.states[state as usize].as_ref().expect("just opened"))

@@ -29,7 +29,9 @@ impl State {
     }
 
     pub fn parse(s: &str) -> Option<State> {
-        State::ALL.into_iter().find(|st| st.dir() == s || (s == "held" && *st == State::Held) || (s == "queued" && *st == State::Queued))
+        State::ALL
+            .into_iter()
+            .find(|st| st.dir() == s || (s == "held" && *st == State::Held) || (s == "queued" && *st == State::Queued))
     }
 }
 

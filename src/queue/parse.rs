@@ -27,7 +27,8 @@ pub fn schedule(bytes: &[u8]) -> Result<Schedule, String> {
 
 /// An RFC 3339 time with an offset (`Z` or `±hh:mm`).
 pub fn timestamp(s: &str) -> Result<Timestamp, String> {
-    s.parse::<Timestamp>().map_err(|e| format!("{s:?} is not an RFC 3339 time ({e})"))
+    s.parse::<Timestamp>()
+        .map_err(|e| format!("{s:?} is not an RFC 3339 time ({e})"))
 }
 
 /// Formats a time the way the writer (chrono's serde) does: UTC, `Z`, and a
@@ -106,13 +107,19 @@ impl From<RawAddress> for Address {
             RawHostname::Ipv4 { raw, ip } => Hostname::Ipv4 { raw, ip },
             RawHostname::Ipv6 { raw, ip } => Hostname::Ipv6 { raw, ip },
         });
-        Address { localpart, localpart_kind, hostname }
+        Address {
+            localpart,
+            localpart_kind,
+            hostname,
+        }
     }
 }
 
 impl From<&Address> for RawAddress {
     fn from(a: &Address) -> RawAddress {
-        let raw = Raw { raw: a.localpart.clone() };
+        let raw = Raw {
+            raw: a.localpart.clone(),
+        };
         let localpart = match a.localpart_kind {
             LocalpartKind::Ascii => RawLocalpart::Ascii(raw),
             LocalpartKind::QuotedAscii => RawLocalpart::QuotedAscii(raw),
@@ -132,7 +139,10 @@ impl From<&Address> for RawAddress {
 /// Parses `metadata`.
 pub fn envelope(bytes: &[u8]) -> Result<Envelope, String> {
     let raw: RawMetadata = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
-    Ok(Envelope { from: raw.from.map(Address::from), to: raw.to.into() })
+    Ok(Envelope {
+        from: raw.from.map(Address::from),
+        to: raw.to.into(),
+    })
 }
 
 /// The writer's `metadata` text for an envelope: serde_json's compact output
@@ -186,10 +196,20 @@ mod tests {
 
     #[test]
     fn broken_json_is_an_error_not_a_panic() {
-        for text in ["", "{", "null", r#"{"at":5}"#, r#"{"at":"yesterday","last_attempt":null}"#] {
+        for text in [
+            "",
+            "{",
+            "null",
+            r#"{"at":5}"#,
+            r#"{"at":"yesterday","last_attempt":null}"#,
+        ] {
             assert!(schedule(text.as_bytes()).is_err(), "{text}");
         }
-        for text in ["{}", r#"{"from":null}"#, r#"{"from":null,"to":{"localpart":{"Weird":{"raw":"x"}},"hostname":null}}"#] {
+        for text in [
+            "{}",
+            r#"{"from":null}"#,
+            r#"{"from":null,"to":{"localpart":{"Weird":{"raw":"x"}},"hostname":null}}"#,
+        ] {
             assert!(envelope(text.as_bytes()).is_err(), "{text}");
         }
     }

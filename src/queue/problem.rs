@@ -73,18 +73,29 @@ impl fmt::Display for Problem {
         match self {
             Problem::BadName => write!(f, "name is not a lowercase UUID"),
             Problem::NotALink(Kind::Dir) => {
-                write!(f, "a folder inside a state folder (the writer lists its links but can never move them)")
+                write!(
+                    f,
+                    "a folder inside a state folder (the writer lists its links but can never move them)"
+                )
             }
             Problem::NotALink(k) => write!(f, "a {} where a symlink belongs (the writer skips it)", k.describe()),
             Problem::LinkUnreadable(e) => write!(f, "symlink cannot be read: {}", e.desc()),
             Problem::BadLinkText(t) => {
-                write!(f, "link text \"{}\" is not ../data/<mail>/<dest> (not followed)", escape_bytes(t))
+                write!(
+                    f,
+                    "link text \"{}\" is not ../data/<mail>/<dest> (not followed)",
+                    escape_bytes(t)
+                )
             }
             Problem::MailMissing => write!(f, "dangling: its data/<mail> folder is gone"),
             Problem::MailNotFolder(k) => write!(f, "data/<mail> is a {}, not a folder (never followed)", k.describe()),
             Problem::DestMissing => write!(f, "dangling: its data/<mail>/<dest> folder is gone"),
             Problem::DestNotFolder(k) => {
-                write!(f, "data/<mail>/<dest> is a {}, not a folder (never followed)", k.describe())
+                write!(
+                    f,
+                    "data/<mail>/<dest> is a {}, not a folder (never followed)",
+                    k.describe()
+                )
             }
             Problem::FolderUnreadable(what, e) => write!(f, "{what} cannot be opened: {}", e.desc()),
             Problem::Schedule(e) => write!(f, "schedule {e}"),

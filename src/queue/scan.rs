@@ -9,7 +9,7 @@ use nix::errno::Errno;
 use rayon::prelude::*;
 
 use super::sys::{Kind, Meta, ReadError};
-use super::{headers, parse, Entry, EntryId, FileIssue, Link, Problem, Queue, State, MAX_JSON_FILE};
+use super::{Entry, EntryId, FileIssue, Link, MAX_JSON_FILE, Problem, Queue, State, headers, parse};
 use crate::error::{Error, Result};
 
 /// How much of each entry to read. Less is faster: `ids` needs only names,
@@ -25,9 +25,21 @@ pub struct Want {
 }
 
 impl Want {
-    pub const NAMES: Want = Want { link: false, files: false, headers: false };
-    pub const FILES: Want = Want { link: true, files: true, headers: false };
-    pub const ALL: Want = Want { link: true, files: true, headers: true };
+    pub const NAMES: Want = Want {
+        link: false,
+        files: false,
+        headers: false,
+    };
+    pub const FILES: Want = Want {
+        link: true,
+        files: true,
+        headers: false,
+    };
+    pub const ALL: Want = Want {
+        link: true,
+        files: true,
+        headers: true,
+    };
 }
 
 /// Decides which entries a scan keeps. `pre` sees the entry before its
@@ -125,9 +137,11 @@ impl Queue {
             Err(err) => {
                 e.problems.push(match err {
                     Errno::ENOENT => Problem::MailMissing,
-                    Errno::ELOOP | Errno::ENOTDIR | Errno::EXDEV => {
-                        Problem::MailNotFolder(self.data().stat_at(bufs.path.as_str()).map_or(Kind::Symlink, |m| m.kind))
-                    }
+                    Errno::ELOOP | Errno::ENOTDIR | Errno::EXDEV => Problem::MailNotFolder(
+                        self.data()
+                            .stat_at(bufs.path.as_str())
+                            .map_or(Kind::Symlink, |m| m.kind),
+                    ),
                     err => Problem::FolderUnreadable("data/<mail>", err),
                 });
                 return;
@@ -160,7 +174,12 @@ impl Queue {
         // Both missing, or both behind a bad folder: say what is wrong with
         // the folder instead of twice with its files.
         fn folder_issue<T>(r: &std::result::Result<T, FileIssue>) -> bool {
-            matches!(r, Err(FileIssue::Read(ReadError::NotFound | ReadError::Symlink | ReadError::NotRegular(Kind::File))))
+            matches!(
+                r,
+                Err(FileIssue::Read(
+                    ReadError::NotFound | ReadError::Symlink | ReadError::NotRegular(Kind::File)
+                ))
+            )
         }
         if folder_issue(&sched) && folder_issue(&meta) {
             bufs.path.truncate(dest_len - 1);

@@ -11,7 +11,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use nix::errno::Errno;
-use nix::fcntl::{AtFlags, OFlag, OpenHow, ResolveFlag, RenameFlags};
+use nix::fcntl::{AtFlags, OFlag, OpenHow, RenameFlags, ResolveFlag};
 use nix::sys::stat::{FileStat, Mode, SFlag};
 
 /// `openat2` is Linux ≥ 5.6 and may be filtered by a seccomp profile; once it
@@ -168,9 +168,7 @@ impl Dir {
         let flags = flags | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
         if !NO_OPENAT2.load(Ordering::Relaxed) {
             let how = OpenHow::new().flags(flags).resolve(
-                ResolveFlag::RESOLVE_BENEATH
-                    | ResolveFlag::RESOLVE_NO_SYMLINKS
-                    | ResolveFlag::RESOLVE_NO_MAGICLINKS,
+                ResolveFlag::RESOLVE_BENEATH | ResolveFlag::RESOLVE_NO_SYMLINKS | ResolveFlag::RESOLVE_NO_MAGICLINKS,
             );
             match nix::fcntl::openat2(self.fd.as_fd(), OsStr::from_bytes(rel), how) {
                 Err(Errno::ENOSYS) | Err(Errno::EPERM) => {
@@ -212,21 +210,12 @@ impl Dir {
         if name.contains(&b'/') {
             return Err(Errno::EINVAL);
         }
-        Ok(nix::sys::stat::fstatat(
-            self.fd.as_fd(),
-            OsStr::from_bytes(name),
-            AtFlags::AT_SYMLINK_NOFOLLOW,
-        )?
-        .into())
+        Ok(nix::sys::stat::fstatat(self.fd.as_fd(), OsStr::from_bytes(name), AtFlags::AT_SYMLINK_NOFOLLOW)?.into())
     }
 
     /// Reads a symlink that is a direct child of this folder, into `buf`.
     /// Returns false when `name` is not a symlink (EINVAL).
-    pub fn read_link_into<P: AsRef<[u8]> + ?Sized>(
-        &self,
-        name: &P,
-        buf: &mut Vec<u8>,
-    ) -> Result<(), Errno> {
+    pub fn read_link_into<P: AsRef<[u8]> + ?Sized>(&self, name: &P, buf: &mut Vec<u8>) -> Result<(), Errno> {
         let name = name.as_ref();
         let cname = cstring(name)?;
         buf.clear();
@@ -347,11 +336,7 @@ impl Dir {
         )
     }
 
-    pub fn symlink<P: AsRef<[u8]> + ?Sized, T: AsRef<[u8]> + ?Sized>(
-        &self,
-        target: &T,
-        name: &P,
-    ) -> Result<(), Errno> {
+    pub fn symlink<P: AsRef<[u8]> + ?Sized, T: AsRef<[u8]> + ?Sized>(&self, target: &T, name: &P) -> Result<(), Errno> {
         nix::unistd::symlinkat(
             OsStr::from_bytes(target.as_ref()),
             self.fd.as_fd(),
@@ -401,7 +386,13 @@ impl Dir {
     ) -> Result<(), Errno> {
         let (from, dest) = (OsStr::from_bytes(name.as_ref()), OsStr::from_bytes(to_name.as_ref()));
         if !NO_RENAME_NOREPLACE.load(Ordering::Relaxed) {
-            match nix::fcntl::renameat2(self.fd.as_fd(), from, to.fd.as_fd(), dest, RenameFlags::RENAME_NOREPLACE) {
+            match nix::fcntl::renameat2(
+                self.fd.as_fd(),
+                from,
+                to.fd.as_fd(),
+                dest,
+                RenameFlags::RENAME_NOREPLACE,
+            ) {
                 Err(Errno::EINVAL) | Err(Errno::ENOSYS) => {
                     NO_RENAME_NOREPLACE.store(true, Ordering::Relaxed);
                 }
@@ -409,13 +400,7 @@ impl Dir {
             }
         }
         // linkat refuses to replace (EEXIST); a symlink is linked, not followed.
-        nix::unistd::linkat(
-            self.fd.as_fd(),
-            from,
-            to.fd.as_fd(),
-            dest,
-            AtFlags::empty(),
-        )?;
+        nix::unistd::linkat(self.fd.as_fd(), from, to.fd.as_fd(), dest, AtFlags::empty())?;
         match nix::unistd::unlinkat(self.fd.as_fd(), from, nix::unistd::UnlinkatFlags::NoRemoveDir) {
             Ok(()) => Ok(()),
             // Someone else moved the source meanwhile: our link is the entry now.

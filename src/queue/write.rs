@@ -8,10 +8,10 @@ use jiff::Timestamp;
 use nix::errno::Errno;
 use uuid::Uuid;
 
+use super::Queue;
 use super::model::{Address, DestId, EntryId, Envelope, Link, MailId, Schedule, State};
 use super::parse;
 use super::sys::Dir;
-use super::Queue;
 use crate::error::{Error, Result};
 
 /// How to enqueue a message.
@@ -50,15 +50,23 @@ fn uuid_str(u: Uuid) -> String {
     u.hyphenated().to_string()
 }
 
-fn write_new(dir: &Dir, name: &str, bytes: &[u8], durable: bool, mtime: Option<Timestamp>) -> std::result::Result<(), Errno> {
+fn write_new(
+    dir: &Dir,
+    name: &str,
+    bytes: &[u8],
+    durable: bool,
+    mtime: Option<Timestamp>,
+) -> std::result::Result<(), Errno> {
     let mut f = dir.create_file(name, 0o600)?;
-    f.write_all(bytes).map_err(|e| Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)))?;
+    f.write_all(bytes)
+        .map_err(|e| Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)))?;
     if let Some(t) = mtime {
         let ts = nix::sys::time::TimeSpec::new(t.as_second(), t.subsec_nanosecond() as _);
         nix::sys::stat::futimens(f.as_fd(), &ts, &ts)?;
     }
     if durable {
-        f.sync_all().map_err(|e| Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)))?;
+        f.sync_all()
+            .map_err(|e| Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)))?;
     }
     Ok(())
 }
@@ -68,7 +76,13 @@ impl Queue {
     /// does: `data/<mail>/contents`, then per recipient `<dest>/schedule` and
     /// `<dest>/metadata` written in place, then the `queue/<id>` symlink.
     /// The link comes last, so a reader never sees a half-written entry.
-    pub fn enqueue(&self, from: Option<&Address>, to: &[Address], contents: &[u8], opts: EnqueueOptions) -> Result<Enqueued> {
+    pub fn enqueue(
+        &self,
+        from: Option<&Address>,
+        to: &[Address],
+        contents: &[u8],
+        opts: EnqueueOptions,
+    ) -> Result<Enqueued> {
         let mail = MailId(new_uuid());
         let mail_name = uuid_str(mail.0);
         let data_path = |rel: &str| self.display(&format!("data/{rel}"));
@@ -76,7 +90,9 @@ impl Queue {
             let p = data_path(rel);
             move |e: Errno| Error::io(op, p, e)
         };
-        self.data().mkdir(mail_name.as_str(), 0o700).map_err(io("creating", &mail_name))?;
+        self.data()
+            .mkdir(mail_name.as_str(), 0o700)
+            .map_err(io("creating", &mail_name))?;
         let result = self.enqueue_into(mail, &mail_name, from, to, contents, opts);
         if result.is_err() {
             // Nothing links to the mail yet: take back what we made.
@@ -88,7 +104,9 @@ impl Queue {
         for (dest, to) in entries {
             let id = EntryId::from_uuid(new_uuid());
             let link = Link { mail, dest };
-            queue.symlink(link.text().as_str(), id.as_bytes()).map_err(|e| Error::io("linking", self.display(&format!("queue/{id}")), e))?;
+            queue
+                .symlink(link.text().as_str(), id.as_bytes())
+                .map_err(|e| Error::io("linking", self.display(&format!("queue/{id}")), e))?;
             made.push(NewEntry { id, dest, to });
         }
         if opts.durable {
@@ -110,22 +128,41 @@ impl Queue {
             let p = self.display(&format!("data/{rel}"));
             move |e: Errno| Error::io(op, p, e)
         };
-        let mail_dir = self.data().open_dir(mail_name).map_err(err("opening", mail_name.to_string()))?;
+        let mail_dir = self
+            .data()
+            .open_dir(mail_name)
+            .map_err(err("opening", mail_name.to_string()))?;
         write_new(&mail_dir, "contents", contents, opts.durable, opts.written)
             .map_err(err("writing", format!("{mail}/contents")))?;
-        let schedule = parse::schedule_json(&Schedule { at: opts.at, last_attempt: opts.last_attempt });
+        let schedule = parse::schedule_json(&Schedule {
+            at: opts.at,
+            last_attempt: opts.last_attempt,
+        });
         let mut out = Vec::with_capacity(to.len());
         for rcpt in to {
             let dest = DestId(new_uuid());
             let dest_name = uuid_str(dest.0);
             let rel = format!("{mail}/{dest_name}");
-            mail_dir.mkdir(dest_name.as_str(), 0o700).map_err(err("creating", rel.clone()))?;
-            let dest_dir = mail_dir.open_dir(dest_name.as_str()).map_err(err("opening", rel.clone()))?;
-            let envelope = Envelope { from: from.cloned(), to: rcpt.clone() };
+            mail_dir
+                .mkdir(dest_name.as_str(), 0o700)
+                .map_err(err("creating", rel.clone()))?;
+            let dest_dir = mail_dir
+                .open_dir(dest_name.as_str())
+                .map_err(err("opening", rel.clone()))?;
+            let envelope = Envelope {
+                from: from.cloned(),
+                to: rcpt.clone(),
+            };
             write_new(&dest_dir, "schedule", schedule.as_bytes(), opts.durable, None)
                 .map_err(err("writing", format!("{rel}/schedule")))?;
-            write_new(&dest_dir, "metadata", parse::metadata_json(&envelope).as_bytes(), opts.durable, None)
-                .map_err(err("writing", format!("{rel}/metadata")))?;
+            write_new(
+                &dest_dir,
+                "metadata",
+                parse::metadata_json(&envelope).as_bytes(),
+                opts.durable,
+                None,
+            )
+            .map_err(err("writing", format!("{rel}/metadata")))?;
             if opts.durable {
                 dest_dir.fsync().map_err(err("syncing", rel.clone()))?;
             }
