@@ -51,7 +51,7 @@ pub enum Command {
 mqctl list --to '*@gmail.com' --not-due --format jsonl\n  mqctl list --from '<>' --format ids | mqctl drop -\n  \
 mqctl list --count --domain example.com"
     )]
-    List(ListArgs),
+    List(Box<ListArgs>),
 
     /// Show entries in full: state, envelope, schedule, headers.
     #[command(

@@ -167,17 +167,17 @@ impl Selection {
         }
         let age = e.contents.map(|c| now.duration_since(c.written));
         if let Some(d) = self.older_than
-            && !age.is_some_and(|a| a > d)
+            && age.is_none_or(|a| a <= d)
         {
             return false;
         }
         if let Some(d) = self.younger_than
-            && !age.is_some_and(|a| a < d)
+            && age.is_none_or(|a| a >= d)
         {
             return false;
         }
         if let Some(n) = self.larger_than
-            && !e.contents.is_some_and(|c| c.size > n)
+            && e.contents.is_none_or(|c| c.size <= n)
         {
             return false;
         }
@@ -320,33 +320,6 @@ pub fn short_ids(ids: &[&EntryId], min: usize) -> Vec<String> {
     out
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn globs_are_case_insensitive_and_match_null_sender() {
-        assert!(Glob::new("*@EXAMPLE.com").unwrap().matches("bob@example.com"));
-        assert!(Glob::new("<>").unwrap().matches("<>"));
-        assert!(!Glob::new("<>").unwrap().matches("a@b"));
-    }
-
-    #[test]
-    fn header_filter_needs_a_colon() {
-        assert!(HeaderFilter::parse("X-Spam: yes*").is_ok());
-        assert!(HeaderFilter::parse("nocolon").is_err());
-    }
-
-    #[test]
-    fn short_ids_are_unique_prefixes() {
-        let a = EntryId::new(b"abcdef01-0000-4000-8000-000000000000");
-        let b = EntryId::new(b"abcdef02-0000-4000-8000-000000000000");
-        let c = EntryId::new(b"12345678-0000-4000-8000-000000000000");
-        let s = short_ids(&[&a, &b, &c], 4);
-        assert_eq!(s, vec!["abcdef01", "abcdef02", "1234"]);
-    }
-}
-
 /// Gives `sink` every entry the selection names: the given ids (resolved,
 /// then filtered), or a parallel scan of the state folders. Returns the ids
 /// that named nothing.
@@ -377,4 +350,31 @@ pub fn for_each(
         }
     }
     Ok(resolved.missing)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn globs_are_case_insensitive_and_match_null_sender() {
+        assert!(Glob::new("*@EXAMPLE.com").unwrap().matches("bob@example.com"));
+        assert!(Glob::new("<>").unwrap().matches("<>"));
+        assert!(!Glob::new("<>").unwrap().matches("a@b"));
+    }
+
+    #[test]
+    fn header_filter_needs_a_colon() {
+        assert!(HeaderFilter::parse("X-Spam: yes*").is_ok());
+        assert!(HeaderFilter::parse("nocolon").is_err());
+    }
+
+    #[test]
+    fn short_ids_are_unique_prefixes() {
+        let a = EntryId::new(b"abcdef01-0000-4000-8000-000000000000");
+        let b = EntryId::new(b"abcdef02-0000-4000-8000-000000000000");
+        let c = EntryId::new(b"12345678-0000-4000-8000-000000000000");
+        let s = short_ids(&[&a, &b, &c], 4);
+        assert_eq!(s, vec!["abcdef01", "abcdef02", "1234"]);
+    }
 }

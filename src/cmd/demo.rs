@@ -1,7 +1,7 @@
 //! `mqctl demo`: build a realistic sample queue and show what to try on it.
 
 use std::io::Write;
-use std::path::PathBuf;
+
 
 use super::{Context, flush, stdout};
 use crate::cli::DemoArgs;
@@ -22,7 +22,7 @@ pub fn run(ctx: &Context, args: &DemoArgs) -> Result<ExitCode> {
     Ok(ExitCode::Success)
 }
 
-fn print_report(out: &mut dyn Write, dir: &PathBuf, r: &demo::Report) -> std::io::Result<()> {
+fn print_report(out: &mut dyn Write, dir: &std::path::Path, r: &demo::Report) -> std::io::Result<()> {
     let q = shell_quote(&dir.display().to_string());
     writeln!(out, "Built a sample queue in {}", dir.display())?;
     writeln!(

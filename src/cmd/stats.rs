@@ -113,8 +113,8 @@ pub fn gather(
         }
         // Cleanup entries are already sent or dropped: they are not part of
         // the queue's shape.
-        if e.state != State::Cleanup {
-            if let Some(c) = e.contents {
+        if e.state != State::Cleanup
+            && let Some(c) = e.contents {
                 if oldest.as_ref().is_none_or(|(t, _)| c.written < *t) {
                     oldest = Some((c.written, e.id.to_string()));
                 }
@@ -126,7 +126,6 @@ pub fn gather(
                     .map_or("(unknown)".to_string(), |en| en.to.domain().to_lowercase());
                 domains.entry(domain).or_insert_with(|| vec![0; BUCKETS.len()])[b] += 1;
             }
-        }
         Ok(ControlFlow::Continue(()))
     })?;
     s.mails = mails.len() as u64;

@@ -20,6 +20,9 @@ static NO_OPENAT2: AtomicBool = AtomicBool::new(false);
 /// Some filesystems (NFS, some FUSE) refuse `RENAME_NOREPLACE` with EINVAL.
 static NO_RENAME_NOREPLACE: AtomicBool = AtomicBool::new(false);
 
+/// A folder's child: its name and the type the folder reports, if any.
+pub type Child = (Box<[u8]>, Option<Kind>);
+
 /// An open directory inside (or at) the queue root.
 #[derive(Debug)]
 pub struct Dir {
@@ -85,7 +88,7 @@ impl From<FileStat> for Meta {
             mode: st.st_mode & 0o7777,
             uid: st.st_uid,
             gid: st.st_gid,
-            nlink: st.st_nlink as u64,
+            nlink: st.st_nlink,
             mtime: (st.st_mtime, st.st_mtime_nsec),
             ctime: (st.st_ctime, st.st_ctime_nsec),
         }
@@ -315,7 +318,7 @@ impl Dir {
     }
 
     /// Names of the children, as owned byte strings.
-    pub fn children(&self) -> Result<Vec<(Box<[u8]>, Option<Kind>)>, Errno> {
+    pub fn children(&self) -> Result<Vec<Child>, Errno> {
         let mut out = Vec::new();
         self.for_each_child(|n, k| {
             out.push((n.into(), k));

@@ -183,13 +183,12 @@ fn remove_tree(parent: &Dir, name: &str) {
     if let Ok(children) = dir.children() {
         for (child, kind) in children {
             if kind == Some(super::sys::Kind::Dir) {
-                if let Ok(sub) = dir.open_dir(&*child) {
-                    if let Ok(files) = sub.children() {
+                if let Ok(sub) = dir.open_dir(&*child)
+                    && let Ok(files) = sub.children() {
                         for (f, _) in files {
                             let _ = sub.unlink(&*f);
                         }
                     }
-                }
                 let _ = dir.rmdir(&*child);
             } else {
                 let _ = dir.unlink(&*child);
