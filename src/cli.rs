@@ -73,6 +73,43 @@ printf 'Subject: hi\\r\\n\\r\\nhello\\r\\n' | mqctl enqueue --from '<>' --to pos
     )]
     Enqueue(EnqueueArgs),
 
+    /// Set the next attempt of entries (queued or held).
+    #[command(after_help = "Examples:\n  mqctl reschedule --domain example.com --at now\n  \
+mqctl reschedule 3f2a --at +2h\n  mqctl reschedule --all --at 2026-11-24T06:00:00Z --dry-run")]
+    Reschedule(RescheduleArgs),
+
+    /// Push the next attempt of entries later.
+    #[command(after_help = "Examples:\n  mqctl defer --domain broken-dns.example --by 4h\n  \
+mqctl defer --to '*@example.com' --until 2026-11-24T08:00:00Z")]
+    Defer(DeferArgs),
+
+    /// Move entries to hold/: no writer tries a held entry until released.
+    #[command(
+        after_help = "Examples:\n  mqctl hold --domain broken-dns.example\n  mqctl hold 3f2a 91bc\n  \
+mqctl list --from spammer@example.com --format ids | mqctl hold -"
+    )]
+    Hold(ChangeCmdArgs),
+
+    /// Move held entries back to queue/.
+    #[command(after_help = "Examples:\n  mqctl release --domain broken-dns.example\n  mqctl release --all --dry-run")]
+    Release(ChangeCmdArgs),
+
+    /// Remove entries the writer's way (to cleanup/, then clean up).
+    #[command(after_help = "Examples:\n  mqctl drop --from spammer@example.com --dry-run\n  \
+mqctl drop --subject '*lottery*' --yes\n  mqctl list --format ids --header 'X-Spam: yes' | mqctl drop - --yes")]
+    Drop(DropArgs),
+
+    /// Move inflight entries whose writer died back to queue/ (for cron).
+    #[command(
+        after_help = "Examples:\n  mqctl recover                  # inflight for over an hour\n  \
+mqctl recover --older-than 3h --log /var/log/mqctl.jsonl"
+    )]
+    Recover(RecoverArgs),
+
+    /// Finish pending cleanups; remove old temp files and orphan mails.
+    #[command(after_help = "Examples:\n  mqctl purge\n  mqctl purge --min-age 6h --dry-run")]
+    Purge(PurgeArgs),
+
     /// Build a realistic sample queue to try mqctl on.
     #[command(after_help = "Examples:\n  mqctl demo\n  mqctl demo /tmp/q && mqctl --queue /tmp/q stats")]
     Demo(DemoArgs),
@@ -296,4 +333,102 @@ pub struct DemoArgs {
     /// Seed for the random choices (the same seed gives the same queue shape).
     #[arg(long, default_value_t = 1, value_name = "N")]
     pub seed: u64,
+}
+
+/// What every command that changes the queue takes.
+#[derive(Debug, Args, Clone, Default)]
+pub struct ChangeArgs {
+    /// Act on every entry when no id or filter is given.
+    #[arg(long)]
+    pub all: bool,
+
+    /// Print exactly what would change, and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Do not ask for confirmation (it is only asked on a terminal).
+    #[arg(long, short)]
+    pub yes: bool,
+
+    /// Also record each change as a JSON line in FILE (syslog always gets one).
+    #[arg(long, value_name = "FILE")]
+    pub log: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ChangeCmdArgs {
+    #[command(flatten)]
+    pub select: SelectArgs,
+    #[command(flatten)]
+    pub change: ChangeArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct RescheduleArgs {
+    #[command(flatten)]
+    pub select: SelectArgs,
+    #[command(flatten)]
+    pub change: ChangeArgs,
+    /// The next attempt: `now`, RFC 3339, or `+DUR` from now.
+    #[arg(long, value_name = "TIME")]
+    pub at: String,
+}
+
+#[derive(Debug, Args)]
+#[group(id = "how", required = true, multiple = false, args = ["by", "until"])]
+pub struct DeferArgs {
+    #[command(flatten)]
+    pub select: SelectArgs,
+    #[command(flatten)]
+    pub change: ChangeArgs,
+    /// Push later by this much (from the current next attempt, or from now
+    /// when that has passed).
+    #[arg(long, value_name = "DUR")]
+    pub by: Option<String>,
+    /// Push to this time (entries already later stay as they are).
+    #[arg(long, value_name = "TIME")]
+    pub until: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct DropArgs {
+    #[command(flatten)]
+    pub select: SelectArgs,
+    #[command(flatten)]
+    pub change: ChangeArgs,
+    /// Also drop inflight entries a writer may be sending right now.
+    #[arg(long)]
+    pub force: bool,
+    /// Inflight entries older than this are stuck and may be dropped without --force.
+    #[arg(long, default_value = "1h", value_name = "DUR")]
+    pub stuck_after: String,
+}
+
+#[derive(Debug, Args)]
+pub struct RecoverArgs {
+    /// Only these inflight entries (ids or prefixes; `-` reads stdin).
+    #[arg(value_name = "ID")]
+    pub ids: Vec<String>,
+    /// Recover entries inflight for longer than this (the writer waits 1h too).
+    #[arg(long, default_value = "1h", value_name = "DUR")]
+    pub older_than: String,
+    /// Print what would move, and move nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Also record each change as a JSON line in FILE.
+    #[arg(long, value_name = "FILE")]
+    pub log: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct PurgeArgs {
+    /// Leave temp files and orphan mails younger than this (a writer may be mid-write).
+    #[arg(long, default_value = "1h", value_name = "DUR")]
+    pub min_age: String,
+    /// Print what would be removed, and remove nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Also record each finished cleanup as a JSON line in FILE.
+    #[arg(long, value_name = "FILE")]
+    pub log: Option<PathBuf>,
 }

@@ -4,6 +4,7 @@
 //! (`select`) and renders them (`output`); `cmd` holds the subcommands the
 //! binary runs. The library below `cmd` never prints and never exits.
 
+pub mod audit;
 pub mod cli;
 pub mod cmd;
 pub mod demo;

@@ -2,7 +2,6 @@
 
 use std::io::Write;
 
-
 use super::{Context, flush, stdout};
 use crate::cli::DemoArgs;
 use crate::demo;

@@ -1,8 +1,14 @@
 //! One file per subcommand: resolve the arguments, call the library, print.
 
+pub mod change;
 pub mod demo;
+pub mod drop;
 pub mod enqueue;
+pub mod hold;
 pub mod list;
+pub mod purge;
+pub mod recover;
+pub mod reschedule;
 pub mod show;
 pub mod stats;
 
@@ -88,6 +94,13 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Stats(a) => stats::run(&ctx, a),
         Command::Enqueue(a) => enqueue::run(&ctx, a),
         Command::Demo(a) => demo::run(&ctx, a),
+        Command::Reschedule(a) => reschedule::reschedule(&ctx, a),
+        Command::Defer(a) => reschedule::defer(&ctx, a),
+        Command::Hold(a) => hold::hold(&ctx, a),
+        Command::Release(a) => hold::release(&ctx, a),
+        Command::Drop(a) => drop::run(&ctx, a),
+        Command::Recover(a) => recover::run(&ctx, a),
+        Command::Purge(a) => purge::run(&ctx, a),
     }
 }
 

@@ -114,18 +114,19 @@ pub fn gather(
         // Cleanup entries are already sent or dropped: they are not part of
         // the queue's shape.
         if e.state != State::Cleanup
-            && let Some(c) = e.contents {
-                if oldest.as_ref().is_none_or(|(t, _)| c.written < *t) {
-                    oldest = Some((c.written, e.id.to_string()));
-                }
-                let minutes = now.duration_since(c.written).as_secs() / 60;
-                let b = BUCKETS.iter().position(|&m| minutes < m).unwrap_or(BUCKETS.len() - 1);
-                let domain = e
-                    .envelope
-                    .as_ref()
-                    .map_or("(unknown)".to_string(), |en| en.to.domain().to_lowercase());
-                domains.entry(domain).or_insert_with(|| vec![0; BUCKETS.len()])[b] += 1;
+            && let Some(c) = e.contents
+        {
+            if oldest.as_ref().is_none_or(|(t, _)| c.written < *t) {
+                oldest = Some((c.written, e.id.to_string()));
             }
+            let minutes = now.duration_since(c.written).as_secs() / 60;
+            let b = BUCKETS.iter().position(|&m| minutes < m).unwrap_or(BUCKETS.len() - 1);
+            let domain = e
+                .envelope
+                .as_ref()
+                .map_or("(unknown)".to_string(), |en| en.to.domain().to_lowercase());
+            domains.entry(domain).or_insert_with(|| vec![0; BUCKETS.len()])[b] += 1;
+        }
         Ok(ControlFlow::Continue(()))
     })?;
     s.mails = mails.len() as u64;

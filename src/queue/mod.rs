@@ -3,9 +3,12 @@
 
 pub mod address;
 pub mod headers;
+pub mod live;
 pub mod model;
+pub mod ops;
 pub mod parse;
 pub mod problem;
+pub mod purge;
 pub mod scan;
 pub mod sys;
 pub mod write;
@@ -20,6 +23,9 @@ pub use scan::{Filter, Want};
 use sys::{Dir, Kind, Meta};
 
 use crate::error::{Error, Result};
+
+/// An entry named by where it is: the state folder and the link's name.
+pub type EntryRef = (State, EntryId);
 
 /// Bound on `metadata` and `schedule` (SECURITY.md): anything larger is not
 /// the writer's and is never read whole.
@@ -120,7 +126,14 @@ impl Queue {
     pub fn ensure_state_dir(&mut self, state: State) -> Result<&Dir> {
         if self.states[state as usize].is_none() {
             match self.root.mkdir(state.dir(), 0o700) {
-                Ok(()) | Err(Errno::EEXIST) => {}
+                Ok(()) => {
+                    // Owned like the writer's folders, even when we run as root.
+                    if nix::unistd::geteuid().is_root() {
+                        let (uid, gid) = (self.root_meta.uid, self.root_meta.gid);
+                        let _ = self.root.chown_at(state.dir(), uid, gid);
+                    }
+                }
+                Err(Errno::EEXIST) => {}
                 Err(e) => return Err(Error::io("creating", self.display(state.dir()), e)),
             }
             let d = self

@@ -184,11 +184,12 @@ fn remove_tree(parent: &Dir, name: &str) {
         for (child, kind) in children {
             if kind == Some(super::sys::Kind::Dir) {
                 if let Ok(sub) = dir.open_dir(&*child)
-                    && let Ok(files) = sub.children() {
-                        for (f, _) in files {
-                            let _ = sub.unlink(&*f);
-                        }
+                    && let Ok(files) = sub.children()
+                {
+                    for (f, _) in files {
+                        let _ = sub.unlink(&*f);
                     }
+                }
                 let _ = dir.rmdir(&*child);
             } else {
                 let _ = dir.unlink(&*child);

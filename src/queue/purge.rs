@@ -1,0 +1,224 @@
+//! Leftovers: writer temp files and orphan mail folders (a crash during
+//! enqueue). Only what is old enough (a writer may be mid-write) and shaped
+//! exactly as the writer makes it is removed; anything else is left for
+//! `check`.
+
+use std::collections::HashSet;
+use std::ops::ControlFlow;
+
+use jiff::{SignedDuration, Timestamp};
+use nix::errno::Errno;
+use rayon::prelude::*;
+
+use super::ops::{Outcome, is_temp_name};
+use super::sys::{Dir, Kind, Meta};
+use super::{MailId, Queue, State, parse_uuid};
+use crate::error::{Error, Result};
+
+/// Something `purge` removed (or would remove, or left).
+#[derive(Debug, Clone)]
+pub struct Removal {
+    /// Relative to the queue root: `data/<mail>/<dest>/schedule.<uuid>`.
+    pub path: String,
+    pub what: &'static str,
+    pub outcome: Outcome,
+}
+
+fn mtime(m: &Meta) -> Timestamp {
+    Timestamp::new(m.mtime.0, m.mtime.1 as i32).unwrap_or(Timestamp::UNIX_EPOCH)
+}
+
+fn gone(r: std::result::Result<(), Errno>) -> std::result::Result<(), Errno> {
+    match r {
+        Err(Errno::ENOENT) => Ok(()),
+        r => r,
+    }
+}
+
+impl Queue {
+    /// The mails some entry's link points to, in every state folder.
+    pub fn linked_mails(&self) -> Result<HashSet<MailId>> {
+        let mut out = HashSet::new();
+        for s in State::ALL {
+            let Some(dir) = self.state_dir(s) else { continue };
+            let mut names = Vec::new();
+            dir.for_each_child(|n, _| {
+                names.push(Box::<[u8]>::from(n));
+                ControlFlow::Continue(())
+            })
+            .map_err(|e| Error::io("listing", self.display(s.dir()), e))?;
+            let mails: Vec<MailId> = names
+                .par_iter()
+                .map_init(Vec::new, |buf, n| {
+                    dir.read_link_into(&**n, buf).ok()?;
+                    super::Link::parse(buf).map(|l| l.mail)
+                })
+                .flatten()
+                .collect();
+            out.extend(mails);
+        }
+        Ok(out)
+    }
+
+    /// The `data/<mail>` folder names (uuid-named or not).
+    fn mail_names(&self) -> Result<Vec<super::sys::Child>> {
+        self.data()
+            .children()
+            .map_err(|e| Error::io("listing", self.display("data"), e))
+    }
+
+    /// Removes writer temp files (`schedule.<uuid>`, `metadata.<uuid>`) older
+    /// than `min_age` from every dest folder.
+    pub fn purge_temp_files(&self, min_age: SignedDuration, now: Timestamp, dry_run: bool) -> Result<Vec<Removal>> {
+        let mails = self.mail_names()?;
+        Ok(mails
+            .par_iter()
+            .filter(|(_, k)| matches!(k, Some(Kind::Dir) | None))
+            .flat_map_iter(|(mail, _)| self.temp_files_in(mail, min_age, now, dry_run))
+            .collect())
+    }
+
+    fn temp_files_in(&self, mail: &[u8], min_age: SignedDuration, now: Timestamp, dry_run: bool) -> Vec<Removal> {
+        let mut out = Vec::new();
+        let Ok(mail_dir) = self.data().open_dir(mail) else {
+            return out;
+        };
+        let Ok(dests) = mail_dir.children() else { return out };
+        let mail_s = crate::output::escape_bytes(mail).into_owned();
+        for (dest, kind) in dests {
+            if kind != Some(Kind::Dir) {
+                continue;
+            }
+            let Ok(dest_dir) = mail_dir.open_dir(&*dest) else {
+                continue;
+            };
+            let Ok(files) = dest_dir.children() else { continue };
+            for (name, _) in files {
+                if !is_temp_name(&name) {
+                    continue;
+                }
+                let Ok(meta) = dest_dir.stat_at(&*name) else { continue };
+                if meta.kind != Kind::File || now.duration_since(mtime(&meta)) < min_age {
+                    continue;
+                }
+                let path = format!(
+                    "data/{mail_s}/{}/{}",
+                    crate::output::escape_bytes(&dest),
+                    crate::output::escape_bytes(&name)
+                );
+                let outcome = if dry_run {
+                    Outcome::Done
+                } else {
+                    match dest_dir.unlink(&*name) {
+                        Ok(()) => Outcome::Done,
+                        Err(Errno::ENOENT) => Outcome::Vanished,
+                        Err(e) => Outcome::Failed(e.desc().to_string()),
+                    }
+                };
+                out.push(Removal {
+                    path,
+                    what: "temp file",
+                    outcome,
+                });
+            }
+        }
+        out
+    }
+
+    /// Removes `data/<mail>` folders no entry links to, older than
+    /// `min_age`, whose shape is exactly the writer's (`contents` and dest
+    /// folders holding only `schedule`/`metadata`). Others are reported as
+    /// skipped, for `check`.
+    pub fn purge_orphans(&self, min_age: SignedDuration, now: Timestamp, dry_run: bool) -> Result<Vec<Removal>> {
+        let linked = self.linked_mails()?;
+        let mails = self.mail_names()?;
+        Ok(mails
+            .par_iter()
+            .filter_map(|(name, _)| {
+                let id = parse_uuid(name).map(MailId);
+                if id.is_some_and(|m| linked.contains(&m)) {
+                    return None;
+                }
+                let path = format!("data/{}", crate::output::escape_bytes(name));
+                let Some(_) = id else {
+                    return Some(Removal {
+                        path,
+                        what: "unknown folder",
+                        outcome: Outcome::Skipped("name is not a mail id: left for `mqctl check`".into()),
+                    });
+                };
+                let outcome = match self.orphan_shape(name) {
+                    Err(why) => Outcome::Skipped(format!("{why}: left for `mqctl check`")),
+                    Ok(newest) if now.duration_since(newest) < min_age => return None,
+                    Ok(_) if dry_run => Outcome::Done,
+                    Ok(_) => match self.remove_orphan(name) {
+                        Ok(()) => Outcome::Done,
+                        Err(Errno::ENOENT) => Outcome::Vanished,
+                        Err(e) => Outcome::Failed(e.desc().to_string()),
+                    },
+                };
+                Some(Removal {
+                    path,
+                    what: "orphan mail",
+                    outcome,
+                })
+            })
+            .collect())
+    }
+
+    /// Checks an orphan has exactly the writer's shape; returns the newest
+    /// modification time in it.
+    fn orphan_shape(&self, mail: &[u8]) -> std::result::Result<Timestamp, String> {
+        let dir = self
+            .data()
+            .open_dir(mail)
+            .map_err(|e| format!("not a plain folder ({})", e.desc()))?;
+        let mut newest = mtime(&dir.stat().map_err(|e| e.desc().to_string())?);
+        for (name, _) in dir.children().map_err(|e| e.desc().to_string())? {
+            let meta = dir.stat_at(&*name).map_err(|e| e.desc().to_string())?;
+            newest = newest.max(mtime(&meta));
+            if &*name == b"contents" {
+                if meta.kind != Kind::File {
+                    return Err("contents is not a regular file".into());
+                }
+                continue;
+            }
+            if parse_uuid(&name).is_none() || meta.kind != Kind::Dir {
+                return Err(format!(
+                    "holds \"{}\", which is not the writer's",
+                    crate::output::escape_bytes(&name)
+                ));
+            }
+            let dest = dir.open_dir(&*name).map_err(|e| e.desc().to_string())?;
+            for (f, _) in dest.children().map_err(|e| e.desc().to_string())? {
+                let m = dest.stat_at(&*f).map_err(|e| e.desc().to_string())?;
+                newest = newest.max(mtime(&m));
+                let known = &*f == b"schedule" || &*f == b"metadata" || is_temp_name(&f);
+                if !known || m.kind != Kind::File {
+                    return Err(format!(
+                        "holds \"{}/{}\", which is not the writer's",
+                        crate::output::escape_bytes(&name),
+                        crate::output::escape_bytes(&f)
+                    ));
+                }
+            }
+        }
+        Ok(newest)
+    }
+
+    fn remove_orphan(&self, mail: &[u8]) -> std::result::Result<(), Errno> {
+        let dir: Dir = self.data().open_dir(mail)?;
+        for (name, kind) in dir.children()? {
+            if kind == Some(Kind::Dir) {
+                let dest = dir.open_dir(&*name)?;
+                for (f, _) in dest.children()? {
+                    gone(dest.unlink(&*f))?;
+                }
+                gone(dir.rmdir(&*name))?;
+            } else {
+                gone(dir.unlink(&*name))?;
+            }
+        }
+        gone(self.data().rmdir(mail))
+    }
+}
