@@ -32,6 +32,11 @@ pub struct Cli {
     #[arg(long, short, action = clap::ArgAction::Count, global = true)]
     pub verbose: u8,
 
+    /// Accept a queue root that is group/world writable or owned by another
+    /// user (normally refused: anyone who can write there can plant entries).
+    #[arg(long, global = true)]
+    pub insecure: bool,
+
     #[command(subcommand)]
     pub command: Command,
 }
@@ -109,6 +114,14 @@ mqctl recover --older-than 3h --log /var/log/mqctl.jsonl"
     /// Finish pending cleanups; remove old temp files and orphan mails.
     #[command(after_help = "Examples:\n  mqctl purge\n  mqctl purge --min-age 6h --dry-run")]
     Purge(PurgeArgs),
+
+    /// Find everything wrong in the queue; --repair fixes what is safe.
+    #[command(
+        after_help = "Exit status: 0 no problem, 4 problems found (or left after --repair), \
+1 a repair failed, 3 queue unusable.\n\nExamples:\n  mqctl check\n  mqctl check --format json | jq '.problems[].code'\n  \
+mqctl check --repair --dry-run\n  mqctl check --repair --yes"
+    )]
+    Check(CheckArgs),
 
     /// Build a realistic sample queue to try mqctl on.
     #[command(after_help = "Examples:\n  mqctl demo\n  mqctl demo /tmp/q && mqctl --queue /tmp/q stats")]
@@ -431,4 +444,32 @@ pub struct PurgeArgs {
     /// Also record each finished cleanup as a JSON line in FILE.
     #[arg(long, value_name = "FILE")]
     pub log: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CheckFormat {
+    Table,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Fix what is safe; move what cannot be made right into quarantine/.
+    #[arg(long)]
+    pub repair: bool,
+    /// With --repair: print what would be done, and do nothing.
+    #[arg(long, requires = "repair")]
+    pub dry_run: bool,
+    /// With --repair: do not ask for confirmation.
+    #[arg(long, short)]
+    pub yes: bool,
+    /// Output format.
+    #[arg(long, short, value_enum, default_value_t = CheckFormat::Table)]
+    pub format: CheckFormat,
+    /// Temp files, orphans and cleanups younger than this are left alone.
+    #[arg(long, default_value = "1h", value_name = "DUR")]
+    pub min_age: String,
+    /// Inflight entries older than this have lost their writer.
+    #[arg(long, default_value = "1h", value_name = "DUR")]
+    pub stale_after: String,
 }

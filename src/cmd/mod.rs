@@ -1,6 +1,7 @@
 //! One file per subcommand: resolve the arguments, call the library, print.
 
 pub mod change;
+pub mod check;
 pub mod demo;
 pub mod drop;
 pub mod enqueue;
@@ -32,6 +33,8 @@ pub struct Context {
     pub color: ColorChoice,
     pub quiet: bool,
     pub verbose: u8,
+    /// Accept a root that is group/world writable or someone else's.
+    pub insecure: bool,
     /// "Now" for due times and ages; `MQCTL_NOW` fixes it (for tests).
     pub now: Timestamp,
 }
@@ -53,6 +56,7 @@ impl Context {
             },
             quiet: cli.quiet,
             verbose: cli.verbose,
+            insecure: cli.insecure,
             now,
         })
     }
@@ -65,7 +69,9 @@ impl Context {
                 "no queue given: pass --queue DIR or set MQCTL_QUEUE=DIR (try `mqctl demo` for a sample queue)".into(),
             ));
         };
-        Queue::open(path)
+        let queue = Queue::open(path)?;
+        secure(&queue, self.insecure)?;
+        Ok(queue)
     }
 
     pub fn color_stdout(&self) -> bool {
@@ -85,6 +91,39 @@ impl Context {
     }
 }
 
+/// Refuses a root anyone could plant entries in, and, started as root on a
+/// queue owned by another user, becomes that user for good (like postfix's
+/// postsuper) so everything created keeps the writer's owner.
+fn secure(queue: &Queue, insecure: bool) -> Result<()> {
+    use nix::unistd::{Gid, Uid, geteuid, setgid, setgroups, setuid};
+    let m = queue.root_meta();
+    let unusable = |reason: String| Error::QueueUnusable {
+        path: queue.path().to_path_buf(),
+        reason,
+    };
+    if m.mode & 0o022 != 0 && !insecure {
+        return Err(unusable(format!(
+            "is group or world writable (mode {:o}): anyone could plant entries in it; chmod 700 it, or pass --insecure",
+            m.mode
+        )));
+    }
+    let euid = geteuid();
+    if euid.is_root() && m.uid != 0 {
+        let (uid, gid) = (Uid::from_raw(m.uid), Gid::from_raw(m.gid));
+        setgroups(&[gid])
+            .and_then(|()| setgid(gid))
+            .and_then(|()| setuid(uid))
+            .map_err(|e| unusable(format!("cannot switch to its owner uid {}: {}", m.uid, e.desc())))?;
+    } else if !euid.is_root() && euid.as_raw() != m.uid && !insecure {
+        return Err(unusable(format!(
+            "is owned by uid {}, not you (uid {}): run as that user or as root, or pass --insecure",
+            m.uid,
+            euid.as_raw()
+        )));
+    }
+    Ok(())
+}
+
 /// Runs the parsed command line.
 pub fn run(cli: Cli) -> Result<ExitCode> {
     let ctx = Context::from_cli(&cli)?;
@@ -101,6 +140,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Drop(a) => drop::run(&ctx, a),
         Command::Recover(a) => recover::run(&ctx, a),
         Command::Purge(a) => purge::run(&ctx, a),
+        Command::Check(a) => check::run(&ctx, a),
     }
 }
 

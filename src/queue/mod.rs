@@ -2,6 +2,7 @@
 //! entries in parallel, and (in `write`) changing it the writer's way.
 
 pub mod address;
+pub mod check;
 pub mod headers;
 pub mod live;
 pub mod model;

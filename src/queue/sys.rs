@@ -430,6 +430,35 @@ impl Dir {
         )
     }
 
+    /// Sets the mode of a direct child without following a symlink: the
+    /// child is opened `O_NOFOLLOW|O_NONBLOCK` and `fchmod`ed.
+    pub fn chmod_child<P: AsRef<[u8]> + ?Sized>(&self, name: &P, mode: u32) -> Result<(), Errno> {
+        let name = name.as_ref();
+        if name.contains(&b'/') {
+            return Err(Errno::EINVAL);
+        }
+        let fd = nix::fcntl::openat(
+            self.fd.as_fd(),
+            OsStr::from_bytes(name),
+            OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC | OFlag::O_NOCTTY,
+            Mode::empty(),
+        )?;
+        nix::sys::stat::fchmod(fd.as_fd(), Mode::from_bits_truncate(mode))
+    }
+
+    /// Creates every missing folder of `rel` (0700) and opens the last.
+    pub fn make_dirs(&self, rel: &[&[u8]]) -> Result<Dir, Errno> {
+        let mut cur = self.open_dir(".")?;
+        for part in rel {
+            match cur.mkdir(*part, 0o700) {
+                Ok(()) | Err(Errno::EEXIST) => {}
+                Err(e) => return Err(e),
+            }
+            cur = cur.open_dir(*part)?;
+        }
+        Ok(cur)
+    }
+
     pub fn chown_at<P: AsRef<[u8]> + ?Sized>(&self, name: &P, uid: u32, gid: u32) -> Result<(), Errno> {
         nix::unistd::fchownat(
             self.fd.as_fd(),

@@ -1,0 +1,952 @@
+//! `check`: find everything wrong in a queue, and `--repair`: fix what is
+//! safe (finish cleanups, remove old temp files, recover stale inflight
+//! entries, rewrite a mis-spelt link, recreate a lost schedule, fix modes)
+//! and move everything else into `quarantine/<time>/` with a note of why.
+//! Nothing is ever deleted but writer temp files; message contents never.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::ops::ControlFlow;
+
+use jiff::{SignedDuration, Timestamp};
+use nix::errno::Errno;
+use rayon::prelude::*;
+use serde::Serialize;
+
+use super::ops::{CleanupError, Outcome, is_temp_name};
+use super::sys::{Dir, Kind, Meta, ReadError};
+use super::{Entry, EntryId, FileIssue, Link, MailId, Problem, Queue, State, Want, headers, parse, parse_uuid};
+use crate::error::Result;
+use crate::output::escape_bytes;
+
+/// The folders a queue root may hold.
+pub const KNOWN_ROOT: [&str; 6] = ["data", "queue", "inflight", "cleanup", "hold", "quarantine"];
+
+/// A path relative to the queue root, as raw name components.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Rel(pub Vec<Box<[u8]>>);
+
+impl Rel {
+    pub fn new(parts: &[&[u8]]) -> Rel {
+        Rel(parts.iter().map(|p| Box::<[u8]>::from(*p)).collect())
+    }
+    pub fn child(&self, name: &[u8]) -> Rel {
+        let mut v = self.0.clone();
+        v.push(name.into());
+        Rel(v)
+    }
+    fn parent_and_name(&self) -> (Rel, &[u8]) {
+        let (last, rest) = self.0.split_last().expect("never empty");
+        (Rel(rest.to_vec()), last)
+    }
+    fn joined(&self) -> Vec<u8> {
+        self.0.join(&b'/')
+    }
+    /// True when `self` is `other` or lies inside it.
+    fn within(&self, other: &Rel) -> bool {
+        self.0.starts_with(&other.0)
+    }
+}
+
+impl std::fmt::Display for Rel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&escape_bytes(&self.joined()))
+    }
+}
+
+/// What `--repair` does about a finding.
+#[derive(Debug, Clone)]
+pub enum Repair {
+    /// Nothing mqctl can safely do; the text says what a person can.
+    Manual(String),
+    FinishCleanup(EntryId),
+    RemoveTemp(Rel),
+    Recover(EntryId),
+    /// Rewrite a mis-spelt link to its canonical text.
+    RewriteLink {
+        state: State,
+        id: EntryId,
+        link: Link,
+    },
+    /// Give an entry whose schedule is lost a new one: due now, never tried.
+    RecreateSchedule {
+        link: Link,
+    },
+    Chmod {
+        path: Rel,
+        mode: u32,
+    },
+    /// Give an entry with a bad name a fresh id (a rename in its folder).
+    RenameEntry {
+        state: State,
+        id: EntryId,
+    },
+    /// Move these paths (in order) into the quarantine folder. When `mail`
+    /// is set, its folder follows once nothing else in it is linked.
+    Quarantine {
+        paths: Vec<Rel>,
+        mail: Option<MailId>,
+    },
+}
+
+impl Repair {
+    pub fn describe(&self) -> String {
+        match self {
+            Repair::Manual(s) => s.clone(),
+            Repair::FinishCleanup(_) => "finish the cleanup".into(),
+            Repair::RemoveTemp(_) => "remove the temp file".into(),
+            Repair::Recover(_) => "move it back to queue/ (recover)".into(),
+            Repair::RewriteLink { link, .. } => format!("rewrite the link as {}", link.text()),
+            Repair::RecreateSchedule { .. } => "write a new schedule: due now, never tried".into(),
+            Repair::Chmod { mode, .. } => format!("chmod {mode:o}"),
+            Repair::RenameEntry { .. } => "rename the entry to a new id".into(),
+            Repair::Quarantine { paths, mail } => {
+                let mut names: Vec<String> = paths.iter().map(|p| p.to_string()).collect();
+                if let Some(m) = mail {
+                    names.push(format!("data/{m} if no other entry uses it"));
+                }
+                format!("move to quarantine: {}", names.join(", "))
+            }
+        }
+    }
+
+    fn is_manual(&self) -> bool {
+        matches!(self, Repair::Manual(_))
+    }
+}
+
+/// One problem `check` found.
+#[derive(Debug, Clone)]
+pub struct Finding {
+    pub path: Rel,
+    pub code: &'static str,
+    pub problem: String,
+    pub repair: Repair,
+}
+
+#[derive(Debug, Serialize)]
+pub struct FindingJson {
+    pub path: String,
+    pub code: &'static str,
+    pub problem: String,
+    pub repair: String,
+}
+
+impl Finding {
+    pub fn to_json(&self) -> FindingJson {
+        FindingJson {
+            path: self.path.to_string(),
+            code: self.code,
+            problem: self.problem.clone(),
+            repair: self.repair.describe(),
+        }
+    }
+}
+
+/// Settings for a check.
+#[derive(Debug, Clone, Copy)]
+pub struct CheckOptions {
+    pub now: Timestamp,
+    /// Temp files, orphans and cleanups younger than this are left alone
+    /// (a writer may be in the middle of them).
+    pub min_age: SignedDuration,
+    /// Inflight entries older than this have lost their writer.
+    pub stale_inflight: SignedDuration,
+}
+
+fn ts(t: (i64, i64)) -> Timestamp {
+    Timestamp::new(t.0, t.1 as i32).unwrap_or(Timestamp::UNIX_EPOCH)
+}
+
+/// Keeps the first finding for each path; later ones about a path already
+/// being quarantined (or inside one) are dropped.
+#[derive(Default)]
+struct Findings {
+    list: Vec<Finding>,
+    quarantined: Vec<Rel>,
+    seen: HashSet<(Rel, &'static str)>,
+}
+
+impl Findings {
+    fn push(&mut self, f: Finding) {
+        if self.quarantined.iter().any(|q| f.path.within(q)) {
+            return;
+        }
+        if !self.seen.insert((f.path.clone(), f.code)) {
+            return;
+        }
+        if let Repair::Quarantine { paths, .. } = &f.repair {
+            if paths.iter().all(|p| self.quarantined.iter().any(|q| p.within(q))) {
+                return;
+            }
+            self.quarantined.extend(paths.iter().cloned());
+        }
+        self.list.push(f);
+    }
+}
+
+/// Priority of a state when the same entry or dest is linked twice: the
+/// one kept is the one that still delivers the mail (a duplicate delivery
+/// is better than a lost mail).
+fn keep_rank(s: State) -> u8 {
+    match s {
+        State::Queued => 0,
+        State::Held => 1,
+        State::Inflight => 2,
+        State::Cleanup => 3,
+    }
+}
+
+/// Parses a link text leniently: the non-standard spellings of a valid
+/// target (`//`, `./`, trailing `/`, uppercase) that `--repair` may rewrite.
+fn lenient_link(text: &[u8]) -> Option<Link> {
+    let s = std::str::from_utf8(text).ok()?;
+    let parts: Vec<&str> = s.split('/').filter(|p| !p.is_empty() && *p != ".").collect();
+    match parts.as_slice() {
+        ["..", "data", m, d] => Some(Link {
+            mail: MailId(parse_uuid(m.to_ascii_lowercase().as_bytes())?),
+            dest: super::DestId(parse_uuid(d.to_ascii_lowercase().as_bytes())?),
+        }),
+        _ => None,
+    }
+}
+
+impl Queue {
+    /// Finds every problem. Reads every entry and walks `data/`.
+    pub fn check(&self, opts: &CheckOptions) -> Result<Vec<Finding>> {
+        let owner = (self.root_meta().uid, self.root_meta().gid);
+        let mut f = Findings::default();
+        self.check_root(&mut f, owner)?;
+
+        let mut entries: Vec<Entry> = Vec::new();
+        self.scan(&State::ALL, Want::FILES, &super::scan::All, &mut |e| {
+            entries.push(e);
+            Ok(ControlFlow::Continue(()))
+        })?;
+        // Which dests are linked, and by whom.
+        let mut by_dest: HashMap<Link, Vec<(State, EntryId)>> = HashMap::new();
+        let mut by_id: HashMap<EntryId, Vec<State>> = HashMap::new();
+        for e in &entries {
+            by_id.entry(e.id.clone()).or_default().push(e.state);
+            if let Some(l) = e.link {
+                by_dest.entry(l).or_default().push((e.state, e.id.clone()));
+            }
+        }
+        let linked_mails: HashSet<MailId> = by_dest.keys().map(|l| l.mail).collect();
+        self.check_duplicates(&mut f, &by_id, &by_dest);
+        for e in &entries {
+            self.check_entry(&mut f, e, &by_dest, owner, opts);
+        }
+        self.check_data(&mut f, &by_dest, &linked_mails, owner, opts)?;
+        self.check_message_ids(&mut f, &entries)?;
+        Ok(f.list)
+    }
+
+    fn check_root(&self, f: &mut Findings, owner: (u32, u32)) -> Result<()> {
+        let children = self
+            .root()
+            .children()
+            .map_err(|e| crate::Error::io("listing", self.display(""), e))?;
+        for (name, _) in children {
+            let known = std::str::from_utf8(&name).is_ok_and(|n| KNOWN_ROOT.contains(&n));
+            let path = Rel::new(&[&name]);
+            let Ok(meta) = self.root().stat_at(&*name) else {
+                continue;
+            };
+            if !known || meta.kind != Kind::Dir {
+                f.push(Finding {
+                    path: path.clone(),
+                    code: "foreign",
+                    problem: format!("a {} that does not belong in a queue root", meta.kind.describe()),
+                    repair: Repair::Quarantine {
+                        paths: vec![path],
+                        mail: None,
+                    },
+                });
+                continue;
+            }
+            self.check_mode(f, &path, &meta, owner);
+        }
+        Ok(())
+    }
+
+    /// Writer's modes are 0700 for folders and 0600 for files, and the
+    /// queue's owner owns everything.
+    fn check_mode(&self, f: &mut Findings, path: &Rel, meta: &Meta, owner: (u32, u32)) {
+        let want = match meta.kind {
+            Kind::Dir => 0o700,
+            Kind::File => 0o600,
+            _ => return,
+        };
+        if meta.uid != owner.0 {
+            f.push(Finding {
+                path: path.clone(),
+                code: "owner",
+                problem: format!("owned by uid {}, not the queue's owner (uid {})", meta.uid, owner.0),
+                repair: Repair::Manual(format!("review it, then chown {}:{} it", owner.0, owner.1)),
+            });
+        } else if meta.mode != want {
+            f.push(Finding {
+                path: path.clone(),
+                code: "mode",
+                problem: format!("mode {:o}, the writer uses {want:o}", meta.mode),
+                repair: Repair::Chmod {
+                    path: path.clone(),
+                    mode: want,
+                },
+            });
+        }
+    }
+
+    fn check_duplicates(
+        &self,
+        f: &mut Findings,
+        by_id: &HashMap<EntryId, Vec<State>>,
+        by_dest: &HashMap<Link, Vec<(State, EntryId)>>,
+    ) {
+        for (id, states) in by_id {
+            if states.len() < 2 {
+                continue;
+            }
+            let mut s = states.clone();
+            s.sort_by_key(|s| keep_rank(*s));
+            for extra in &s[1..] {
+                let path = Rel::new(&[extra.dir().as_bytes(), id.as_bytes()]);
+                f.push(Finding {
+                    path: path.clone(),
+                    code: "two-states",
+                    problem: format!("the same entry is also in {}/ (an interrupted move)", s[0].dir()),
+                    repair: Repair::Quarantine {
+                        paths: vec![path],
+                        mail: None,
+                    },
+                });
+            }
+        }
+        for (link, holders) in by_dest {
+            let ids: BTreeMap<&EntryId, State> = holders.iter().map(|(s, i)| (i, *s)).collect();
+            if ids.len() < 2 {
+                continue;
+            }
+            let mut v: Vec<(State, &EntryId)> = ids.iter().map(|(i, s)| (*s, *i)).collect();
+            v.sort_by_key(|(s, i)| (keep_rank(*s), (*i).clone()));
+            for (s, id) in &v[1..] {
+                let path = Rel::new(&[s.dir().as_bytes(), id.as_bytes()]);
+                f.push(Finding {
+                    path: path.clone(),
+                    code: "shared-dest",
+                    problem: format!(
+                        "links to data/{} like {}/{} does",
+                        link.dest_path(),
+                        v[0].0.dir(),
+                        v[0].1
+                    ),
+                    repair: Repair::Quarantine {
+                        paths: vec![path],
+                        mail: None,
+                    },
+                });
+            }
+        }
+    }
+
+    fn check_entry(
+        &self,
+        f: &mut Findings,
+        e: &Entry,
+        by_dest: &HashMap<Link, Vec<(State, EntryId)>>,
+        owner: (u32, u32),
+        opts: &CheckOptions,
+    ) {
+        let path = Rel::new(&[e.state.dir().as_bytes(), e.id.as_bytes()]);
+        let quarantine_link = Repair::Quarantine {
+            paths: vec![path.clone()],
+            mail: None,
+        };
+        let entry_paths = |l: Link| {
+            vec![
+                path.clone(),
+                Rel::new(&[b"data", l.mail.to_string().as_bytes(), l.dest.to_string().as_bytes()]),
+            ]
+        };
+        if let Some(m) = self.stat_entry(e.state, e.id.as_bytes())
+            && m.uid != owner.0
+        {
+            f.push(Finding {
+                path: path.clone(),
+                code: "owner",
+                problem: format!(
+                    "owned by uid {}, not the queue's owner (uid {}): not made by the writer",
+                    m.uid, owner.0
+                ),
+                repair: quarantine_link.clone(),
+            });
+            return;
+        }
+        let text = e.problems.iter().map(|p| p.to_string()).collect::<Vec<_>>().join("; ");
+        let worst = e.problems.iter().find(|p| **p != Problem::BadName);
+        let finding = |code, repair| Finding {
+            path: path.clone(),
+            code,
+            problem: text.clone(),
+            repair,
+        };
+        match worst {
+            None if e.problems.contains(&Problem::BadName) => {
+                f.push(finding(
+                    "bad-name",
+                    Repair::RenameEntry {
+                        state: e.state,
+                        id: e.id.clone(),
+                    },
+                ));
+            }
+            None => {}
+            Some(Problem::BadLinkText(t)) => {
+                let fixable = lenient_link(t).filter(|l| {
+                    !by_dest.contains_key(l)
+                        && self.data().open_dir(l.dest_path().as_str()).is_ok()
+                        && self
+                            .data()
+                            .stat_at(l.mail.to_string().as_str())
+                            .is_ok_and(|m| m.kind == Kind::Dir)
+                });
+                let repair = match fixable {
+                    Some(link) => Repair::RewriteLink {
+                        state: e.state,
+                        id: e.id.clone(),
+                        link,
+                    },
+                    None => quarantine_link.clone(),
+                };
+                f.push(finding("bad-link", repair));
+            }
+            Some(Problem::NotALink(_)) | Some(Problem::MailMissing) | Some(Problem::DestMissing) => {
+                f.push(finding(worst.map_or("", Problem::code), quarantine_link.clone()));
+            }
+            Some(Problem::MailNotFolder(_)) => {
+                let l = e.link.expect("a mail problem implies a valid link");
+                let mail = Rel::new(&[b"data", l.mail.to_string().as_bytes()]);
+                f.push(finding(
+                    "not-a-folder",
+                    Repair::Quarantine {
+                        paths: vec![path.clone(), mail],
+                        mail: None,
+                    },
+                ));
+            }
+            Some(Problem::DestNotFolder(_)) => {
+                let l = e.link.expect("a dest problem implies a valid link");
+                f.push(finding(
+                    "not-a-folder",
+                    Repair::Quarantine {
+                        paths: entry_paths(l),
+                        mail: Some(l.mail),
+                    },
+                ));
+            }
+            Some(p @ (Problem::LinkUnreadable(_) | Problem::FolderUnreadable(..))) => {
+                f.push(finding(
+                    p.code(),
+                    Repair::Manual("check the permissions, then run check again".into()),
+                ));
+            }
+            Some(p @ Problem::Schedule(issue)) => {
+                let l = e.link.expect("a file problem implies a valid link");
+                let only_schedule = e
+                    .problems
+                    .iter()
+                    .all(|q| matches!(q, Problem::Schedule(_) | Problem::BadName));
+                let lost = matches!(issue, FileIssue::Parse(_) | FileIssue::Read(ReadError::NotFound));
+                let repair = if only_schedule && lost && e.envelope.is_some() && e.contents.is_some() {
+                    Repair::RecreateSchedule { link: l }
+                } else {
+                    Repair::Quarantine {
+                        paths: entry_paths(l),
+                        mail: Some(l.mail),
+                    }
+                };
+                f.push(finding(p.code(), repair));
+            }
+            Some(p @ (Problem::Metadata(_) | Problem::Contents(_))) => {
+                let l = e.link.expect("a file problem implies a valid link");
+                f.push(finding(
+                    p.code(),
+                    Repair::Quarantine {
+                        paths: entry_paths(l),
+                        mail: Some(l.mail),
+                    },
+                ));
+            }
+            Some(Problem::BadName) => unreachable!("filtered above"),
+        }
+        if e.is_broken() {
+            return;
+        }
+        let age = e.since.map(|s| opts.now.duration_since(s));
+        match e.state {
+            State::Inflight if age.is_some_and(|a| a >= opts.stale_inflight) => f.push(Finding {
+                path,
+                code: "stale-inflight",
+                problem: format!(
+                    "inflight for {}: its writer has likely died",
+                    crate::output::human_duration(age.expect("checked").as_secs())
+                ),
+                repair: Repair::Recover(e.id.clone()),
+            }),
+            State::Cleanup if age.is_some_and(|a| a >= opts.min_age) => f.push(Finding {
+                path,
+                code: "stale-cleanup",
+                problem: "sent or dropped, but its files were never removed".into(),
+                repair: Repair::FinishCleanup(e.id.clone()),
+            }),
+            _ => {}
+        }
+    }
+
+    fn check_data(
+        &self,
+        f: &mut Findings,
+        by_dest: &HashMap<Link, Vec<(State, EntryId)>>,
+        linked_mails: &HashSet<MailId>,
+        owner: (u32, u32),
+        opts: &CheckOptions,
+    ) -> Result<()> {
+        let linked_dests: HashSet<Link> = by_dest.keys().copied().collect();
+        let mails = self
+            .data()
+            .children()
+            .map_err(|e| crate::Error::io("listing", self.display("data"), e))?;
+        let found: Vec<Vec<Finding>> = mails
+            .par_iter()
+            .map(|(name, _)| {
+                let mut out = Vec::new();
+                self.check_mail(&mut out, name, &linked_dests, linked_mails, owner, opts);
+                out
+            })
+            .collect();
+        for fi in found.into_iter().flatten() {
+            f.push(fi);
+        }
+        Ok(())
+    }
+
+    fn check_mail(
+        &self,
+        out: &mut Vec<Finding>,
+        name: &[u8],
+        linked_dests: &HashSet<Link>,
+        linked_mails: &HashSet<MailId>,
+        owner: (u32, u32),
+        opts: &CheckOptions,
+    ) {
+        let path = Rel::new(&[b"data", name]);
+        let quarantine = |path: &Rel| Repair::Quarantine {
+            paths: vec![path.clone()],
+            mail: None,
+        };
+        let Ok(meta) = self.data().stat_at(name) else { return };
+        let mail = parse_uuid(name).map(MailId);
+        if mail.is_none() || meta.kind != Kind::Dir {
+            out.push(Finding {
+                path: path.clone(),
+                code: "foreign",
+                problem: format!("a {} that is not a mail folder", meta.kind.describe()),
+                repair: quarantine(&path),
+            });
+            return;
+        }
+        let mail = mail.expect("checked");
+        let mut sub = Findings::default();
+        self.check_mode(&mut sub, &path, &meta, owner);
+        out.append(&mut sub.list);
+        let Ok(dir) = self.data().open_dir(name) else { return };
+        let Ok(children) = dir.children() else { return };
+        let old = |m: &Meta| opts.now.duration_since(ts(m.mtime)) >= opts.min_age;
+        if !linked_mails.contains(&mail) {
+            // An orphan: a crash during enqueue (or a link lost).
+            let newest = self
+                .newest_in(&dir, &children)
+                .unwrap_or(ts(meta.mtime))
+                .max(ts(meta.mtime));
+            if opts.now.duration_since(newest) >= opts.min_age {
+                out.push(Finding {
+                    path: path.clone(),
+                    code: "orphan-mail",
+                    problem: "no entry links to this mail (a crash during enqueue?)".into(),
+                    repair: quarantine(&path),
+                });
+            }
+            return;
+        }
+        for (child, _) in children {
+            let cpath = path.child(&child);
+            let Ok(cm) = dir.stat_at(&*child) else { continue };
+            if &*child == b"contents" {
+                if cm.kind == Kind::File {
+                    let mut s = Findings::default();
+                    self.check_mode(&mut s, &cpath, &cm, owner);
+                    out.append(&mut s.list);
+                }
+                continue;
+            }
+            let Some(dest) = parse_uuid(&child).map(super::DestId) else {
+                out.push(Finding {
+                    path: cpath.clone(),
+                    code: "foreign",
+                    problem: format!("a {} that is not the writer's", cm.kind.describe()),
+                    repair: quarantine(&cpath),
+                });
+                continue;
+            };
+            if cm.kind != Kind::Dir {
+                out.push(Finding {
+                    path: cpath.clone(),
+                    code: "foreign",
+                    problem: format!("a {} where a recipient folder belongs", cm.kind.describe()),
+                    repair: quarantine(&cpath),
+                });
+                continue;
+            }
+            if !linked_dests.contains(&Link { mail, dest }) {
+                if old(&cm) {
+                    out.push(Finding {
+                        path: cpath.clone(),
+                        code: "orphan-dest",
+                        problem: "no entry links to this recipient folder, while its mail is linked".into(),
+                        repair: quarantine(&cpath),
+                    });
+                }
+                continue;
+            }
+            let mut s = Findings::default();
+            self.check_mode(&mut s, &cpath, &cm, owner);
+            out.append(&mut s.list);
+            let Ok(dd) = dir.open_dir(&*child) else { continue };
+            for (file, _) in dd.children().unwrap_or_default() {
+                let fpath = cpath.child(&file);
+                let Ok(fm) = dd.stat_at(&*file) else { continue };
+                if &*file == b"schedule" || &*file == b"metadata" {
+                    // Unreadable ones were reported with their entry.
+                    if fm.kind == Kind::File && fm.nlink == 1 {
+                        let mut s = Findings::default();
+                        self.check_mode(&mut s, &fpath, &fm, owner);
+                        out.append(&mut s.list);
+                    }
+                } else if is_temp_name(&file) && fm.kind == Kind::File {
+                    if old(&fm) {
+                        out.push(Finding {
+                            path: fpath.clone(),
+                            code: "temp-file",
+                            problem: "a writer temp file left behind (it blocks the writer's cleanup)".into(),
+                            repair: Repair::RemoveTemp(fpath),
+                        });
+                    }
+                } else {
+                    out.push(Finding {
+                        path: fpath.clone(),
+                        code: "foreign",
+                        problem: format!("a {} that is not the writer's", fm.kind.describe()),
+                        repair: quarantine(&fpath),
+                    });
+                }
+            }
+        }
+    }
+
+    /// The newest modification time among a mail folder's files (two levels).
+    fn newest_in(&self, dir: &Dir, children: &[super::sys::Child]) -> Option<Timestamp> {
+        let mut newest: Option<Timestamp> = None;
+        let mut see = |m: &Meta| newest = Some(newest.map_or(ts(m.mtime), |n| n.max(ts(m.mtime))));
+        for (c, _) in children {
+            let Ok(m) = dir.stat_at(&**c) else { continue };
+            see(&m);
+            if m.kind == Kind::Dir
+                && let Ok(sub) = dir.open_dir(&**c)
+            {
+                for (g, _) in sub.children().unwrap_or_default() {
+                    if let Ok(gm) = sub.stat_at(&*g) {
+                        see(&gm);
+                    }
+                }
+            }
+        }
+        newest
+    }
+
+    /// Mails that are byte-for-byte the same message to the same envelope,
+    /// under the same Message-ID: a crashed enqueue that the client retried.
+    fn check_message_ids(&self, f: &mut Findings, entries: &[Entry]) -> Result<()> {
+        // One envelope key per mail: sender, sorted recipients, size.
+        let mut mails: HashMap<MailId, (String, Vec<String>, u64, Timestamp)> = HashMap::new();
+        for e in entries.iter().filter(|e| !e.is_broken() && e.state != State::Cleanup) {
+            let (Some(l), Some(env), Some(c)) = (e.link, &e.envelope, e.contents) else {
+                continue;
+            };
+            let m = mails
+                .entry(l.mail)
+                .or_insert_with(|| (env.from_display(), Vec::new(), c.size, c.written));
+            m.1.push(env.to.to_string());
+        }
+        let ids: Vec<(MailId, Option<String>)> = mails
+            .par_iter()
+            .map_init(
+                || (Vec::new(), String::new()),
+                |(buf, path), (mail, _)| {
+                    path.clear();
+                    path.push_str(&format!("{mail}/contents"));
+                    let id = self
+                        .data()
+                        .read_prefix_into(path.as_str(), headers::HEADER_READ_LIMIT, buf)
+                        .ok()
+                        .and_then(|_| headers::parse(buf).message_id);
+                    (*mail, id)
+                },
+            )
+            .collect();
+        // Same Message-ID, sender, recipients and size: candidates.
+        type Key = (String, String, Vec<String>, u64);
+        let mut groups: HashMap<Key, Vec<(Timestamp, MailId)>> = HashMap::new();
+        for (mail, id) in ids {
+            let Some(id) = id else { continue };
+            let (from, to, size, written) = mails.get(&mail).expect("listed above").clone();
+            let mut to = to;
+            to.sort();
+            groups.entry((id, from, to, size)).or_default().push((written, mail));
+        }
+        for ((msgid, ..), mut group) in groups {
+            if group.len() < 2 {
+                continue;
+            }
+            group.sort();
+            let (_, keep) = group[0];
+            let Some(first) = self.read_contents(keep) else {
+                continue;
+            };
+            for (_, dup) in &group[1..] {
+                if self.read_contents(*dup).as_deref() != Some(first.as_slice()) {
+                    continue;
+                }
+                let links: Vec<Rel> = entries
+                    .iter()
+                    .filter(|e| e.link.is_some_and(|l| l.mail == *dup))
+                    .map(|e| Rel::new(&[e.state.dir().as_bytes(), e.id.as_bytes()]))
+                    .collect();
+                let mut paths = links;
+                paths.push(Rel::new(&[b"data", dup.to_string().as_bytes()]));
+                f.push(Finding {
+                    path: Rel::new(&[b"data", dup.to_string().as_bytes()]),
+                    code: "duplicate-mail",
+                    problem: format!(
+                        "the same message to the same recipients as data/{keep} (Message-ID {}): a retried enqueue would deliver it twice",
+                        crate::output::escape(&msgid)
+                    ),
+                    repair: Repair::Quarantine { paths, mail: None },
+                });
+            }
+        }
+        Ok(())
+    }
+
+    fn read_contents(&self, mail: MailId) -> Option<Vec<u8>> {
+        let mut buf = Vec::new();
+        self.data()
+            .read_prefix_into(format!("{mail}/contents").as_str(), 256 << 20, &mut buf)
+            .ok()?;
+        Some(buf)
+    }
+}
+
+/// Where `--repair` puts what it cannot make right.
+pub struct Quarantine {
+    dir_name: String,
+    notes: Option<std::fs::File>,
+}
+
+#[derive(Serialize)]
+struct Note<'a> {
+    time: String,
+    path: String,
+    moved_to: String,
+    code: &'a str,
+    problem: &'a str,
+}
+
+impl Quarantine {
+    pub fn new(now: Timestamp) -> Quarantine {
+        Quarantine {
+            dir_name: now.strftime("%Y%m%dT%H%M%S%.fZ").to_string(),
+            notes: None,
+        }
+    }
+
+    pub fn name(&self) -> String {
+        format!("quarantine/{}", self.dir_name)
+    }
+}
+
+impl Queue {
+    /// Carries out one finding's repair.
+    pub fn repair(&self, finding: &Finding, q: &mut Quarantine, now: Timestamp) -> Outcome {
+        let errno = |what: &str, e: Errno| Outcome::Failed(format!("{what}: {}", e.desc()));
+        match &finding.repair {
+            Repair::Manual(_) => Outcome::Skipped("needs a person".into()),
+            Repair::FinishCleanup(id) => match self.cleanup(id) {
+                Ok(()) => Outcome::Done,
+                Err(CleanupError::Vanished) => Outcome::Vanished,
+                Err(e) => Outcome::Failed(e.to_string()),
+            },
+            Repair::Recover(id) => self.move_entry(State::Inflight, State::Queued, id),
+            Repair::RemoveTemp(rel) => match self.open_parent(rel).and_then(|(d, n)| d.unlink(&n)) {
+                Ok(()) => Outcome::Done,
+                Err(Errno::ENOENT) => Outcome::Vanished,
+                Err(e) => errno("removing", e),
+            },
+            Repair::Chmod { path, mode } => match self.open_parent(path).and_then(|(d, n)| d.chmod_child(&n, *mode)) {
+                Ok(()) => Outcome::Done,
+                Err(Errno::ENOENT) => Outcome::Vanished,
+                Err(e) => errno("chmod", e),
+            },
+            Repair::RenameEntry { state, id } => {
+                let Some(dir) = self.state_dir(*state) else {
+                    return Outcome::Vanished;
+                };
+                let new = EntryId::from_uuid(uuid::Uuid::new_v4());
+                match dir.move_noreplace(id.as_bytes(), dir, new.as_bytes()) {
+                    Ok(()) => {
+                        let _ = dir.fsync();
+                        Outcome::Done
+                    }
+                    Err(Errno::ENOENT) => Outcome::Vanished,
+                    Err(e) => errno("renaming", e),
+                }
+            }
+            Repair::RewriteLink { state, id, link } => {
+                let Some(dir) = self.state_dir(*state) else {
+                    return Outcome::Vanished;
+                };
+                let tmp = format!(".mqctl-link-{}", uuid::Uuid::new_v4().hyphenated());
+                let r = dir.symlink(link.text().as_str(), tmp.as_str()).and_then(|()| {
+                    dir.rename_over(tmp.as_str(), id.as_bytes()).inspect_err(|_| {
+                        let _ = dir.unlink(tmp.as_str());
+                    })
+                });
+                match r.and_then(|()| dir.fsync()) {
+                    Ok(()) => Outcome::Done,
+                    Err(e) => errno("rewriting the link", e),
+                }
+            }
+            Repair::RecreateSchedule { link } => {
+                let body = parse::schedule_json(&super::Schedule {
+                    at: now,
+                    last_attempt: None,
+                });
+                let r = self.data().open_dir(link.dest_path().as_str()).and_then(|d| {
+                    let (uid, gid) = (self.root_meta().uid, self.root_meta().gid);
+                    let tmp = super::ops::write_temp(&d, "schedule", body.as_bytes(), (uid, gid))?;
+                    let _ = nix::unistd::syncfs(&d);
+                    d.rename_over(tmp.as_str(), "schedule")?;
+                    d.fsync()
+                });
+                match r {
+                    Ok(()) => Outcome::Done,
+                    Err(e) => errno("writing the schedule", e),
+                }
+            }
+            Repair::Quarantine { paths, mail } => {
+                let mut moved = 0;
+                for p in paths {
+                    match self.quarantine_path(p, q, finding) {
+                        Ok(()) => moved += 1,
+                        Err(Errno::ENOENT) => {}
+                        Err(e) => return errno(&format!("moving {p} to quarantine"), e),
+                    }
+                }
+                if let Some(m) = mail {
+                    // The mail follows its last recipient folder: a mail
+                    // holding only `contents` would be an orphan.
+                    let rel = Rel::new(&[b"data", m.to_string().as_bytes()]);
+                    let only_contents = self
+                        .data()
+                        .open_dir(m.to_string().as_str())
+                        .and_then(|d| d.children())
+                        .is_ok_and(|c| c.iter().all(|(n, k)| &**n == b"contents" || *k != Some(Kind::Dir)));
+                    if only_contents {
+                        match self.quarantine_path(&rel, q, finding) {
+                            Ok(()) => moved += 1,
+                            Err(Errno::ENOENT) => {}
+                            Err(e) => return errno(&format!("moving {rel} to quarantine"), e),
+                        }
+                    }
+                }
+                if moved == 0 { Outcome::Vanished } else { Outcome::Done }
+            }
+        }
+    }
+
+    fn open_parent(&self, rel: &Rel) -> std::result::Result<(Dir, Vec<u8>), Errno> {
+        let (parent, name) = rel.parent_and_name();
+        let dir = if parent.0.is_empty() {
+            self.root().open_dir(".")?
+        } else {
+            self.root().open_dir(&parent.joined())?
+        };
+        Ok((dir, name.to_vec()))
+    }
+
+    /// Renames `rel` to `quarantine/<time>/<rel>` (never replacing), and
+    /// appends a note of why to `quarantine/<time>/notes.jsonl`.
+    fn quarantine_path(&self, rel: &Rel, q: &mut Quarantine, finding: &Finding) -> std::result::Result<(), Errno> {
+        let (src, name) = self.open_parent(rel)?;
+        src.stat_at(&name)?;
+        let (parent, _) = rel.parent_and_name();
+        let mut parts: Vec<&[u8]> = vec![b"quarantine", q.dir_name.as_bytes()];
+        parts.extend(parent.0.iter().map(|p| &**p));
+        let dst = self.root().make_dirs(&parts)?;
+        src.move_noreplace(&name, &dst, &name)?;
+        let _ = dst.fsync();
+        let _ = src.fsync();
+        if q.notes.is_none() {
+            let qdir = self.root().open_dir(format!("quarantine/{}", q.dir_name).as_str())?;
+            let f = match qdir.create_file("notes.jsonl", 0o600) {
+                Ok(f) => f,
+                Err(Errno::EEXIST) => {
+                    let fd = nix::fcntl::openat(
+                        &qdir,
+                        "notes.jsonl",
+                        nix::fcntl::OFlag::O_WRONLY | nix::fcntl::OFlag::O_APPEND | nix::fcntl::OFlag::O_NOFOLLOW,
+                        nix::sys::stat::Mode::empty(),
+                    )?;
+                    std::fs::File::from(fd)
+                }
+                Err(e) => return Err(e),
+            };
+            q.notes = Some(f);
+        }
+        let moved_to = format!("{}/{}", q.name(), rel);
+        if let Some(notes) = &mut q.notes {
+            use std::io::Write;
+            let note = Note {
+                time: parse::format_timestamp(Timestamp::now()),
+                path: rel.to_string(),
+                moved_to,
+                code: finding.code,
+                problem: &finding.problem,
+            };
+            let mut line = serde_json::to_vec(&note).expect("plain data");
+            line.push(b'\n');
+            let _ = notes.write_all(&line);
+            let _ = notes.sync_data();
+        }
+        Ok(())
+    }
+}
+
+/// True when no finding needs `--repair` or a person.
+pub fn is_clean(findings: &[Finding]) -> bool {
+    findings.is_empty()
+}
+
+/// Findings `--repair` cannot fix.
+pub fn manual(findings: &[Finding]) -> usize {
+    findings.iter().filter(|f| f.repair.is_manual()).count()
+}
