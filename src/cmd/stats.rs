@@ -44,6 +44,14 @@ pub struct Stats {
     pub oldest: Option<Oldest>,
     pub buckets: Vec<String>,
     pub domains: Vec<DomainRow>,
+    /// Processes that have the queue open (a live writer), best effort.
+    pub writers: Vec<WriterInfo>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct WriterInfo {
+    pub pid: u32,
+    pub name: String,
 }
 
 #[derive(Debug, Default, Serialize)]
@@ -161,6 +169,10 @@ pub fn gather(
         rows.push(other);
     }
     s.domains = rows;
+    s.writers = crate::queue::live::writers(queue.path())
+        .into_iter()
+        .map(|w| WriterInfo { pid: w.pid, name: w.name })
+        .collect();
     Ok(s)
 }
 
@@ -218,6 +230,13 @@ fn write_table(out: &mut dyn Write, s: &Stats, ctx: &Context) -> Result<()> {
     t.write(out, output::terminal_width(), color)?;
     if s.broken > 0 {
         writeln!(out, "{} entries with problems: see `mqctl list --broken`", s.broken)?;
+    }
+    match s.writers.as_slice() {
+        [] => writeln!(out, "writer: none has the queue open")?,
+        ws => {
+            let who: Vec<String> = ws.iter().map(|w| format!("{} (pid {})", escape(&w.name), w.pid)).collect();
+            writeln!(out, "writer: live: {}", who.join(", "))?;
+        }
     }
     if let Some(o) = &s.oldest {
         writeln!(out, "oldest: {} ({} old)", o.id, human_duration(o.age))?;
