@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap_complete::engine::ArgValueCompleter;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -123,6 +124,15 @@ mqctl check --repair --dry-run\n  mqctl check --repair --yes"
     )]
     Check(CheckArgs),
 
+    /// Print a shell completion script (ids complete from the current queue).
+    #[command(after_help = "Examples:\n  source <(mqctl completions bash)\n  \
+mqctl completions zsh > ~/.zfunc/_mqctl\n  mqctl completions fish > ~/.config/fish/completions/mqctl.fish")]
+    Completions(CompletionsArgs),
+
+    /// Write man pages and completion scripts (for packaging).
+    #[command(hide = true)]
+    Generate(GenerateArgs),
+
     /// Build a realistic sample queue to try mqctl on.
     #[command(after_help = "Examples:\n  mqctl demo\n  mqctl demo /tmp/q && mqctl --queue /tmp/q stats")]
     Demo(DemoArgs),
@@ -132,7 +142,7 @@ mqctl check --repair --dry-run\n  mqctl check --repair --yes"
 #[derive(Debug, Args, Default, Clone)]
 pub struct SelectArgs {
     /// Entry ids or unique prefixes; `-` reads ids from stdin (newline or NUL separated).
-    #[arg(value_name = "ID")]
+    #[arg(value_name = "ID", add = ArgValueCompleter::new(crate::cmd::completions::ids))]
     pub ids: Vec<String>,
 
     /// Only entries in this state (repeatable).
@@ -276,7 +286,7 @@ pub struct ListArgs {
 #[derive(Debug, Args)]
 pub struct ShowArgs {
     /// Entry ids or unique prefixes (`-` reads them from stdin).
-    #[arg(value_name = "ID", required = true)]
+    #[arg(value_name = "ID", required = true, add = ArgValueCompleter::new(crate::cmd::completions::ids))]
     pub ids: Vec<String>,
 
     /// Print the message bytes (control characters are escaped on a terminal).
@@ -420,7 +430,7 @@ pub struct DropArgs {
 #[derive(Debug, Args)]
 pub struct RecoverArgs {
     /// Only these inflight entries (ids or prefixes; `-` reads stdin).
-    #[arg(value_name = "ID")]
+    #[arg(value_name = "ID", add = ArgValueCompleter::new(crate::cmd::completions::ids))]
     pub ids: Vec<String>,
     /// Recover entries inflight for longer than this (the writer waits 1h too).
     #[arg(long, default_value = "1h", value_name = "DUR")]
@@ -472,4 +482,39 @@ pub struct CheckArgs {
     /// Inflight entries older than this have lost their writer.
     #[arg(long, default_value = "1h", value_name = "DUR")]
     pub stale_after: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Shell {
+    Bash,
+    Zsh,
+    Fish,
+    Elvish,
+    Powershell,
+}
+
+impl Shell {
+    pub fn name(self) -> &'static str {
+        match self {
+            Shell::Bash => "bash",
+            Shell::Zsh => "zsh",
+            Shell::Fish => "fish",
+            Shell::Elvish => "elvish",
+            Shell::Powershell => "powershell",
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete for.
+    #[arg(value_enum)]
+    pub shell: Shell,
+}
+
+#[derive(Debug, Args)]
+pub struct GenerateArgs {
+    /// Where to write man/ and completions/ (the project root keeps them committed).
+    #[arg(value_name = "DIR", default_value = ".")]
+    pub dir: PathBuf,
 }

@@ -2,9 +2,11 @@
 
 pub mod change;
 pub mod check;
+pub mod completions;
 pub mod demo;
 pub mod drop;
 pub mod enqueue;
+pub mod generate;
 pub mod hold;
 pub mod list;
 pub mod purge;
@@ -141,6 +143,8 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Recover(a) => recover::run(&ctx, a),
         Command::Purge(a) => purge::run(&ctx, a),
         Command::Check(a) => check::run(&ctx, a),
+        Command::Completions(a) => completions::run(&ctx, a),
+        Command::Generate(a) => generate::run(&ctx, a),
     }
 }
 

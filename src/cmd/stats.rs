@@ -171,7 +171,10 @@ pub fn gather(
     s.domains = rows;
     s.writers = crate::queue::live::writers(queue.path())
         .into_iter()
-        .map(|w| WriterInfo { pid: w.pid, name: w.name })
+        .map(|w| WriterInfo {
+            pid: w.pid,
+            name: w.name,
+        })
         .collect();
     Ok(s)
 }
@@ -234,7 +237,10 @@ fn write_table(out: &mut dyn Write, s: &Stats, ctx: &Context) -> Result<()> {
     match s.writers.as_slice() {
         [] => writeln!(out, "writer: none has the queue open")?,
         ws => {
-            let who: Vec<String> = ws.iter().map(|w| format!("{} (pid {})", escape(&w.name), w.pid)).collect();
+            let who: Vec<String> = ws
+                .iter()
+                .map(|w| format!("{} (pid {})", escape(&w.name), w.pid))
+                .collect();
             writeln!(out, "writer: live: {}", who.join(", "))?;
         }
     }
