@@ -80,15 +80,10 @@ fn page(cmd: &clap::Command, name: &str, subs: &[clap::Command]) -> Vec<u8> {
         .manual("System Administration");
     let mut buf = Vec::new();
     let w: &mut dyn Write = &mut buf;
-    let sections: [&dyn Fn(&mut dyn Write) -> std::io::Result<()>; 4] = [
-        &|w| man.render_title(w),
-        &|w| man.render_name_section(w),
-        &|w| man.render_synopsis_section(w),
-        &|w| man.render_description_section(w),
-    ];
-    for s in sections {
-        s(w).expect("writing to memory");
-    }
+    man.render_title(w).expect("writing to memory");
+    man.render_name_section(w).expect("writing to memory");
+    man.render_synopsis_section(w).expect("writing to memory");
+    man.render_description_section(w).expect("writing to memory");
     if cmd.get_arguments().any(|a| !a.is_hide_set()) {
         man.render_options_section(w).expect("writing to memory");
     }
