@@ -75,6 +75,8 @@ pub enum Repair {
         path: Rel,
         mode: u32,
     },
+    /// Create one of the writer's folders (0700).
+    CreateDir(Rel),
     /// Give an entry with a bad name a fresh id (a rename in its folder).
     RenameEntry {
         state: State,
@@ -98,6 +100,7 @@ impl Repair {
             Repair::RewriteLink { link, .. } => format!("rewrite the link as {}", link.text()),
             Repair::RecreateSchedule { .. } => "write a new schedule: due now, never tried".into(),
             Repair::Chmod { mode, .. } => format!("chmod {mode:o}"),
+            Repair::CreateDir(p) => format!("create {p}/ (0700)"),
             Repair::RenameEntry { .. } => "rename the entry to a new id".into(),
             Repair::Quarantine { paths, mail } => {
                 let mut names: Vec<String> = paths.iter().map(|p| p.to_string()).collect();
@@ -246,6 +249,17 @@ impl Queue {
             .root()
             .children()
             .map_err(|e| crate::Error::io("listing", self.display(""), e))?;
+        for name in ["inflight", "cleanup"] {
+            if !children.iter().any(|(n, _)| &**n == name.as_bytes()) {
+                let path = Rel::new(&[name.as_bytes()]);
+                f.push(Finding {
+                    path: path.clone(),
+                    code: "missing-folder",
+                    problem: "one of the writer's folders is missing".into(),
+                    repair: Repair::CreateDir(path),
+                });
+            }
+        }
         for (name, _) in children {
             let known = std::str::from_utf8(&name).is_ok_and(|n| KNOWN_ROOT.contains(&n));
             let path = Rel::new(&[&name]);
@@ -782,6 +796,11 @@ impl Quarantine {
     pub fn name(&self) -> String {
         format!("quarantine/{}", self.dir_name)
     }
+
+    /// True once something was moved into it.
+    pub fn used(&self) -> bool {
+        self.notes.is_some()
+    }
 }
 
 impl Queue {
@@ -806,6 +825,19 @@ impl Queue {
                 Err(Errno::ENOENT) => Outcome::Vanished,
                 Err(e) => errno("chmod", e),
             },
+            Repair::CreateDir(rel) => {
+                let (parent, name) = rel.parent_and_name();
+                let dir = if parent.0.is_empty() {
+                    self.root().open_dir(".")
+                } else {
+                    self.root().open_dir(&parent.joined())
+                };
+                match dir.and_then(|d| d.mkdir(name, 0o700).and_then(|()| d.fsync())) {
+                    Ok(()) => Outcome::Done,
+                    Err(Errno::EEXIST) => Outcome::Vanished,
+                    Err(e) => errno("creating", e),
+                }
+            }
             Repair::RenameEntry { state, id } => {
                 let Some(dir) = self.state_dir(*state) else {
                     return Outcome::Vanished;
