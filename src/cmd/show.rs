@@ -39,7 +39,7 @@ pub fn run(ctx: &Context, args: &ShowArgs) -> Result<ExitCode> {
         }
     } else if args.json {
         let docs: Vec<serde_json::Value> = entries.iter().map(|e| json(e, ctx)).collect();
-        serde_json::to_writer_pretty(&mut out, &docs).map_err(io::Error::other)?;
+        serde_json::to_writer_pretty(&mut out, &docs).map_err(io::Error::from)?;
         writeln!(out)?;
     } else {
         let view = View {

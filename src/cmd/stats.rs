@@ -170,7 +170,7 @@ pub fn run(ctx: &Context, args: &StatsArgs) -> Result<ExitCode> {
     let mut out = stdout();
     match args.format {
         StatsFormat::Json => {
-            serde_json::to_writer_pretty(&mut out, &s).map_err(std::io::Error::other)?;
+            serde_json::to_writer_pretty(&mut out, &s).map_err(std::io::Error::from)?;
             writeln!(out)?;
         }
         StatsFormat::Prometheus => write_prometheus(&mut out, &s, ctx.now)?,
