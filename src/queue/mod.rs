@@ -17,7 +17,7 @@ use nix::errno::Errno;
 pub use model::*;
 pub use problem::{FileIssue, Problem};
 pub use scan::{Filter, Want};
-use sys::{Dir, Kind, Meta};
+use sys::{Dir, Meta};
 
 use crate::error::{Error, Result};
 
@@ -145,18 +145,17 @@ impl Queue {
             .collect()
     }
 
-    /// Counts the symlinks in the given state folders without opening any
+    /// Counts the names in the given state folders without opening any
     /// file (`list --count` with no filter).
     pub fn count_links(&self, states: &[State]) -> Result<u64> {
         let mut n = 0u64;
         for &s in states {
             let Some(dir) = self.state_dir(s) else { continue };
             let mut err = None;
-            dir.for_each_child(|name, kind| {
-                let kind = kind.or_else(|| dir.stat_at(name).ok().map(|m| m.kind));
-                if kind == Some(Kind::Symlink) {
-                    n += 1;
-                }
+            // Every child, as the scan lists every child (a stray file or
+            // folder is an entry with a problem): the count must agree.
+            dir.for_each_child(|_, _| {
+                n += 1;
                 std::ops::ControlFlow::Continue(())
             })
             .map_err(|e| err = Some(e))
