@@ -308,7 +308,7 @@ fn write_prometheus(out: &mut dyn Write, s: &Stats, now: Timestamp) -> Result<()
     let domains: Vec<(String, u64)> = s
         .domains
         .iter()
-        .map(|d| (format!("{{domain=\"{}\"}}", label(&d.domain)), d.total))
+        .map(|d| (format!("{{domain=\"{}\"}}", label(&escape(&d.domain))), d.total))
         .collect();
     gauge(
         "mqctl_domain_entries",
