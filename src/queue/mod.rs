@@ -45,10 +45,22 @@ impl Queue {
             path: path.to_path_buf(),
             reason,
         };
-        let root = Dir::open_root(path).map_err(|e| {
+        // A trailing slash makes the kernel follow a final symlink despite
+        // O_NOFOLLOW, so open the path without it.
+        use std::os::unix::ffi::OsStrExt;
+        let bytes = path.as_os_str().as_bytes();
+        let end = bytes
+            .iter()
+            .rposition(|&b| b != b'/')
+            .map_or(bytes.len().min(1), |i| i + 1);
+        let bare = Path::new(std::ffi::OsStr::from_bytes(&bytes[..end]));
+        // O_NOFOLLOW|O_DIRECTORY on a symlink fails with ENOTDIR, not ELOOP.
+        let is_symlink = || std::fs::symlink_metadata(bare).is_ok_and(|m| m.file_type().is_symlink());
+        let root = Dir::open_root(bare).map_err(|e| {
             unusable(match e {
                 Errno::ENOENT => "does not exist".into(),
                 Errno::ELOOP => "is a symlink; give the real path of the queue".into(),
+                Errno::ENOTDIR if is_symlink() => "is a symlink; give the real path of the queue".into(),
                 Errno::ENOTDIR => "is not a folder".into(),
                 Errno::EACCES => "permission denied (run as the queue's owner or root)".into(),
                 e => format!("cannot be opened: {}", e.desc()),
@@ -65,6 +77,9 @@ impl Queue {
                     "is not a Kannader queue: it has no {name}/ folder (expected data/, queue/, inflight/, cleanup/)"
                 ))),
                 Err(Errno::ELOOP) | Err(Errno::EXDEV) => {
+                    Err(unusable(format!("{name}/ is a symlink, which mqctl never follows")))
+                }
+                Err(Errno::ENOTDIR) if root.stat_at(name).is_ok_and(|m| m.kind == sys::Kind::Symlink) => {
                     Err(unusable(format!("{name}/ is a symlink, which mqctl never follows")))
                 }
                 Err(Errno::ENOTDIR) => Err(unusable(format!("{name} is not a folder"))),
