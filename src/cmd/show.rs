@@ -66,7 +66,8 @@ fn write_text(out: &mut dyn Write, e: &Entry, v: &View) -> Result<()> {
         ),
         s => show_time(t, v.now, s),
     };
-    let line = |out: &mut dyn Write, k: &str, val: &str| writeln!(out, "{k:<13}{val}");
+    // Wide enough for the longest label, "In state since", plus a space.
+    let line = |out: &mut dyn Write, k: &str, val: &str| writeln!(out, "{k:<15}{val}");
     line(out, "Entry", &e.id.to_string())?;
     line(out, "State", e.state.dir())?;
     if let Some(since) = e.since {
