@@ -111,6 +111,9 @@ fn sample() -> Sample {
 }
 
 impl Sample {
+    fn cmd(&self) -> assert_cmd::Command {
+        self.q.cmd()
+    }
     fn ids(&self, args: &[&str]) -> Vec<String> {
         list_ids(&self.q, args)
     }
@@ -273,7 +276,7 @@ fn header_is_repeatable_and_every_one_must_match() {
 #[test]
 fn header_without_colon_is_a_usage_error() {
     let s = sample();
-    s.q.cmd().args(["list", "--header", "X-Mailer"]).assert().code(2);
+    s.cmd().args(["list", "--header", "X-Mailer"]).assert().code(2);
 }
 
 #[test]
@@ -306,15 +309,15 @@ fn filters_combine_with_and() {
 #[test]
 fn due_and_not_due_together_are_a_usage_error() {
     let s = sample();
-    s.q.cmd().args(["list", "--due", "--not-due"]).assert().code(2);
-    s.q.cmd().args(["list", "--retried", "--never-tried"]).assert().code(2);
+    s.cmd().args(["list", "--due", "--not-due"]).assert().code(2);
+    s.cmd().args(["list", "--retried", "--never-tried"]).assert().code(2);
 }
 
 #[test]
 fn invalid_size_and_pattern_are_usage_errors() {
     let s = sample();
-    s.q.cmd().args(["list", "--larger-than", "big"]).assert().code(2);
-    s.q.cmd().args(["list", "--from", "[a-"]).assert().code(2);
+    s.cmd().args(["list", "--larger-than", "big"]).assert().code(2);
+    s.cmd().args(["list", "--from", "[a-"]).assert().code(2);
 }
 
 #[test]
@@ -334,7 +337,7 @@ fn ids_and_filters_combine() {
 #[test]
 fn ambiguous_id_prefix_is_a_usage_error_naming_the_candidates() {
     let s = sample();
-    let a = s.q.cmd().args(["list", "aaaa"]).assert().code(2);
+    let a = s.cmd().args(["list", "aaaa"]).assert().code(2);
     let err = stderr_of(&a);
     assert!(err.contains("ambiguous"), "{err}");
     assert!(err.contains(A) && err.contains(B), "{err}");
@@ -344,20 +347,20 @@ fn ambiguous_id_prefix_is_a_usage_error_naming_the_candidates() {
 #[test]
 fn unknown_id_warns_and_lists_the_rest() {
     let s = sample();
-    let a =
-        s.q.cmd()
-            .args(["list", "--format", "ids", "9999", "bbbb"])
-            .assert()
-            .success();
+    let a = s
+        .cmd()
+        .args(["list", "--format", "ids", "9999", "bbbb"])
+        .assert()
+        .success();
     assert_eq!(stdout_of(&a), format!("{C}\n"));
     let err = stderr_of(&a);
     assert!(err.contains("warning") && err.contains("9999"), "{err}");
     let full_but_absent = "99999999-0000-4000-8000-000000000000";
-    let a =
-        s.q.cmd()
-            .args(["list", "--format", "ids", full_but_absent])
-            .assert()
-            .success();
+    let a = s
+        .cmd()
+        .args(["list", "--format", "ids", full_but_absent])
+        .assert()
+        .success();
     assert!(a.get_output().stdout.is_empty());
     assert!(stderr_of(&a).contains(full_but_absent));
 }
@@ -365,12 +368,12 @@ fn unknown_id_warns_and_lists_the_rest() {
 #[test]
 fn dash_reads_ids_from_stdin_one_per_line() {
     let s = sample();
-    let a =
-        s.q.cmd()
-            .args(["list", "--format", "ids", "-"])
-            .write_stdin(format!("{A}\n\ndddd\n{C}\n"))
-            .assert()
-            .success();
+    let a = s
+        .cmd()
+        .args(["list", "--format", "ids", "-"])
+        .write_stdin(format!("{A}\n\ndddd\n{C}\n"))
+        .assert()
+        .success();
     let mut got: Vec<String> = stdout_of(&a).lines().map(str::to_string).collect();
     got.sort();
     assert_eq!(got, [A, C, E]);
@@ -379,12 +382,12 @@ fn dash_reads_ids_from_stdin_one_per_line() {
 #[test]
 fn dash_reads_nul_separated_ids_from_stdin() {
     let s = sample();
-    let a =
-        s.q.cmd()
-            .args(["list", "--format", "ids", "-"])
-            .write_stdin(format!("{A}\0{C}\0dddd\0"))
-            .assert()
-            .success();
+    let a = s
+        .cmd()
+        .args(["list", "--format", "ids", "-"])
+        .write_stdin(format!("{A}\0{C}\0dddd\0"))
+        .assert()
+        .success();
     let mut got: Vec<String> = stdout_of(&a).lines().map(str::to_string).collect();
     got.sort();
     assert_eq!(got, [A, C, E]);
@@ -393,18 +396,18 @@ fn dash_reads_nul_separated_ids_from_stdin() {
 #[test]
 fn ids_format_piped_back_through_stdin_round_trips() {
     let s = sample();
-    let a =
-        s.q.cmd()
-            .args(["list", "--format", "ids", "-0", "--state", "queue"])
-            .assert()
-            .success();
+    let a = s
+        .cmd()
+        .args(["list", "--format", "ids", "-0", "--state", "queue"])
+        .assert()
+        .success();
     let ids0 = a.get_output().stdout.clone();
-    let back =
-        s.q.cmd()
-            .args(["list", "--format", "ids", "-"])
-            .write_stdin(ids0)
-            .assert()
-            .success();
+    let back = s
+        .cmd()
+        .args(["list", "--format", "ids", "-"])
+        .write_stdin(ids0)
+        .assert()
+        .success();
     let mut got: Vec<String> = stdout_of(&back).lines().map(str::to_string).collect();
     got.sort();
     assert_eq!(got, ids_of(&[&s.a, &s.c, &s.g, &s.f]));
@@ -430,7 +433,7 @@ const ALL_FIELDS: [&str; 14] = [
 #[test]
 fn json_format_is_one_array_with_every_field() {
     let s = sample();
-    let a = s.q.cmd().args(["list", "--format", "json"]).assert().success();
+    let a = s.cmd().args(["list", "--format", "json"]).assert().success();
     let v: Value = serde_json::from_slice(&a.get_output().stdout).expect("one JSON document");
     let arr = v.as_array().expect("an array");
     assert_eq!(arr.len(), 7);
@@ -465,11 +468,11 @@ fn json_format_is_one_array_with_every_field() {
 #[test]
 fn json_format_of_nothing_is_an_empty_array() {
     let s = sample();
-    let a =
-        s.q.cmd()
-            .args(["list", "--format", "json", "--from", "nobody@*"])
-            .assert()
-            .success();
+    let a = s
+        .cmd()
+        .args(["list", "--format", "json", "--from", "nobody@*"])
+        .assert()
+        .success();
     let v: Value = serde_json::from_slice(&a.get_output().stdout).unwrap();
     assert_eq!(v, serde_json::json!([]));
 }
@@ -477,7 +480,7 @@ fn json_format_of_nothing_is_an_empty_array() {
 #[test]
 fn jsonl_format_is_one_object_per_line() {
     let s = sample();
-    let a = s.q.cmd().args(["list", "--format", "jsonl"]).assert().success();
+    let a = s.cmd().args(["list", "--format", "jsonl"]).assert().success();
     let out = stdout_of(&a);
     assert!(out.ends_with('\n'));
     let mut ids = Vec::new();
@@ -493,7 +496,7 @@ fn jsonl_format_is_one_object_per_line() {
 #[test]
 fn ids_format_prints_one_full_id_per_line() {
     let s = sample();
-    let a = s.q.cmd().args(["list", "--format", "ids"]).assert().success();
+    let a = s.cmd().args(["list", "--format", "ids"]).assert().success();
     let out = stdout_of(&a);
     assert_eq!(out.lines().count(), 7);
     assert!(out.lines().all(|l| l.len() == 36), "{out}");
@@ -502,11 +505,11 @@ fn ids_format_prints_one_full_id_per_line() {
 #[test]
 fn null_flag_separates_ids_with_nul() {
     let s = sample();
-    let a =
-        s.q.cmd()
-            .args(["list", "--format", "ids", "-0", "--state", "queue"])
-            .assert()
-            .success();
+    let a = s
+        .cmd()
+        .args(["list", "--format", "ids", "-0", "--state", "queue"])
+        .assert()
+        .success();
     let out = &a.get_output().stdout;
     assert!(!out.contains(&b'\n'), "{out:?}");
     assert_eq!(out.last(), Some(&0));
@@ -522,11 +525,11 @@ fn null_flag_separates_ids_with_nul() {
 #[test]
 fn fields_choose_and_order_json_keys() {
     let s = sample();
-    let a =
-        s.q.cmd()
-            .args(["list", "--format", "jsonl", "--fields", "to,id", A])
-            .assert()
-            .success();
+    let a = s
+        .cmd()
+        .args(["list", "--format", "jsonl", "--fields", "to,id", A])
+        .assert()
+        .success();
     assert_eq!(
         stdout_of(&a),
         format!("{{\"to\":\"bob@example.com\",\"id\":\"{A}\"}}\n")
@@ -536,18 +539,18 @@ fn fields_choose_and_order_json_keys() {
 #[test]
 fn fields_choose_table_columns() {
     let s = sample();
-    let a =
-        s.q.cmd()
-            .args([
-                "list",
-                "--fields",
-                "id,to,last_attempt",
-                "--state",
-                "queue",
-                "--never-tried",
-            ])
-            .assert()
-            .success();
+    let a = s
+        .cmd()
+        .args([
+            "list",
+            "--fields",
+            "id,to,last_attempt",
+            "--state",
+            "queue",
+            "--never-tried",
+        ])
+        .assert()
+        .success();
     let out = stdout_of(&a);
     let mut lines = out.lines();
     assert_eq!(
@@ -561,18 +564,18 @@ fn fields_choose_table_columns() {
 #[test]
 fn unknown_field_is_a_usage_error_listing_the_known_ones() {
     let s = sample();
-    let a = s.q.cmd().args(["list", "--fields", "id,colour"]).assert().code(2);
+    let a = s.cmd().args(["list", "--fields", "id,colour"]).assert().code(2);
     let err = stderr_of(&a);
     assert!(err.contains("colour") && err.contains("message_id"), "{err}");
 }
 
 fn jsonl(s: &Sample, args: &[&str]) -> Vec<Value> {
-    let a =
-        s.q.cmd()
-            .args(["list", "--format", "jsonl"])
-            .args(args)
-            .assert()
-            .success();
+    let a = s
+        .cmd()
+        .args(["list", "--format", "jsonl"])
+        .args(args)
+        .assert()
+        .success();
     stdout_of(&a)
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
@@ -623,18 +626,14 @@ fn reverse_reverses_the_sort_and_limit_keeps_the_first() {
 fn limit_without_sort_stops_early() {
     let s = sample();
     assert_eq!(jsonl(&s, &["--limit", "3"]).len(), 3);
-    let a =
-        s.q.cmd()
-            .args(["list", "--format", "ids", "-n", "1"])
-            .assert()
-            .success();
+    let a = s.cmd().args(["list", "--format", "ids", "-n", "1"]).assert().success();
     assert_eq!(stdout_of(&a).lines().count(), 1);
 }
 
 #[test]
 fn table_is_sorted_by_next_attempt_by_default() {
     let s = sample();
-    let a = s.q.cmd().args(["list", "--utc"]).assert().success();
+    let a = s.cmd().args(["list", "--utc"]).assert().success();
     let out = stdout_of(&a);
     let rows: Vec<&str> = out.lines().skip(1).filter(|l| !l.starts_with("--")).collect();
     assert_eq!(rows.len(), 7);
@@ -644,7 +643,7 @@ fn table_is_sorted_by_next_attempt_by_default() {
 }
 
 fn count(s: &Sample, args: &[&str]) -> u64 {
-    let a = s.q.cmd().args(["list", "--count"]).args(args).assert().success();
+    let a = s.cmd().args(["list", "--count"]).args(args).assert().success();
     stdout_of(&a).trim().parse().unwrap()
 }
 
@@ -683,7 +682,7 @@ fn table_fits_80_columns_and_cuts_with_an_ellipsis() {
         .to("another.extremely.long.recipient.address@deeply.nested.subdomain.example.com")
         .subject("A subject line that is much longer than any terminal is wide, on purpose, to be cut")
         .create();
-    let a = s.q.cmd().env("COLUMNS", "80").arg("list").assert().success();
+    let a = s.cmd().env("COLUMNS", "80").arg("list").assert().success();
     let out = stdout_of(&a);
     for line in out.lines() {
         assert!(line.width() <= 80, "{} columns: {line}", line.width());
@@ -692,7 +691,7 @@ fn table_fits_80_columns_and_cuts_with_an_ellipsis() {
     // No row is wrapped: header, 8 rows, summary.
     assert_eq!(out.lines().count(), 10, "{out}");
     // Into a pipe with no COLUMNS, nothing is cut.
-    let wide = s.q.cmd().arg("list").assert().success();
+    let wide = s.cmd().arg("list").assert().success();
     assert!(stdout_of(&wide).contains("another.extremely.long.recipient.address@deeply.nested.subdomain.example.com"));
     assert!(!stdout_of(&wide).contains('…'));
 }
@@ -713,20 +712,20 @@ fn table_counts_wide_characters_as_two_columns() {
 #[test]
 fn times_are_relative_by_default_and_absolute_with_utc() {
     let s = sample();
-    let rel = stdout_of(&s.q.cmd().args(["list", A]).assert().success());
+    let rel = stdout_of(&s.cmd().args(["list", A]).assert().success());
     assert!(rel.contains("30m ago"), "{rel}");
     assert!(!rel.contains("2026-"), "{rel}");
-    let utc = stdout_of(&s.q.cmd().args(["list", "--utc", A]).assert().success());
+    let utc = stdout_of(&s.cmd().args(["list", "--utc", A]).assert().success());
     assert!(utc.contains("2026-11-22 20:10:00Z"), "{utc}");
     assert!(!utc.contains("ago"), "{utc}");
-    let c = stdout_of(&s.q.cmd().args(["list", C]).assert().success());
+    let c = stdout_of(&s.cmd().args(["list", C]).assert().success());
     assert!(c.contains("in 1h"), "{c}");
 }
 
 #[test]
 fn utc_and_local_together_are_a_usage_error() {
     let s = sample();
-    s.q.cmd().args(["list", "--utc", "--local"]).assert().code(2);
+    s.cmd().args(["list", "--utc", "--local"]).assert().code(2);
 }
 
 /// A queue big enough that `list` output does not fit in a pipe buffer:
