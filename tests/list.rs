@@ -394,6 +394,36 @@ fn dash_reads_nul_separated_ids_from_stdin() {
 }
 
 #[test]
+fn dash_with_no_ids_on_stdin_selects_nothing() {
+    // `mqctl list --from nobody --format ids | mqctl list -` must not turn
+    // an empty result into "everything" (the same `-` feeds drop and hold).
+    let s = sample();
+    for input in ["", "\n\n", "\0"] {
+        let a = s
+            .cmd()
+            .args(["list", "--format", "ids", "-"])
+            .write_stdin(input)
+            .assert()
+            .success();
+        assert_eq!(stdout_of(&a), "", "stdin {input:?}");
+        let a = s
+            .cmd()
+            .args(["list", "--count", "-"])
+            .write_stdin(input)
+            .assert()
+            .success();
+        assert_eq!(stdout_of(&a), "0\n", "stdin {input:?}");
+        let a = s
+            .cmd()
+            .args(["list", "--format", "json", "-"])
+            .write_stdin(input)
+            .assert()
+            .success();
+        assert_eq!(stdout_of(&a).trim(), "[]");
+    }
+}
+
+#[test]
 fn ids_format_piped_back_through_stdin_round_trips() {
     let s = sample();
     let a = s
