@@ -457,7 +457,8 @@ pub fn entry_table(entries: &[Entry], fields: &[Field], v: &View, short_ids: Opt
 pub fn write_entry_json(out: &mut dyn Write, e: &Entry, fields: &[Field], now: Timestamp) -> io::Result<()> {
     use serde::ser::{SerializeMap, Serializer};
     let mut ser = serde_json::Serializer::new(out);
-    let mut map = ser.serialize_map(Some(fields.len())).map_err(io::Error::other)?;
+    // `io::Error::from` keeps an I/O error's kind (a closed pipe must stay BrokenPipe).
+    let mut map = ser.serialize_map(Some(fields.len())).map_err(io::Error::from)?;
     for &f in fields {
         let key = f.name();
         let r = match f {
@@ -478,9 +479,9 @@ pub fn write_entry_json(out: &mut dyn Write, e: &Entry, fields: &[Field], now: T
             Field::MessageId => map.serialize_entry(key, &e.message_id()),
             Field::Problem => map.serialize_entry(key, &problem_text(e)),
         };
-        r.map_err(io::Error::other)?;
+        r.map_err(io::Error::from)?;
     }
-    map.end().map_err(io::Error::other)
+    map.end().map_err(io::Error::from)
 }
 
 #[cfg(test)]

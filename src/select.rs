@@ -19,12 +19,22 @@ pub struct Glob(Pattern);
 
 impl Glob {
     pub fn new(s: &str) -> Result<Glob> {
-        Pattern::new(s)
+        // Lowercased here and in `matches`: the glob crate folds ASCII only.
+        Pattern::new(&s.to_lowercase())
             .map(Glob)
             .map_err(|e| Error::Usage(format!("bad pattern {s:?}: {e}")))
     }
     pub fn matches(&self, s: &str) -> bool {
-        self.0.matches_with(s, GLOB_OPTS)
+        let lower;
+        let s = if s.is_ascii() {
+            s
+        } else {
+            lower = s.to_lowercase();
+            &lower
+        };
+        // `[...]` is glob syntax, yet an address literal typed as is
+        // (`[192.0.2.1]`) must match itself.
+        self.0.matches_with(s, GLOB_OPTS) || self.0.as_str().eq_ignore_ascii_case(s)
     }
     pub fn as_str(&self) -> &str {
         self.0.as_str()

@@ -215,8 +215,14 @@ pub fn selection(a: &SelectArgs, now: Timestamp) -> Result<Selection> {
     };
     let mut states: Vec<State> = a.state.iter().copied().map(state_of).collect();
     states.dedup();
+    let mut ids = expand_ids(&a.ids)?;
+    if ids.is_empty() && a.ids.iter().any(|i| i == "-") {
+        // `-` read no ids: that selects nothing, not everything. An empty
+        // id never names an entry (resolve_ids skips it without a warning).
+        ids.push(String::new());
+    }
     Ok(Selection {
-        ids: expand_ids(&a.ids)?,
+        ids,
         states,
         from: glob(&a.from)?,
         to: glob(&a.to)?,

@@ -39,7 +39,7 @@ pub fn run(ctx: &Context, args: &ShowArgs) -> Result<ExitCode> {
         }
     } else if args.json {
         let docs: Vec<serde_json::Value> = entries.iter().map(|e| json(e, ctx)).collect();
-        serde_json::to_writer_pretty(&mut out, &docs).map_err(io::Error::other)?;
+        serde_json::to_writer_pretty(&mut out, &docs).map_err(io::Error::from)?;
         writeln!(out)?;
     } else {
         let view = View {
@@ -66,7 +66,8 @@ fn write_text(out: &mut dyn Write, e: &Entry, v: &View) -> Result<()> {
         ),
         s => show_time(t, v.now, s),
     };
-    let line = |out: &mut dyn Write, k: &str, val: &str| writeln!(out, "{k:<13}{val}");
+    // Wide enough for the longest label, "In state since", plus a space.
+    let line = |out: &mut dyn Write, k: &str, val: &str| writeln!(out, "{k:<15}{val}");
     line(out, "Entry", &e.id.to_string())?;
     line(out, "State", e.state.dir())?;
     if let Some(since) = e.since {

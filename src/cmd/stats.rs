@@ -186,7 +186,7 @@ pub fn run(ctx: &Context, args: &StatsArgs) -> Result<ExitCode> {
     let mut out = stdout();
     match args.format {
         StatsFormat::Json => {
-            serde_json::to_writer_pretty(&mut out, &s).map_err(std::io::Error::other)?;
+            serde_json::to_writer_pretty(&mut out, &s).map_err(std::io::Error::from)?;
             writeln!(out)?;
         }
         StatsFormat::Prometheus => write_prometheus(&mut out, &s, ctx.now)?,
@@ -334,7 +334,7 @@ fn write_prometheus(out: &mut dyn Write, s: &Stats, now: Timestamp) -> Result<()
     let domains: Vec<(String, u64)> = s
         .domains
         .iter()
-        .map(|d| (format!("{{domain=\"{}\"}}", label(&d.domain)), d.total))
+        .map(|d| (format!("{{domain=\"{}\"}}", label(&escape(&d.domain))), d.total))
         .collect();
     gauge(
         "mqctl_domain_entries",

@@ -21,7 +21,7 @@ use nix::errno::Errno;
 pub use model::*;
 pub use problem::{FileIssue, Problem};
 pub use scan::{Filter, Want};
-use sys::{Dir, Kind, Meta};
+use sys::{Dir, Meta};
 
 use crate::error::{Error, Result};
 
@@ -52,10 +52,22 @@ impl Queue {
             path: path.to_path_buf(),
             reason,
         };
-        let root = Dir::open_root(path).map_err(|e| {
+        // A trailing slash makes the kernel follow a final symlink despite
+        // O_NOFOLLOW, so open the path without it.
+        use std::os::unix::ffi::OsStrExt;
+        let bytes = path.as_os_str().as_bytes();
+        let end = bytes
+            .iter()
+            .rposition(|&b| b != b'/')
+            .map_or(bytes.len().min(1), |i| i + 1);
+        let bare = Path::new(std::ffi::OsStr::from_bytes(&bytes[..end]));
+        // O_NOFOLLOW|O_DIRECTORY on a symlink fails with ENOTDIR, not ELOOP.
+        let is_symlink = || std::fs::symlink_metadata(bare).is_ok_and(|m| m.file_type().is_symlink());
+        let root = Dir::open_root(bare).map_err(|e| {
             unusable(match e {
                 Errno::ENOENT => "does not exist".into(),
                 Errno::ELOOP => "is a symlink; give the real path of the queue".into(),
+                Errno::ENOTDIR if is_symlink() => "is a symlink; give the real path of the queue".into(),
                 Errno::ENOTDIR => "is not a folder".into(),
                 Errno::EACCES => "permission denied (run as the queue's owner or root)".into(),
                 e => format!("cannot be opened: {}", e.desc()),
@@ -72,6 +84,9 @@ impl Queue {
                     "is not a Kannader queue: it has no {name}/ folder (expected data/, queue/, inflight/, cleanup/)"
                 ))),
                 Err(Errno::ELOOP) | Err(Errno::EXDEV) => {
+                    Err(unusable(format!("{name}/ is a symlink, which mqctl never follows")))
+                }
+                Err(Errno::ENOTDIR) if root.stat_at(name).is_ok_and(|m| m.kind == sys::Kind::Symlink) => {
                     Err(unusable(format!("{name}/ is a symlink, which mqctl never follows")))
                 }
                 Err(Errno::ENOTDIR) => Err(unusable(format!("{name} is not a folder"))),
@@ -159,18 +174,17 @@ impl Queue {
             .collect()
     }
 
-    /// Counts the symlinks in the given state folders without opening any
+    /// Counts the names in the given state folders without opening any
     /// file (`list --count` with no filter).
     pub fn count_links(&self, states: &[State]) -> Result<u64> {
         let mut n = 0u64;
         for &s in states {
             let Some(dir) = self.state_dir(s) else { continue };
             let mut err = None;
-            dir.for_each_child(|name, kind| {
-                let kind = kind.or_else(|| dir.stat_at(name).ok().map(|m| m.kind));
-                if kind == Some(Kind::Symlink) {
-                    n += 1;
-                }
+            // Every child, as the scan lists every child (a stray file or
+            // folder is an entry with a problem): the count must agree.
+            dir.for_each_child(|_, _| {
+                n += 1;
                 std::ops::ControlFlow::Continue(())
             })
             .map_err(|e| err = Some(e))

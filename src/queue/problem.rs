@@ -43,7 +43,8 @@ impl fmt::Display for FileIssue {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             FileIssue::Read(e) => write!(f, "{e}"),
-            FileIssue::Parse(e) => write!(f, "invalid: {e}"),
+            // A parse error can quote the file's text (an unknown variant name).
+            FileIssue::Parse(e) => write!(f, "invalid: {}", crate::output::escape(e)),
         }
     }
 }
