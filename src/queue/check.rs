@@ -198,7 +198,7 @@ fn keep_rank(s: State) -> u8 {
 
 /// Parses a link text leniently: the non-standard spellings of a valid
 /// target (`//`, `./`, trailing `/`, uppercase) that `--repair` may rewrite.
-fn lenient_link(text: &[u8]) -> Option<Link> {
+pub(crate) fn lenient_link(text: &[u8]) -> Option<Link> {
     let s = std::str::from_utf8(text).ok()?;
     let parts: Vec<&str> = s.split('/').filter(|p| !p.is_empty() && *p != ".").collect();
     match parts.as_slice() {
@@ -231,12 +231,22 @@ impl Queue {
                 by_dest.entry(l).or_default().push((e.state, e.id.clone()));
             }
         }
-        let linked_mails: HashSet<MailId> = by_dest.keys().map(|l| l.mail).collect();
+        // A mis-spelt link (rewritten by --repair) still names its mail and
+        // dest: neither is an orphan to quarantine.
+        let respelt: Vec<Link> = entries
+            .iter()
+            .flat_map(|e| &e.problems)
+            .filter_map(|p| match p {
+                Problem::BadLinkText(t) => lenient_link(t),
+                _ => None,
+            })
+            .collect();
+        let linked_mails: HashSet<MailId> = by_dest.keys().chain(&respelt).map(|l| l.mail).collect();
         self.check_duplicates(&mut f, &by_id, &by_dest);
         for e in &entries {
             self.check_entry(&mut f, e, &by_dest, owner, opts);
         }
-        self.check_data(&mut f, &by_dest, &linked_mails, owner, opts)?;
+        self.check_data(&mut f, &by_dest, &respelt, &linked_mails, owner, opts)?;
         self.check_message_ids(&mut f, &entries)?;
         Ok(f.list)
     }
@@ -507,11 +517,12 @@ impl Queue {
         &self,
         f: &mut Findings,
         by_dest: &HashMap<Link, Vec<(State, EntryId)>>,
+        respelt: &[Link],
         linked_mails: &HashSet<MailId>,
         owner: (u32, u32),
         opts: &CheckOptions,
     ) -> Result<()> {
-        let linked_dests: HashSet<Link> = by_dest.keys().copied().collect();
+        let linked_dests: HashSet<Link> = by_dest.keys().chain(respelt).copied().collect();
         let mails = self
             .data()
             .children()
@@ -902,7 +913,19 @@ impl Queue {
         let mut parts: Vec<&[u8]> = vec![b"quarantine", q.dir_name.as_bytes()];
         parts.extend(parent.0.iter().map(|p| &**p));
         let dst = self.root().make_dirs(&parts)?;
-        src.move_noreplace(&name, &dst, &name)?;
+        match src.move_noreplace(&name, &dst, &name) {
+            // A mail following its dest folder: this run already made
+            // quarantine/<time>/data/<mail> for the dest; move the rest in.
+            Err(Errno::EEXIST) if src.stat_at(&name)?.kind == Kind::Dir => {
+                let (from, to) = (src.open_dir(&name)?, dst.open_dir(&name)?);
+                for (child, _) in from.children()? {
+                    from.move_noreplace(&*child, &to, &*child)?;
+                }
+                let _ = to.fsync();
+                src.rmdir(&name)?;
+            }
+            r => r?,
+        }
         let _ = dst.fsync();
         let _ = src.fsync();
         if q.notes.is_none() {
