@@ -1,0 +1,683 @@
+//! Shared helpers for the hostile-input suite (`tests/security.rs`): a
+//! queue in a temp dir with a sentinel tree beside it, a runner for the real
+//! binary that checks the sentinel after every command, and inventories of
+//! the queue (mail contents, entry states) to prove nothing was lost.
+
+#![allow(dead_code)]
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::ffi::OsStr;
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::Output;
+use std::time::Duration;
+
+use jiff::{SignedDuration, Timestamp};
+use mqctl::queue::write::EnqueueOptions;
+use mqctl::queue::{EntryId, Queue, address};
+use serde_json::Value;
+
+/// Every command gets this long before it counts as a hang.
+pub const TIMEOUT: Duration = Duration::from_secs(20);
+
+/// The four state folders an entry's link can be in.
+pub const STATES: [&str; 4] = ["queue", "inflight", "cleanup", "hold"];
+
+/// One node of a tree, described without following links: what it is, its
+/// owner and mode, its modification time and its bytes (or link text).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Node {
+    pub kind: &'static str,
+    pub mode: u32,
+    pub uid: u32,
+    pub gid: u32,
+    pub mtime: (i64, i64),
+    pub len: u64,
+    pub digest: u64,
+}
+
+pub type Snapshot = BTreeMap<PathBuf, Node>;
+
+fn digest(bytes: &[u8]) -> u64 {
+    let mut h = DefaultHasher::new();
+    bytes.hash(&mut h);
+    h.finish()
+}
+
+/// Hashes a tree (paths, kinds, modes, owners, bytes, mtimes) without
+/// following any symlink. Files over 16 MiB are described by size only.
+pub fn snapshot(root: &Path) -> Snapshot {
+    let mut out = Snapshot::new();
+    walk(root, Path::new(""), &mut out);
+    out
+}
+
+fn walk(base: &Path, rel: &Path, out: &mut Snapshot) {
+    let path = base.join(rel);
+    let Ok(m) = std::fs::symlink_metadata(&path) else {
+        return;
+    };
+    let ft = m.file_type();
+    let (kind, digest_v) = if ft.is_symlink() {
+        let t = std::fs::read_link(&path).unwrap();
+        ("symlink", digest(t.as_os_str().as_bytes()))
+    } else if ft.is_dir() {
+        ("dir", 0)
+    } else if ft.is_file() {
+        let d = if m.len() <= 16 << 20 {
+            digest(&std::fs::read(&path).unwrap())
+        } else {
+            0
+        };
+        ("file", d)
+    } else {
+        ("special", 0)
+    };
+    // A folder's mtime changes when a name inside it changes: that is
+    // visible through its children, and folders we own may be listed.
+    let mtime = if kind == "dir" {
+        (0, 0)
+    } else {
+        (m.mtime(), m.mtime_nsec())
+    };
+    out.insert(
+        rel.to_path_buf(),
+        Node {
+            kind,
+            mode: m.mode() & 0o7777,
+            uid: m.uid(),
+            gid: m.gid(),
+            mtime,
+            len: if kind == "dir" { 0 } else { m.len() },
+            digest: digest_v,
+        },
+    );
+    if kind == "dir" {
+        let mut names: Vec<_> = std::fs::read_dir(&path)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        names.sort();
+        for n in names {
+            walk(base, &rel.join(n), out);
+        }
+    }
+}
+
+/// A result of running the binary.
+#[derive(Debug)]
+pub struct Run {
+    pub code: i32,
+    pub stdout: Vec<u8>,
+    pub stderr: String,
+    pub args: Vec<String>,
+}
+
+impl Run {
+    pub fn out(&self) -> String {
+        String::from_utf8_lossy(&self.stdout).into_owned()
+    }
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.stdout)
+            .unwrap_or_else(|e| panic!("{:?}: stdout is not JSON ({e}):\n{}", self.args, self.out()))
+    }
+    pub fn jsonl(&self) -> Vec<Value> {
+        self.out()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{:?}: bad JSON line {l:?}: {e}", self.args)))
+            .collect()
+    }
+    #[track_caller]
+    pub fn expect(&self, code: i32) -> &Run {
+        assert_eq!(
+            self.code,
+            code,
+            "mqctl {:?}: exit {} (wanted {code})\n--- stdout\n{}\n--- stderr\n{}",
+            self.args,
+            self.code,
+            self.out(),
+            self.stderr
+        );
+        self
+    }
+}
+
+/// A hostile-queue fixture: `base/q` is the queue (writer-shaped, 0700),
+/// `base/sentinel` a tree the traps point at. The sentinel is hashed at the
+/// start and compared after every command.
+pub struct Fx {
+    pub tmp: tempfile::TempDir,
+    pub base: PathBuf,
+    pub root: PathBuf,
+    pub sentinel: PathBuf,
+    sentinel_before: Snapshot,
+    /// `MQCTL_NOW` for every command, when set.
+    pub now: Option<Timestamp>,
+}
+
+/// The name of the writer-shaped dest folder in `sentinel/mail/`.
+pub const FAKE_DEST: &str = "0b6c4a3e-1c2d-4e5f-8a9b-0c1d2e3f4a5b";
+
+/// A fresh entry id.
+pub fn new_id() -> String {
+    uuid::Uuid::new_v4().hyphenated().to_string()
+}
+
+pub const PASSWD: &[u8] = b"root:x:0:0:root:/root:/bin/bash\nsentinel:x:1000:1000::/home/s:/bin/sh\n";
+
+impl Fx {
+    pub fn new() -> Fx {
+        Fx::new_in(None)
+    }
+
+    /// Like `new`, with the queue at `root` (e.g. on a tmpfs) instead of
+    /// `base/q`.
+    pub fn new_in(root: Option<PathBuf>) -> Fx {
+        let tmp = tempfile::Builder::new().prefix("mqctl-sec-").tempdir().unwrap();
+        let base = tmp.path().to_path_buf();
+        let sentinel = base.join("sentinel");
+        make_sentinel(&sentinel);
+        let root = root.unwrap_or_else(|| base.join("q"));
+        mqctl::demo::create_empty(&root).unwrap();
+        std::fs::set_permissions(&root, std::fs::Permissions::from_mode(0o700)).unwrap();
+        let sentinel_before = snapshot(&sentinel);
+        Fx {
+            tmp,
+            base,
+            root,
+            sentinel,
+            sentinel_before,
+            now: None,
+        }
+    }
+
+    pub fn open(&self) -> Queue {
+        Queue::open(&self.root).unwrap()
+    }
+
+    /// Enqueues one message with the library (the writer's shape), due a
+    /// minute ago. Returns the mail id and `(entry id, dest id)` per recipient.
+    pub fn enqueue(&self, from: &str, to: &[&str], body: &[u8]) -> Mail {
+        let q = self.open();
+        let from = address::parse_sender(from).unwrap();
+        let to: Vec<_> = to.iter().map(|t| address::parse(t).unwrap()).collect();
+        let e = q
+            .enqueue(
+                from.as_ref(),
+                &to,
+                body,
+                EnqueueOptions {
+                    at: Timestamp::now() - SignedDuration::from_secs(60),
+                    last_attempt: None,
+                    written: None,
+                    durable: false,
+                },
+            )
+            .unwrap();
+        Mail {
+            mail: e.mail.to_string(),
+            entries: e
+                .entries
+                .iter()
+                .map(|n| (n.id.as_bytes().to_vec(), n.dest.to_string()))
+                .map(|(id, d)| (String::from_utf8(id).unwrap(), d))
+                .collect(),
+        }
+    }
+
+    /// A simple message with a Message-ID of its own.
+    pub fn mail(&self, to: &[&str]) -> Mail {
+        let body = format!(
+            "From: alice@example.org\r\nTo: {}\r\nSubject: hello {}\r\nMessage-ID: <{}@example.org>\r\n\r\nbody\r\n",
+            to.join(", "),
+            uuid::Uuid::new_v4(),
+            uuid::Uuid::new_v4()
+        );
+        self.enqueue("alice@example.org", to, body.as_bytes())
+    }
+
+    pub fn p(&self, rel: &str) -> PathBuf {
+        self.root.join(rel)
+    }
+
+    /// Runs `mqctl ARGS` on the queue, with a timeout; stdin is empty.
+    pub fn run(&self, args: &[&str]) -> Run {
+        self.run_with(args, b"", |_| {})
+    }
+
+    /// Runs `mqctl ARGS` with `stdin` and extra setup of the command.
+    pub fn run_with(&self, args: &[&str], stdin: &[u8], setup: impl FnOnce(&mut std::process::Command)) -> Run {
+        let mut std_cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("mqctl"));
+        std_cmd
+            .args(args)
+            .env("MQCTL_QUEUE", &self.root)
+            .env("NO_COLOR", "1")
+            .env_remove("MQCTL_NOW")
+            .env("COLUMNS", "200");
+        if let Some(now) = self.now {
+            std_cmd.env("MQCTL_NOW", now.to_string());
+        }
+        setup(&mut std_cmd);
+        let mut cmd = assert_cmd::Command::from_std(std_cmd);
+        cmd.timeout(TIMEOUT).write_stdin(stdin.to_vec());
+        let out: Output = cmd.output().unwrap();
+        let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+        let code = out.status.code().unwrap_or_else(|| {
+            panic!(
+                "mqctl {args:?} did not exit (hung past {TIMEOUT:?} and was killed, or died by a signal: {:?})\n{}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr)
+            )
+        });
+        let run = Run {
+            code,
+            stdout: out.stdout,
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+            args,
+        };
+        self.assert_sentinel_intact(&format!("after mqctl {:?}", run.args));
+        run
+    }
+
+    #[track_caller]
+    pub fn assert_sentinel_intact(&self, when: &str) {
+        let now = snapshot(&self.sentinel);
+        if now != self.sentinel_before {
+            let before: BTreeSet<_> = self.sentinel_before.iter().collect();
+            let after: BTreeSet<_> = now.iter().collect();
+            panic!(
+                "the sentinel tree outside the queue changed {when}:\n gone or changed: {:?}\n new or changed: {:?}",
+                before.difference(&after).collect::<Vec<_>>(),
+                after.difference(&before).collect::<Vec<_>>()
+            );
+        }
+    }
+
+    /// `check --format json`: exit code and the findings.
+    pub fn check(&self) -> (i32, Vec<Value>) {
+        let r = self.run(&["check", "--format", "json"]);
+        assert!(
+            r.code == 0 || r.code == 4,
+            "check exited {}: {}\n{}",
+            r.code,
+            r.stderr,
+            r.out()
+        );
+        let v = r.json();
+        let problems = v["problems"].as_array().cloned().unwrap_or_default();
+        assert_eq!(v["count"].as_u64(), Some(problems.len() as u64));
+        assert_eq!(
+            r.code == 4,
+            !problems.is_empty(),
+            "exit 4 exactly when problems are found"
+        );
+        (r.code, problems)
+    }
+
+    /// Asserts `check` exits 4 and reports each `(code, path)`; returns all findings.
+    #[track_caller]
+    pub fn expect_findings(&self, want: &[(&str, &str)]) -> Vec<Value> {
+        let (code, found) = self.check();
+        assert_eq!(code, 4, "check should find problems: {found:#?}");
+        for (c, p) in want {
+            assert!(
+                found.iter().any(|f| f["code"] == *c && f["path"] == *p),
+                "check did not report [{c}] at {p}; it reported:\n{}",
+                serde_json::to_string_pretty(&found).unwrap()
+            );
+        }
+        for f in &found {
+            for k in ["path", "code", "problem", "repair"] {
+                assert!(f[k].as_str().is_some_and(|s| !s.is_empty()), "finding without {k}: {f}");
+            }
+        }
+        found
+    }
+
+    /// `check --repair --yes --format json`: asserts the exit code and that
+    /// every repair is `repaired` (or `manual` when the code says a person
+    /// must look). Returns the repairs.
+    #[track_caller]
+    pub fn repair(&self, code: i32) -> Vec<Value> {
+        let r = self.run(&["check", "--repair", "--yes", "--format", "json"]);
+        r.expect(code);
+        let v = r.json();
+        let reps = v["repairs"].as_array().cloned().unwrap_or_default();
+        if code == 0 {
+            for rep in &reps {
+                assert!(
+                    rep["result"] == "repaired" || rep["result"] == "vanished",
+                    "repair not done: {rep}\n{}",
+                    r.stderr
+                );
+            }
+        }
+        reps
+    }
+
+    /// `check` exits 0 with no finding.
+    #[track_caller]
+    pub fn expect_clean(&self) {
+        let (code, found) = self.check();
+        assert_eq!(
+            code,
+            0,
+            "check should be clean now, found:\n{}",
+            serde_json::to_string_pretty(&found).unwrap()
+        );
+    }
+
+    /// `list --format jsonl` (exit 0); the objects by id.
+    #[track_caller]
+    pub fn list(&self) -> BTreeMap<String, Value> {
+        let r = self.run(&["list", "--format", "jsonl"]);
+        r.expect(0);
+        let mut out = BTreeMap::new();
+        for v in r.jsonl() {
+            out.insert(v["id"].as_str().unwrap().to_string(), v);
+        }
+        // The table goes on past broken entries too.
+        self.run(&["list"]).expect(0);
+        out
+    }
+
+    /// Asserts `list` shows each broken id with a problem and each good id
+    /// without one.
+    #[track_caller]
+    pub fn expect_listed(&self, broken: &[&str], good: &[&str]) -> BTreeMap<String, Value> {
+        let l = self.list();
+        for id in broken {
+            let e = l
+                .get(*id)
+                .unwrap_or_else(|| panic!("broken entry {id} not listed: {l:#?}"));
+            assert!(
+                e["problem"].is_string(),
+                "broken entry {id} listed without a problem: {e}"
+            );
+        }
+        for id in good {
+            let e = l
+                .get(*id)
+                .unwrap_or_else(|| panic!("good entry {id} not listed: {l:#?}"));
+            assert!(e["problem"].is_null(), "good entry {id} listed with a problem: {e}");
+            assert!(
+                e["to"].is_string() && e["at"].is_string(),
+                "good entry {id} not read: {e}"
+            );
+        }
+        l
+    }
+
+    /// `drop --all --yes` then `purge --min-age 0s`, both exit 0; afterwards
+    /// nothing is left in queue/, hold/ or cleanup/ (a fresh inflight entry
+    /// is left alone: a writer may be sending it).
+    #[track_caller]
+    pub fn drop_and_purge(&self) {
+        self.run(&["drop", "--all", "--yes"]).expect(0);
+        self.run(&["purge", "--min-age", "0s"]).expect(0);
+        let left: Vec<_> = entries(&self.root)
+            .into_keys()
+            .filter(|(s, _)| s != "inflight")
+            .collect();
+        assert!(left.is_empty(), "entries left after drop + purge: {left:?}");
+    }
+
+    /// Replaces (or creates) the symlink `state/name` with `target`.
+    pub fn set_link(&self, state: &str, name: &[u8], target: &[u8]) {
+        let p = self.root.join(state).join(OsStr::from_bytes(name));
+        let _ = std::fs::remove_file(&p);
+        std::os::unix::fs::symlink(OsStr::from_bytes(target), &p).unwrap();
+    }
+
+    /// The text of the link `state/name`.
+    pub fn link_text(&self, state: &str, name: &str) -> Vec<u8> {
+        std::fs::read_link(self.root.join(state).join(name))
+            .unwrap()
+            .as_os_str()
+            .as_bytes()
+            .to_vec()
+    }
+
+    /// Sets the modification time of `rel` and everything under it.
+    pub fn age_tree(&self, rel: &str, secs: i64) {
+        let base = self.p(rel);
+        for (p, _) in snapshot(&base) {
+            set_age(&base.join(p), secs);
+        }
+    }
+
+    /// The mail contents under quarantine/ only.
+    pub fn quarantine_contents(&self) -> Inventory {
+        let mut inv = self.contents();
+        for v in inv.values_mut() {
+            v.retain(|(p, _, _)| p.starts_with("quarantine"));
+        }
+        inv.retain(|_, v| !v.is_empty());
+        inv
+    }
+
+    /// The notes of every quarantine run.
+    pub fn notes(&self) -> Vec<Value> {
+        let mut out = Vec::new();
+        let Ok(dirs) = std::fs::read_dir(self.p("quarantine")) else {
+            return out;
+        };
+        for d in dirs {
+            let p = d.unwrap().path().join("notes.jsonl");
+            if let Ok(text) = std::fs::read_to_string(&p) {
+                for l in text.lines() {
+                    out.push(serde_json::from_str(l).unwrap_or_else(|e| panic!("{p:?}: bad note {l:?}: {e}")));
+                }
+            }
+        }
+        out
+    }
+
+    /// True when `rel` (e.g. `queue/<id>`) is now under `quarantine/<time>/`.
+    pub fn quarantined(&self, rel: &str) -> bool {
+        std::fs::read_dir(self.p("quarantine")).is_ok_and(|dirs| {
+            dirs.into_iter()
+                .any(|d| std::fs::symlink_metadata(d.unwrap().path().join(rel)).is_ok())
+        })
+    }
+
+    /// Asserts `rel` moved to quarantine/ with a note of why (`code`).
+    #[track_caller]
+    pub fn expect_quarantined(&self, rel: &str, code: &str) {
+        assert!(
+            std::fs::symlink_metadata(self.p(rel)).is_err(),
+            "{rel} is still in place after --repair"
+        );
+        assert!(self.quarantined(rel), "{rel} is not under quarantine/");
+        let notes = self.notes();
+        assert!(
+            notes.iter().any(|n| n["path"] == rel
+                && n["code"] == code
+                && n["moved_to"].as_str().is_some_and(|m| m.ends_with(rel))),
+            "no note for {rel} [{code}] in quarantine/*/notes.jsonl: {notes:#?}"
+        );
+    }
+
+    /// Every regular `contents` file in data/ and quarantine/, by mail id.
+    pub fn contents(&self) -> Inventory {
+        contents_inventory(&self.root)
+    }
+
+    /// Asserts every mail of `before` is still in data/ or quarantine/,
+    /// byte-identical.
+    #[track_caller]
+    pub fn expect_no_mail_lost(&self, before: &Inventory, when: &str) {
+        let now = self.contents();
+        for (mail, (len, d)) in &mails(before) {
+            match now.get(mail) {
+                Some(places) => assert!(
+                    places.iter().all(|(_, l, dd)| l == len && dd == d),
+                    "{when}: contents of mail {mail} changed: {places:?}"
+                ),
+                None => panic!("{when}: contents of mail {mail} were lost (not in data/ nor quarantine/)"),
+            }
+        }
+    }
+
+    /// Sets the modification time of `rel` to `secs` seconds ago (no link
+    /// followed).
+    pub fn age(&self, rel: &str, secs: i64) {
+        set_age(&self.p(rel), secs);
+    }
+}
+
+impl Default for Fx {
+    fn default() -> Self {
+        Fx::new()
+    }
+}
+
+pub fn set_age(p: &Path, secs: i64) {
+    use nix::sys::stat::{UtimensatFlags, utimensat};
+    use nix::sys::time::TimeSpec;
+    let t = Timestamp::now().as_second() - secs;
+    let ts = TimeSpec::new(t, 0);
+    utimensat(nix::fcntl::AT_FDCWD, p, &ts, &ts, UtimensatFlags::NoFollowSymlink).unwrap();
+}
+
+/// A mail made by `Fx::enqueue`.
+#[derive(Debug, Clone)]
+pub struct Mail {
+    pub mail: String,
+    /// `(entry id, dest id)` per recipient.
+    pub entries: Vec<(String, String)>,
+}
+
+impl Mail {
+    pub fn id(&self) -> &str {
+        &self.entries[0].0
+    }
+    pub fn dest(&self) -> &str {
+        &self.entries[0].1
+    }
+    pub fn link(&self) -> String {
+        format!("../data/{}/{}", self.mail, self.dest())
+    }
+    pub fn dest_rel(&self) -> String {
+        format!("data/{}/{}", self.mail, self.dest())
+    }
+}
+
+/// mail id -> every place its regular `contents` file is: (path, len, digest).
+pub type Inventory = BTreeMap<String, Vec<(PathBuf, u64, u64)>>;
+
+/// Regular `contents` files in `data/<mail>/` and anywhere under
+/// `quarantine/`, keyed by the name of their folder.
+pub fn contents_inventory(root: &Path) -> Inventory {
+    let mut out = Inventory::new();
+    let snap = snapshot(root);
+    for (rel, n) in &snap {
+        let under = rel.starts_with("data") || rel.starts_with("quarantine");
+        if !under || n.kind != "file" || rel.file_name() != Some(OsStr::new("contents")) {
+            continue;
+        }
+        let mail = rel.parent().and_then(|p| p.file_name()).unwrap();
+        out.entry(mail.to_string_lossy().into_owned())
+            .or_default()
+            .push((rel.clone(), n.len, n.digest));
+    }
+    out
+}
+
+/// Simplify an inventory to one (len, digest) per mail, asserting every copy agrees.
+pub fn mails(inv: &Inventory) -> BTreeMap<String, (u64, u64)> {
+    inv.iter()
+        .map(|(m, v)| {
+            let (_, l, d) = v[0].clone();
+            (m.clone(), (l, d))
+        })
+        .collect()
+}
+
+/// Every name in the four state folders: (state, name) -> link text (or
+/// the kind of file when it is not a link).
+pub fn entries(root: &Path) -> BTreeMap<(String, Vec<u8>), Vec<u8>> {
+    let mut out = BTreeMap::new();
+    for s in STATES {
+        let Ok(rd) = std::fs::read_dir(root.join(s)) else {
+            continue;
+        };
+        for e in rd {
+            let e = e.unwrap();
+            let text = match std::fs::read_link(e.path()) {
+                Ok(t) => t.as_os_str().as_bytes().to_vec(),
+                Err(_) => b"<not a link>".to_vec(),
+            };
+            out.insert((s.to_string(), e.file_name().as_bytes().to_vec()), text);
+        }
+    }
+    out
+}
+
+/// Each entry name -> the state folders holding it.
+pub fn states_by_id(root: &Path) -> BTreeMap<Vec<u8>, Vec<String>> {
+    let mut out: BTreeMap<Vec<u8>, Vec<String>> = BTreeMap::new();
+    for (s, n) in entries(root).into_keys() {
+        out.entry(n).or_default().push(s);
+    }
+    out
+}
+
+fn make_sentinel(s: &Path) {
+    let etc = s.join("etc");
+    std::fs::create_dir_all(&etc).unwrap();
+    std::fs::write(etc.join("passwd"), PASSWD).unwrap();
+    std::fs::write(etc.join("shadow"), b"root:$6$secret:19000:0:99999:7:::\n").unwrap();
+    std::fs::set_permissions(etc.join("shadow"), std::fs::Permissions::from_mode(0o640)).unwrap();
+    // A writer-shaped mail and dest outside the queue: what a link into the
+    // sentinel would make mqctl read, move or delete if it were followed.
+    let m = s.join("mail");
+    let d = m.join(FAKE_DEST);
+    std::fs::create_dir_all(&d).unwrap();
+    std::fs::write(m.join("contents"), b"Subject: outside\r\n\r\nnot queue mail\r\n").unwrap();
+    std::fs::write(
+        d.join("schedule"),
+        br#"{"at":"2020-01-01T00:00:00Z","last_attempt":null}"#,
+    )
+    .unwrap();
+    std::fs::write(
+        d.join("metadata"),
+        br#"{"from":null,"to":{"localpart":{"Ascii":{"raw":"root"}},"hostname":{"AsciiDomain":{"raw":"example.com"}}},"metadata":null}"#,
+    )
+    .unwrap();
+    std::fs::write(d.join(format!("schedule.{FAKE_DEST}")), b"{}").unwrap();
+    for p in [m.join("contents"), d.join("schedule"), d.join("metadata")] {
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o644)).unwrap();
+    }
+    std::fs::set_permissions(s, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+/// Asserts no raw control byte (other than newline) and no raw ESC reaches
+/// the output.
+#[track_caller]
+pub fn assert_no_raw_controls(what: &str, bytes: &[u8]) {
+    for (i, &b) in bytes.iter().enumerate() {
+        let bad = (b < 0x20 && b != b'\n') || b == 0x7f;
+        assert!(
+            !bad,
+            "{what}: raw control byte 0x{b:02x} at {i}: {:?}",
+            String::from_utf8_lossy(&bytes[i.saturating_sub(40)..(i + 40).min(bytes.len())])
+        );
+    }
+    let s = String::from_utf8_lossy(bytes);
+    for c in ['\u{9b}', '\u{202e}', '\u{2066}'] {
+        assert!(!s.contains(c), "{what}: raw {c:?} in output");
+    }
+}
+
+/// True when running as root (some cases need it).
+pub fn is_root() -> bool {
+    nix::unistd::geteuid().is_root()
+}
+
+/// `EntryId` of a string, for library calls.
+pub fn eid(s: &str) -> EntryId {
+    EntryId::new(s.as_bytes())
+}

@@ -1,0 +1,698 @@
+//! One test per case of SECURITY.md ("Cases every build must handle"). Each
+//! builds the hostile tree in a temp dir next to a sentinel tree the traps
+//! point at, runs the real binary (`check`, `check --repair`, `check`
+//! again, `list`, `drop --all`, `purge`), and asserts the report, the exit
+//! statuses, that the sentinel never changes (checked after every command,
+//! see `secsupport::Fx::run`) and that no mail contents are lost.
+
+mod secsupport;
+
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+
+use jiff::{SignedDuration, Timestamp};
+use secsupport::*;
+
+const GOOD: &[&str] = &["bob@example.com"];
+
+/// The steps after the repair every case shares: `check` is clean (a second
+/// repair would find nothing), no contents were lost, `list` reads every
+/// entry, and `drop --all` + `purge` empty the queue without touching what
+/// was quarantined.
+#[track_caller]
+fn finish(fx: &Fx, before: &Inventory) {
+    fx.expect_clean();
+    let again = fx.repair(0);
+    assert!(again.is_empty(), "a second --repair still found work: {again:#?}");
+    fx.expect_no_mail_lost(before, "after --repair");
+    for (id, e) in fx.list() {
+        assert!(e["problem"].is_null(), "entry {id} still broken after --repair: {e}");
+    }
+    let kept = fx.quarantine_contents();
+    fx.drop_and_purge();
+    fx.expect_no_mail_lost(&kept, "after drop + purge (quarantine/ must be left alone)");
+    fx.expect_clean();
+}
+
+fn q(id: &str) -> String {
+    format!("queue/{id}")
+}
+
+#[test]
+fn case01_absolute_link_target() {
+    let fx = Fx::new();
+    let good = fx.mail(GOOD);
+    let bad = fx.mail(&["carol@example.com"]);
+    // queue/<id> -> /…/sentinel/etc and inflight/<id2> -> /…/sentinel/mail/<dest>:
+    // followed, a drop would unlink the sentinel's files.
+    fx.set_link(
+        "queue",
+        bad.id().as_bytes(),
+        fx.sentinel.join("etc").as_os_str().as_bytes(),
+    );
+    let inflight = new_id();
+    let abs_dest = fx.sentinel.join("mail").join(FAKE_DEST);
+    fx.set_link("inflight", inflight.as_bytes(), abs_dest.as_os_str().as_bytes());
+    let before = fx.contents();
+
+    let found = fx.expect_findings(&[
+        ("bad-link", &q(bad.id())),
+        ("bad-link", &format!("inflight/{inflight}")),
+    ]);
+    assert!(
+        found
+            .iter()
+            .all(|f| f["code"] != "bad-link" || f["repair"].as_str().unwrap().contains("quarantine")),
+        "an absolute link can only be quarantined: {found:#?}"
+    );
+    fx.expect_listed(&[bad.id(), &inflight], &[good.id()]);
+    // Acting on it by id refuses to follow it.
+    let r = fx.run(&["drop", "--yes", "--force", bad.id()]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(r.stderr.contains("not ../data/<mail>/<dest>"), "{}", r.stderr);
+    fx.run(&["show", bad.id()]);
+
+    fx.repair(0);
+    fx.expect_quarantined(&q(bad.id()), "bad-link");
+    fx.expect_quarantined(&format!("inflight/{inflight}"), "bad-link");
+    let moved = std::fs::read_dir(fx.p("quarantine"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    assert_eq!(
+        std::fs::read_link(moved.join("queue").join(bad.id())).unwrap(),
+        fx.sentinel.join("etc"),
+        "the quarantined link keeps its text"
+    );
+    finish(&fx, &before);
+}
+
+#[test]
+fn case02_traversal() {
+    let fx = Fx::new();
+    let good = fx.mail(GOOD);
+    let a = fx.mail(&["a@example.com"]);
+    let b = fx.mail(&["b@example.com"]);
+    // From queue/: ../data/../../sentinel/etc is the sentinel's etc/; a
+    // prefix test (the writer's own) would let it through.
+    fx.set_link("queue", a.id().as_bytes(), b"../data/../../sentinel/etc");
+    // ../data/<m>/../../../sentinel/mail/<dest>: starts like a real mail.
+    let t = format!("../data/{}/../../../sentinel/mail/{FAKE_DEST}", b.mail);
+    fx.set_link("queue", b.id().as_bytes(), t.as_bytes());
+    // Exactly four components, but `..` where the uuids go.
+    let c = new_id();
+    std::fs::create_dir(fx.p("hold")).unwrap();
+    fx.set_link("hold", c.as_bytes(), b"../data/../..");
+    let before = fx.contents();
+
+    fx.expect_findings(&[
+        ("bad-link", &q(a.id())),
+        ("bad-link", &q(b.id())),
+        ("bad-link", &format!("hold/{c}")),
+    ]);
+    fx.expect_listed(&[a.id(), b.id(), &c], &[good.id()]);
+    // Commands refuse to follow them, and never hand them to the writer: its
+    // cleanup checks only the `../data` prefix, and would follow them out.
+    for id in [a.id(), b.id()] {
+        fx.run(&["reschedule", "--yes", "--at", "now", id]).expect(1);
+        let r = fx.run(&["drop", "--yes", id]);
+        r.expect(1);
+        assert!(r.stderr.contains("not ../data/<mail>/<dest>"), "{}", r.stderr);
+        assert!(fx.p(&q(id)).is_symlink(), "a traversal link is not moved to cleanup/");
+    }
+    // hold/ is mqctl's own (no writer reads it), but release is refused.
+    fx.run(&["hold", "--yes", a.id()]).expect(0);
+    fx.run(&["release", "--yes", a.id()]).expect(1);
+    assert!(fx.p(&format!("hold/{}", a.id())).is_symlink());
+    fx.run(&["purge"]).expect(0);
+    fx.repair(0);
+    fx.expect_quarantined(&format!("hold/{}", a.id()), "bad-link");
+    fx.expect_quarantined(&q(b.id()), "bad-link");
+    fx.expect_quarantined(&format!("hold/{c}"), "bad-link");
+    finish(&fx, &before);
+}
+
+#[test]
+fn case03_nonstandard_spellings() {
+    let mut fx = Fx::new();
+    let good = fx.mail(GOOD);
+    let m: Vec<Mail> = (0..4).map(|i| fx.mail(&[&format!("r{i}@example.com")])).collect();
+    let spellings = [
+        format!("../data//{}/{}", m[0].mail, m[0].dest()),
+        format!("./../data/{}/{}", m[1].mail, m[1].dest()),
+        format!("../data/{}/{}/", m[2].mail, m[2].dest()),
+        format!("../data/{}/{}", m[3].mail.to_uppercase(), m[3].dest().to_uppercase()),
+    ];
+    for (mail, text) in m.iter().zip(&spellings) {
+        fx.set_link("queue", mail.id().as_bytes(), text.as_bytes());
+    }
+    // A real queue is older than an hour: its mails are past every
+    // "a writer may be mid-write" age.
+    fx.now = Some(Timestamp::now() + SignedDuration::from_hours(3));
+    let before = fx.contents();
+
+    // purge must not take a mail whose only link is mis-spelt for an orphan.
+    fx.run(&["purge", "--min-age", "1h"]).expect(0);
+    fx.expect_no_mail_lost(&before, "purge before --repair");
+
+    let want: Vec<(&str, String)> = m.iter().map(|x| ("bad-link", q(x.id()))).collect();
+    let want: Vec<(&str, &str)> = want.iter().map(|(c, p)| (*c, p.as_str())).collect();
+    let found = fx.expect_findings(&want);
+    for x in &m {
+        let f = found.iter().find(|f| f["path"] == q(x.id())).unwrap();
+        assert_eq!(
+            f["repair"].as_str().unwrap(),
+            format!("rewrite the link as {}", x.link()),
+            "a valid target spelt differently is rewritten, not quarantined"
+        );
+    }
+    assert!(
+        !found.iter().any(|f| f["code"] == "orphan-mail"),
+        "a mail linked by a mis-spelt link is not an orphan: {found:#?}"
+    );
+    let ids: Vec<&str> = m.iter().map(|x| x.id()).collect();
+    fx.expect_listed(&ids, &[good.id()]);
+
+    fx.repair(0);
+    for x in &m {
+        assert_eq!(
+            fx.link_text("queue", x.id()),
+            x.link().as_bytes(),
+            "link of {} rewritten",
+            x.id()
+        );
+    }
+    assert!(!fx.p("quarantine").exists(), "nothing needed quarantine");
+    finish(&fx, &before);
+}
+
+#[test]
+fn case04_dangling_entry() {
+    let fx = Fx::new();
+    let good = fx.mail(GOOD);
+    let gone_mail = fx.mail(&["a@example.com"]);
+    let gone_dest = fx.mail(&["b@example.com", "c@example.com"]);
+    std::fs::remove_dir_all(fx.p(&format!("data/{}", gone_mail.mail))).unwrap();
+    std::fs::remove_dir_all(fx.p(&gone_dest.dest_rel())).unwrap();
+    // A dangling cleanup entry is finished, not an error.
+    let cleanup = fx.mail(&["d@example.com"]);
+    std::fs::rename(fx.p(&q(cleanup.id())), fx.p(&format!("cleanup/{}", cleanup.id()))).unwrap();
+    std::fs::remove_dir_all(fx.p(&format!("data/{}", cleanup.mail))).unwrap();
+    let before = fx.contents();
+
+    fx.expect_findings(&[("dangling", &q(gone_mail.id())), ("dangling", &q(gone_dest.id()))]);
+    fx.expect_listed(&[gone_mail.id(), gone_dest.id()], &[good.id(), &gone_dest.entries[1].0]);
+    fx.repair(0);
+    fx.expect_quarantined(&q(gone_mail.id()), "dangling");
+    fx.expect_quarantined(&q(gone_dest.id()), "dangling");
+    assert!(
+        fx.p(&format!("data/{}/contents", gone_dest.mail)).is_file(),
+        "the other recipient's mail stays"
+    );
+    finish(&fx, &before);
+}
+
+#[test]
+fn case05_symlinked_dest_or_mail() {
+    let fx = Fx::new();
+    let good = fx.mail(GOOD);
+    // data/<mail> is a symlink to the sentinel's writer-shaped mail.
+    let m1 = fx.mail(&["a@example.com"]);
+    std::fs::remove_dir_all(fx.p(&format!("data/{}", m1.mail))).unwrap();
+    std::os::unix::fs::symlink(fx.sentinel.join("mail"), fx.p(&format!("data/{}", m1.mail))).unwrap();
+    fx.set_link(
+        "queue",
+        m1.id().as_bytes(),
+        format!("../data/{}/{FAKE_DEST}", m1.mail).as_bytes(),
+    );
+    // The same, relative.
+    let m2 = fx.mail(&["b@example.com"]);
+    std::fs::remove_dir_all(fx.p(&format!("data/{}", m2.mail))).unwrap();
+    std::os::unix::fs::symlink("../../sentinel/mail", fx.p(&format!("data/{}", m2.mail))).unwrap();
+    fx.set_link(
+        "queue",
+        m2.id().as_bytes(),
+        format!("../data/{}/{FAKE_DEST}", m2.mail).as_bytes(),
+    );
+    // data/<mail>/<dest> is a symlink; the mail's other recipient is fine.
+    let m3 = fx.mail(&["c@example.com", "d@example.com"]);
+    std::fs::remove_dir_all(fx.p(&m3.dest_rel())).unwrap();
+    std::os::unix::fs::symlink(fx.sentinel.join("mail").join(FAKE_DEST), fx.p(&m3.dest_rel())).unwrap();
+    let before = fx.contents();
+
+    fx.expect_findings(&[
+        ("not-a-folder", &q(m1.id())),
+        ("not-a-folder", &q(m2.id())),
+        ("not-a-folder", &q(m3.id())),
+    ]);
+    fx.expect_listed(&[m1.id(), m2.id(), m3.id()], &[good.id(), &m3.entries[1].0]);
+    for id in [m1.id(), m3.id()] {
+        fx.run(&["reschedule", "--yes", "--at", "+1h", id]).expect(1);
+        fx.run(&["drop", "--yes", id]).expect(1);
+        fx.run(&["show", "--raw", id]);
+    }
+    fx.run(&["purge", "--min-age", "0s"]).expect(0);
+    fx.repair(0);
+    fx.expect_quarantined(&q(m1.id()), "not-a-folder");
+    fx.expect_quarantined(&format!("data/{}", m1.mail), "not-a-folder");
+    fx.expect_quarantined(&q(m3.id()), "not-a-folder");
+    fx.expect_quarantined(&m3.dest_rel(), "not-a-folder");
+    finish(&fx, &before);
+
+    // A state folder or data/ that is a symlink makes the queue unusable.
+    for (dir, target) in [("hold", "sentinel/etc"), ("data", "sentinel/mail")] {
+        let fx = Fx::new();
+        fx.mail(GOOD);
+        let p = fx.p(dir);
+        let _ = std::fs::remove_dir_all(&p);
+        std::os::unix::fs::symlink(fx.base.join(target), &p).unwrap();
+        for args in [
+            &["list"][..],
+            &["check"],
+            &["hold", "--all", "--yes"],
+            &["drop", "--all", "--yes"],
+            &["check", "--repair", "--yes"],
+            &["purge", "--min-age", "0s"],
+        ] {
+            let r = fx.run(args);
+            r.expect(3);
+            assert!(
+                r.stderr.contains(&format!("{dir}/ is a symlink"))
+                    || r.stderr.contains(&format!("{dir} is not a folder")),
+                "{}",
+                r.stderr
+            );
+        }
+    }
+}
+
+#[test]
+fn case06_fifo_or_device() {
+    let fx = Fx::new();
+    let good = fx.mail(GOOD);
+    let fifo = |rel: &str| {
+        let p = fx.p(rel);
+        let _ = std::fs::remove_file(&p);
+        nix::unistd::mkfifo(&p, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+    };
+    let m1 = fx.mail(&["a@example.com"]);
+    fifo(&format!("{}/metadata", m1.dest_rel()));
+    let m2 = fx.mail(&["b@example.com"]);
+    fifo(&format!("{}/schedule", m2.dest_rel()));
+    let m3 = fx.mail(&["c@example.com"]);
+    fifo(&format!("data/{}/contents", m3.mail));
+    let in_queue = new_id();
+    fifo(&q(&in_queue));
+    let mut want = vec![
+        ("metadata-unreadable", q(m1.id())),
+        ("schedule-unreadable", q(m2.id())),
+        ("contents-unreadable", q(m3.id())),
+        ("not-a-link", q(&in_queue)),
+    ];
+    let mut broken = vec![
+        m1.id().to_string(),
+        m2.id().to_string(),
+        m3.id().to_string(),
+        in_queue.clone(),
+    ];
+    // A device node as metadata (root only: mknod needs CAP_MKNOD).
+    let m4 = fx.mail(&["d@example.com"]);
+    if is_root() {
+        let p = fx.p(&format!("{}/metadata", m4.dest_rel()));
+        std::fs::remove_file(&p).unwrap();
+        nix::sys::stat::mknod(
+            &p,
+            nix::sys::stat::SFlag::S_IFCHR,
+            nix::sys::stat::Mode::from_bits_truncate(0o600),
+            nix::sys::stat::makedev(1, 3),
+        )
+        .unwrap();
+        want.push(("metadata-unreadable", q(m4.id())));
+        broken.push(m4.id().to_string());
+    } else {
+        eprintln!("case06: not root, so no device node (mknod needs CAP_MKNOD); FIFOs only");
+    }
+    let before = fx.contents();
+
+    let want: Vec<(&str, &str)> = want.iter().map(|(c, p)| (*c, p.as_str())).collect();
+    let found = fx.expect_findings(&want);
+    let m1f = found.iter().find(|f| f["path"] == q(m1.id())).unwrap();
+    assert!(m1f["problem"].as_str().unwrap().contains("FIFO"), "{m1f}");
+    let broken: Vec<&str> = broken.iter().map(String::as_str).collect();
+    fx.expect_listed(&broken, &[good.id()]);
+    // Nothing that reads headers or bodies blocks on a FIFO either.
+    fx.run(&["list", "--fields", "id,subject,message_id", "--format", "jsonl"])
+        .expect(0);
+    fx.run(&["list", "--subject", "*"]).expect(0);
+    fx.run(&["stats"]).expect(0);
+    for id in [m1.id(), m2.id(), m3.id()] {
+        fx.run(&["show", id]);
+        fx.run(&["show", "--raw", id]);
+    }
+    fx.run(&["reschedule", "--yes", "--at", "+1h", m2.id()]).expect(1);
+    fx.repair(0);
+    fx.expect_quarantined(&q(m1.id()), "metadata-unreadable");
+    fx.expect_quarantined(&format!("data/{}", m1.mail), "metadata-unreadable");
+    fx.expect_quarantined(&q(m2.id()), "schedule-unreadable");
+    fx.expect_quarantined(&q(m3.id()), "contents-unreadable");
+    fx.expect_quarantined(&q(&in_queue), "not-a-link");
+    finish(&fx, &before);
+}
+
+#[test]
+fn case07_huge_metadata() {
+    const GIB: u64 = 1 << 30;
+    let fx = Fx::new();
+    let good = fx.mail(GOOD);
+    let sparse = |rel: &str, prefix: &[u8]| {
+        let p = fx.p(rel);
+        std::fs::write(&p, prefix).unwrap();
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(&p)
+            .unwrap()
+            .set_len(GIB)
+            .unwrap();
+    };
+    let m1 = fx.mail(&["a@example.com"]);
+    sparse(&format!("{}/metadata", m1.dest_rel()), br#"{"from":null,"to":"#);
+    let m2 = fx.mail(&["b@example.com"]);
+    sparse(
+        &format!("{}/schedule", m2.dest_rel()),
+        br#"{"at":"2026-01-01T00:00:00Z","#,
+    );
+    // A 1 GiB message is legal: only its headers are ever read.
+    let big = fx.enqueue(
+        "alice@example.org",
+        &["big@example.com"],
+        b"Subject: big\r\nMessage-ID: <big@example.org>\r\n\r\n",
+    );
+    sparse(
+        &format!("data/{}/contents", big.mail),
+        b"Subject: big\r\nMessage-ID: <big@example.org>\r\n\r\n",
+    );
+    let before = fx.contents();
+
+    let t = std::time::Instant::now();
+    let found = fx.expect_findings(&[
+        ("metadata-unreadable", &q(m1.id())),
+        ("schedule-unreadable", &q(m2.id())),
+    ]);
+    assert!(
+        found
+            .iter()
+            .any(|f| f["problem"].as_str().unwrap().contains("over the size bound")),
+        "{found:#?}"
+    );
+    let l = fx.expect_listed(&[m1.id(), m2.id()], &[good.id(), big.id()]);
+    assert_eq!(l[big.id()]["size"], GIB);
+    assert_eq!(l[big.id()]["subject"], "big");
+    fx.run(&["show", m1.id()]);
+    fx.run(&["stats", "--format", "json"]).expect(0);
+    assert!(
+        t.elapsed() < std::time::Duration::from_secs(15),
+        "reading the queue took {:?}: a 1 GiB file was read whole?",
+        t.elapsed()
+    );
+    fx.repair(0);
+    fx.expect_quarantined(&q(m1.id()), "metadata-unreadable");
+    fx.expect_quarantined(&q(m2.id()), "schedule-unreadable");
+    finish(&fx, &before);
+}
+
+#[test]
+fn case08_bad_json() {
+    let fx = Fx::new();
+    let good = fx.mail(GOOD);
+    let file =
+        |m: &Mail, name: &str, body: &[u8]| std::fs::write(fx.p(&format!("{}/{name}", m.dest_rel())), body).unwrap();
+    let s_trunc = fx.mail(&["a@example.com"]);
+    file(&s_trunc, "schedule", br#"{"at":"2026-11-22T21:3"#);
+    let s_type = fx.mail(&["b@example.com"]);
+    file(&s_type, "schedule", br#"{"at":5,"last_attempt":null}"#);
+    let s_garbage = fx.mail(&["c@example.com"]);
+    file(&s_garbage, "schedule", b"\xff\xfe\x00null\x1b[2J");
+    let m_missing = fx.mail(&["d@example.com"]);
+    file(&m_missing, "metadata", br#"{"from":null}"#);
+    let m_trunc = fx.mail(&["e@example.com"]);
+    file(&m_trunc, "metadata", br#"{"from":null,"to":{"localpart":{"Ascii":{"ra"#);
+    let m_type = fx.mail(&["f@example.com"]);
+    file(
+        &m_type,
+        "metadata",
+        br#"{"from":null,"to":"f@example.com","metadata":null}"#,
+    );
+    // Unknown fields in a valid entry: not a problem, and kept when mqctl
+    // rewrites the schedule.
+    let unknown = fx.mail(&["g@example.com"]);
+    file(
+        &unknown,
+        "schedule",
+        br#"{"at":"2026-01-01T00:00:00Z","last_attempt":"2025-12-31T20:00:00.5Z","x-retries":{"n":[1,2,3],"why":"dns"}}"#,
+    );
+    let meta_unknown = br#"{"from":null,"to":{"localpart":{"Ascii":{"raw":"g"}},"hostname":{"AsciiDomain":{"raw":"example.com"}},"x-to":1},"metadata":{"writer":"v2","tags":["a"]},"x-top":true}"#;
+    file(&unknown, "metadata", meta_unknown);
+    let before = fx.contents();
+
+    let found = fx.expect_findings(&[
+        ("schedule-invalid", &q(s_trunc.id())),
+        ("schedule-invalid", &q(s_type.id())),
+        ("schedule-invalid", &q(s_garbage.id())),
+        ("metadata-invalid", &q(m_missing.id())),
+        ("metadata-invalid", &q(m_trunc.id())),
+        ("metadata-invalid", &q(m_type.id())),
+    ]);
+    assert!(
+        !found.iter().any(|f| f["path"] == q(unknown.id())),
+        "unknown fields are not a problem: {found:#?}"
+    );
+    fx.expect_listed(
+        &[s_trunc.id(), s_type.id(), m_missing.id(), m_trunc.id(), m_type.id()],
+        &[good.id(), unknown.id()],
+    );
+
+    let r = fx.run(&["reschedule", "--yes", "--at", "2030-01-02T03:04:05Z", unknown.id()]);
+    r.expect(0);
+    let text = std::fs::read_to_string(fx.p(&format!("{}/schedule", unknown.dest_rel()))).unwrap();
+    assert_eq!(
+        text,
+        r#"{"at":"2030-01-02T03:04:05Z","last_attempt":"2025-12-31T20:00:00.5Z","x-retries":{"n":[1,2,3],"why":"dns"}}"#,
+        "only `at` changes; unknown fields and their order are kept"
+    );
+    assert_eq!(
+        std::fs::read(fx.p(&format!("{}/metadata", unknown.dest_rel()))).unwrap(),
+        meta_unknown,
+        "metadata is never rewritten"
+    );
+
+    let t0 = Timestamp::now();
+    fx.repair(0);
+    for m in [&s_trunc, &s_type, &s_garbage] {
+        let p = fx.p(&format!("{}/schedule", m.dest_rel()));
+        let s = mqctl::queue::parse::schedule(&std::fs::read(&p).unwrap()).expect("a recreated schedule parses");
+        assert!(
+            s.at >= t0 - SignedDuration::from_secs(5) && s.last_attempt.is_none(),
+            "{s:?}"
+        );
+        assert_eq!(std::fs::metadata(&p).unwrap().mode() & 0o7777, 0o600);
+    }
+    for m in [&m_missing, &m_trunc, &m_type] {
+        fx.expect_quarantined(&q(m.id()), "metadata-invalid");
+        fx.expect_quarantined(&m.dest_rel(), "metadata-invalid");
+    }
+    finish(&fx, &before);
+}
+
+#[test]
+fn case09_missing_schedule() {
+    let fx = Fx::new();
+    let good = fx.mail(GOOD);
+    let m1 = fx.mail(&["a@example.com"]);
+    std::fs::remove_file(fx.p(&format!("{}/schedule", m1.dest_rel()))).unwrap();
+    // Both files gone: nothing to rebuild the entry from.
+    let m2 = fx.mail(&["b@example.com"]);
+    std::fs::remove_file(fx.p(&format!("{}/schedule", m2.dest_rel()))).unwrap();
+    std::fs::remove_file(fx.p(&format!("{}/metadata", m2.dest_rel()))).unwrap();
+    let before = fx.contents();
+
+    fx.expect_findings(&[
+        ("schedule-unreadable", &q(m1.id())),
+        ("schedule-unreadable", &q(m2.id())),
+    ]);
+    fx.expect_listed(&[m1.id(), m2.id()], &[good.id()]);
+    fx.run(&["reschedule", "--yes", "--at", "now", m1.id()]).expect(1);
+    let t0 = Timestamp::now();
+    fx.repair(0);
+    let p = fx.p(&format!("{}/schedule", m1.dest_rel()));
+    let s = mqctl::queue::parse::schedule(&std::fs::read(&p).unwrap()).unwrap();
+    assert!(s.at >= t0 - SignedDuration::from_secs(5) && s.last_attempt.is_none());
+    assert_eq!(std::fs::metadata(&p).unwrap().mode() & 0o7777, 0o600);
+    assert!(fx.p(&q(m1.id())).is_symlink(), "the entry stays queued");
+    fx.expect_quarantined(&q(m2.id()), "schedule-unreadable");
+    finish(&fx, &before);
+}
+
+#[test]
+fn case10_leftover_temp_files() {
+    let fx = Fx::new();
+    let good = fx.mail(GOOD);
+    let m = fx.mail(&["a@example.com"]);
+    let dest = m.dest_rel();
+    let fresh = format!("{dest}/schedule.{}", new_id());
+    let old = format!("{dest}/schedule.{}", new_id());
+    let old_meta = format!("{dest}/metadata.{}", new_id());
+    let as_link = format!("{dest}/schedule.{}", new_id());
+    for p in [&fresh, &old, &old_meta] {
+        std::fs::write(fx.p(p), br#"{"at":"2026-01-01T00:00:00Z","last_attempt":null}"#).unwrap();
+        std::fs::set_permissions(fx.p(p), std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    fx.age(&old, 7200);
+    fx.age(&old_meta, 7200);
+    // Named like a temp file, but a symlink to the sentinel: never unlinked
+    // through, never followed.
+    std::os::unix::fs::symlink(fx.sentinel.join("etc/passwd"), fx.p(&as_link)).unwrap();
+    fx.age(&as_link, 7200);
+    // A leftover in a dropped entry: the writer's own cleanup would stop on it.
+    let dropped = fx.mail(&["b@example.com"]);
+    std::fs::rename(fx.p(&q(dropped.id())), fx.p(&format!("cleanup/{}", dropped.id()))).unwrap();
+    let dropped_tmp = format!("{}/schedule.{}", dropped.dest_rel(), new_id());
+    std::fs::write(fx.p(&dropped_tmp), b"{}").unwrap();
+    let before = fx.contents();
+
+    let found = fx.expect_findings(&[("temp-file", &old), ("temp-file", &old_meta), ("foreign", &as_link)]);
+    assert!(
+        !found.iter().any(|f| f["path"] == fresh.as_str()),
+        "a fresh temp file may be a writer mid-rewrite: {found:#?}"
+    );
+    fx.expect_listed(&[], &[good.id(), m.id()]);
+    fx.repair(0);
+    assert!(
+        !fx.p(&old).exists() && !fx.p(&old_meta).exists(),
+        "old temp files removed"
+    );
+    assert!(fx.p(&fresh).exists(), "a fresh temp file is left alone");
+    fx.expect_quarantined(&as_link, "foreign");
+    // purge removes temp files only past --min-age.
+    fx.run(&["purge"]).expect(0);
+    assert!(
+        fx.p(&fresh).exists(),
+        "purge with the default age keeps a fresh temp file"
+    );
+    assert!(
+        !fx.p(&format!("cleanup/{}", dropped.id())).exists(),
+        "purge finished the cleanup"
+    );
+    fx.run(&["purge", "--min-age", "0s"]).expect(0);
+    assert!(!fx.p(&fresh).exists(), "purge --min-age 0s removes it");
+    // The dropped mail was purge's to remove.
+    let mut before = before;
+    before.remove(&dropped.mail);
+    finish(&fx, &before);
+}
+
+#[test]
+fn case11_orphan_mail() {
+    let fx = Fx::new();
+    let good = fx.mail(GOOD);
+    let orphan = |age: bool| {
+        let m = fx.mail(&["a@example.com"]);
+        std::fs::remove_file(fx.p(&q(m.id()))).unwrap();
+        if age {
+            fx.age_tree(&format!("data/{}", m.mail), 7200);
+        }
+        m
+    };
+    let old = orphan(true);
+    let fresh = orphan(false);
+    // A crash right after `contents` was written: no dest folder at all.
+    let partial = orphan(false);
+    std::fs::remove_dir_all(fx.p(&partial.dest_rel())).unwrap();
+    fx.age_tree(&format!("data/{}", partial.mail), 7200);
+    // One recipient of a linked mail lost its link long ago.
+    let two = fx.mail(&["b@example.com", "c@example.com"]);
+    std::fs::remove_file(fx.p(&q(&two.entries[1].0))).unwrap();
+    let lost_dest = format!("data/{}/{}", two.mail, two.entries[1].1);
+    fx.age_tree(&lost_dest, 7200);
+    // Not a mail folder at all.
+    std::fs::create_dir(fx.p("data/not-a-mail")).unwrap();
+    std::fs::write(fx.p("data/.contents.swp"), b"vim").unwrap();
+    let before = fx.contents();
+
+    let found = fx.expect_findings(&[
+        ("orphan-mail", &format!("data/{}", old.mail)),
+        ("orphan-mail", &format!("data/{}", partial.mail)),
+        ("orphan-dest", &lost_dest),
+        ("foreign", "data/not-a-mail"),
+        ("foreign", "data/.contents.swp"),
+    ]);
+    assert!(
+        !found.iter().any(|f| f["path"] == format!("data/{}", fresh.mail)),
+        "a fresh orphan may be an enqueue in progress: {found:#?}"
+    );
+    fx.expect_listed(&[], &[good.id(), two.id()]);
+    // purge would take the old writer-shaped orphan, skips what is not the
+    // writer's and fresh orphans.
+    let snap = snapshot(&fx.root);
+    let r = fx.run(&["purge", "--dry-run"]);
+    r.expect(0);
+    assert!(r.stderr.contains("not-a-mail"), "{}", r.stderr);
+    assert!(
+        r.out().contains(&old.mail) && !r.out().contains(&fresh.mail),
+        "{}",
+        r.out()
+    );
+    assert_eq!(snapshot(&fx.root), snap, "a dry run changes nothing");
+    fx.repair(0);
+    fx.expect_quarantined(&format!("data/{}", old.mail), "orphan-mail");
+    fx.expect_quarantined(&format!("data/{}", partial.mail), "orphan-mail");
+    fx.expect_quarantined(&lost_dest, "orphan-dest");
+    fx.expect_quarantined("data/not-a-mail", "foreign");
+    assert!(
+        fx.p(&format!("data/{}/contents", fresh.mail)).exists(),
+        "fresh orphan left"
+    );
+    // `finish` purges with --min-age 0s, which may take the fresh orphan:
+    // that is purge's job, so it is not counted as lost.
+    let mut before = before;
+    before.remove(&fresh.mail);
+    finish(&fx, &before);
+}
+
+#[test]
+fn case12_stale_inflight() {
+    let mut fx = Fx::new();
+    let good = fx.mail(GOOD);
+    let m = fx.mail(&["a@example.com"]);
+    let inflight = format!("inflight/{}", m.id());
+    std::fs::rename(fx.p(&q(m.id())), fx.p(&inflight)).unwrap();
+    let bad = new_id();
+    fx.set_link("inflight", bad.as_bytes(), b"/etc");
+    let before = fx.contents();
+
+    // Fresh: a writer is sending it. Only the bad link is a problem, and
+    // neither recover nor drop touch the entry.
+    let found = fx.expect_findings(&[("bad-link", &format!("inflight/{bad}"))]);
+    assert_eq!(found.len(), 1, "{found:#?}");
+    fx.run(&["recover"]).expect(0);
+    fx.run(&["drop", "--yes", m.id()]).expect(0);
+    assert!(
+        fx.p(&inflight).is_symlink(),
+        "a fresh inflight entry is left to its writer"
+    );
+
+    // Two hours later: its writer has died.
+    fx.now = Some(Timestamp::now() + SignedDuration::from_hours(2));
+    fx.expect_findings(&[("stale-inflight", &inflight), ("bad-link", &format!("inflight/{bad}"))]);
+    fx.expect_listed(&[&bad], &[good.id(), m.id()]);
+    let reps = fx.repair(0);
+    assert!(
+        reps.iter()
+            .any(|r| r["code"] == "stale-inflight" && r["result"] == "repaired")
+    );
+    assert!(fx.p(&q(m.id())).is_symlink(), "recovered into queue/");
+    assert!(!fx.p(&inflight).exists());
+    fx.expect_quarantined(&format!("inflight/{bad}"), "bad-link");
+    finish(&fx, &before);
+}
