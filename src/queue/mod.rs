@@ -55,7 +55,10 @@ impl Queue {
         let root = Dir::open_root(path).map_err(|e| {
             unusable(match e {
                 Errno::ENOENT => "does not exist".into(),
-                Errno::ELOOP => "is a symlink; give the real path of the queue".into(),
+                // O_DIRECTORY|O_NOFOLLOW on a symlink says ENOTDIR.
+                Errno::ELOOP | Errno::ENOTDIR if std::fs::symlink_metadata(path).is_ok_and(|m| m.is_symlink()) => {
+                    "is a symlink; give the real path of the queue".into()
+                }
                 Errno::ENOTDIR => "is not a folder".into(),
                 Errno::EACCES => "permission denied (run as the queue's owner or root)".into(),
                 e => format!("cannot be opened: {}", e.desc()),
@@ -71,7 +74,9 @@ impl Queue {
                 Err(Errno::ENOENT) => Err(unusable(format!(
                     "is not a Kannader queue: it has no {name}/ folder (expected data/, queue/, inflight/, cleanup/)"
                 ))),
-                Err(Errno::ELOOP) | Err(Errno::EXDEV) => {
+                Err(Errno::ELOOP | Errno::EXDEV | Errno::ENOTDIR)
+                    if root.stat_at(name).is_ok_and(|m| m.kind == Kind::Symlink) =>
+                {
                     Err(unusable(format!("{name}/ is a symlink, which mqctl never follows")))
                 }
                 Err(Errno::ENOTDIR) => Err(unusable(format!("{name} is not a folder"))),
