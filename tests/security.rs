@@ -696,3 +696,349 @@ fn case12_stale_inflight() {
     fx.expect_quarantined(&format!("inflight/{bad}"), "bad-link");
     finish(&fx, &before);
 }
+
+#[test]
+fn case13_vanishes_between_listing_and_acting() {
+    let mut fx = Fx::new();
+    let m: Vec<Mail> = (0..4).map(|i| fx.mail(&[&format!("r{i}@example.com")])).collect();
+    // A script listed these ids; before mqctl acts, the writer sent m0 (and
+    // cleaned it up) and is dropping m1 (in cleanup/).
+    let ids = format!("{}\n{}\n{}\n", m[0].id(), m[1].id(), m[2].id());
+    std::fs::remove_file(fx.p(&q(m[0].id()))).unwrap();
+    std::fs::remove_dir_all(fx.p(&format!("data/{}", m[0].mail))).unwrap();
+    std::fs::rename(fx.p(&q(m[1].id())), fx.p(&format!("cleanup/{}", m[1].id()))).unwrap();
+    let before = fx.contents();
+
+    let r = fx.run_with(&["hold", "--yes", "-v", "-"], ids.as_bytes(), |_| {});
+    r.expect(0);
+    assert!(
+        r.stderr.contains("1 held, 1 vanished (moved by another process)") && r.stderr.contains("0 failed"),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stderr.contains(&format!("{}: vanished", m[0].id())), "{}", r.stderr);
+    assert!(fx.p(&format!("hold/{}", m[2].id())).is_symlink());
+    assert!(
+        fx.p(&format!("cleanup/{}", m[1].id())).is_symlink(),
+        "the writer's entry is left to it"
+    );
+    // NUL-separated, all gone: nothing to do, still success.
+    let gone = format!("{}\0{}\0", m[0].id(), new_id());
+    let r = fx.run_with(&["drop", "--yes", "-v", "-"], gone.as_bytes(), |_| {});
+    r.expect(0);
+    assert_eq!(r.stderr.matches(": vanished").count(), 2, "{}", r.stderr);
+    for args in [
+        &["reschedule", "--yes", "--at", "now", "-"][..],
+        &["release", "--yes", "-"],
+    ] {
+        fx.run_with(args, gone.as_bytes(), |_| {}).expect(0);
+    }
+
+    // The writer's half-done drop, hours later: check finishes it.
+    fx.now = Some(Timestamp::now() + SignedDuration::from_hours(2));
+    fx.expect_findings(&[("stale-cleanup", &format!("cleanup/{}", m[1].id()))]);
+    fx.expect_listed(&[], &[m[2].id(), m[3].id()]);
+    fx.repair(0);
+    assert!(!fx.p(&format!("cleanup/{}", m[1].id())).exists());
+    assert!(
+        !fx.p(&format!("data/{}", m[1].mail)).exists(),
+        "a dropped mail is cleaned up"
+    );
+    let mut before = before;
+    before.remove(&m[1].mail);
+    finish(&fx, &before);
+
+    // Two bulk drops at once: each entry is dropped by exactly one of them,
+    // the other sees it vanish; neither fails.
+    let fx = Fx::new();
+    for i in 0..600 {
+        fx.mail(&[&format!("a{i}@example.com"), &format!("b{i}@example.org")]);
+    }
+    let spawn = || {
+        let mut c = fx.command(&["drop", "--all", "--yes"]);
+        c.stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped());
+        c.spawn().unwrap()
+    };
+    let (a, b) = (spawn(), spawn());
+    let mut dropped = 0;
+    for child in [a, b] {
+        let out = child.wait_with_output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{err}");
+        let (d, _, failed) = summary_counts(&err, "dropped").unwrap_or_else(|| panic!("no summary: {err}"));
+        assert_eq!(failed, 0, "{err}");
+        dropped += d;
+    }
+    assert_eq!(dropped, 1200, "each entry dropped exactly once");
+    assert!(entries(&fx.root).is_empty(), "{:?}", entries(&fx.root));
+    assert_eq!(
+        std::fs::read_dir(fx.p("data")).unwrap().count(),
+        0,
+        "every mail cleaned up"
+    );
+    fx.expect_clean();
+}
+
+#[test]
+fn case14_target_exists() {
+    let fx = Fx::new();
+    let good = fx.mail(GOOD);
+    // An interrupted move (link made, old name not yet removed): the same
+    // entry in queue/ and hold/.
+    let m = fx.mail(&["a@example.com"]);
+    std::fs::create_dir(fx.p("hold")).unwrap();
+    fx.set_link("hold", m.id().as_bytes(), m.link().as_bytes());
+    // Something else already has the name drop would move to.
+    let d = fx.mail(&["b@example.com"]);
+    std::fs::write(fx.p(&format!("cleanup/{}", d.id())), b"not a link").unwrap();
+    // Two entries linking one dest folder.
+    let s = fx.mail(&["c@example.com"]);
+    let other = new_id();
+    fx.set_link("queue", other.as_bytes(), s.link().as_bytes());
+    let extra = std::cmp::max(s.id(), other.as_str()).to_string();
+    let before = fx.contents();
+    let snap = snapshot(&fx.root);
+
+    // Moves never replace what is there.
+    for args in [
+        &["hold", "--yes", m.id()][..],
+        &["release", "--yes", m.id()],
+        &["drop", "--yes", d.id()],
+        &["hold", "--all", "--yes"],
+    ] {
+        let r = fx.run(args);
+        r.expect(1);
+        assert!(r.stderr.contains("already exists"), "{args:?}: {}", r.stderr);
+    }
+    // (hold --all moved the entries it could; put them back to compare.)
+    fx.run(&["release", "--yes", good.id(), s.id(), &other, d.id()])
+        .expect(0);
+    assert_eq!(snapshot(&fx.root), snap, "nothing was replaced or lost");
+
+    let found = fx.expect_findings(&[("two-states", &format!("hold/{}", m.id())), ("shared-dest", &q(&extra))]);
+    assert!(
+        found.iter().any(|f| f["path"] == format!("cleanup/{}", d.id())),
+        "{found:#?}"
+    );
+    fx.expect_listed(&[d.id()], &[good.id(), m.id()]);
+    fx.repair(0);
+    fx.expect_quarantined(&format!("hold/{}", m.id()), "two-states");
+    fx.expect_quarantined(&q(&extra), "shared-dest");
+    assert!(fx.quarantined(&format!("cleanup/{}", d.id())));
+    assert!(
+        fx.p(&q(m.id())).is_symlink() && fx.p(&q(d.id())).is_symlink(),
+        "the queued copies stay"
+    );
+    finish(&fx, &before);
+}
+
+#[test]
+fn case15_hostile_names_and_escapes() {
+    let fx = Fx::new();
+    let good = fx.mail(GOOD);
+    // An entry name that is not UTF-8 and carries a terminal escape and a
+    // newline (a forged output line), linking a real dest.
+    let m1 = fx.mail(&["a@example.com"]);
+    let bad_name: &[u8] = b"\xff\x1b[2Jevil\nmqctl: all good";
+    std::fs::remove_file(fx.p(&q(m1.id()))).unwrap();
+    fx.set_link("queue", bad_name, m1.link().as_bytes());
+    // Escapes in an address (valid JSON: the writer could store it).
+    let m2 = fx.mail(&["b@example.com"]);
+    std::fs::write(
+        fx.p(&format!("{}/metadata", m2.dest_rel())),
+        "{\"from\":{\"localpart\":{\"Ascii\":{\"raw\":\"evil\\u001b]52;c;cHduZWQ=\\u0007\"}},\"hostname\":{\"AsciiDomain\":{\"raw\":\"ex\\u202eample.com\"}}},\"to\":{\"localpart\":{\"Ascii\":{\"raw\":\"b\\u001b[31m\\u009b1m\"}},\"hostname\":{\"AsciiDomain\":{\"raw\":\"example.com\\r\\nX: y\"}}},\"metadata\":null}",
+    )
+    .unwrap();
+    // Escapes, a bell, invalid UTF-8 and an encoded escape in the Subject.
+    let m3 = fx.enqueue(
+        "alice@example.org",
+        &["c@example.com"],
+        b"Subject: \x1b[2J\x1b]0;title\x07 hi \xff\xfe =?UTF-8?Q?=1B[31mred?=\r\nMessage-ID: <\x1b[5m@x>\r\n\r\nbody\r\n",
+    );
+    // Names in data/ that are not the writer's.
+    std::fs::create_dir(fx.p("data/\x1b]0;pwned\x07")).unwrap();
+    std::fs::write(fx.p(&format!("data/{}/\u{202e}gpj.swp", m3.mail)), b"x").unwrap();
+    let before = fx.contents();
+
+    let esc_name = format!("queue/{}", mqctl::output::escape_bytes(bad_name));
+    assert_eq!(esc_name, "queue/\\xff\\x1b[2Jevil\\nmqctl: all good");
+    fx.expect_findings(&[
+        ("bad-name", &esc_name),
+        ("foreign", "data/\\x1b]0;pwned\\x07"),
+        ("foreign", &format!("data/{}/\\u{{202e}}gpj.swp", m3.mail)),
+    ]);
+    let commands: Vec<Vec<&str>> = vec![
+        vec!["check"],
+        vec!["check", "--format", "json"],
+        vec!["check", "--repair", "--dry-run"],
+        vec!["list"],
+        vec!["list", "--fields", "id,from,to,subject,message_id,problem"],
+        vec!["list", "--format", "json"],
+        vec!["list", "--format", "jsonl"],
+        vec!["list", "--format", "ids"],
+        vec!["show", m2.id()],
+        vec!["show", "--json", m2.id()],
+        vec!["show", m3.id()],
+        vec!["stats"],
+        vec!["stats", "--format", "json"],
+        vec!["stats", "--format", "prometheus"],
+        vec!["hold", "--dry-run", "--all"],
+    ];
+    for args in &commands {
+        let r = fx.run(args);
+        assert!(r.code == 0 || r.code == 4, "{args:?}: {}", r.stderr);
+        // JSON carries the values as they are (serde escapes C0 and DEL);
+        // everything else is for people and must be fully escaped.
+        let json = args.iter().any(|a| a.starts_with("json") || *a == "--json");
+        assert_no_raw_controls(&format!("{args:?} stdout"), &r.stdout, !json);
+        assert_no_raw_controls(&format!("{args:?} stderr"), r.stderr.as_bytes(), true);
+    }
+    let l = fx.expect_listed(&[&esc_name["queue/".len()..]], &[good.id(), m2.id(), m3.id()]);
+    assert!(l[m3.id()]["subject"].as_str().unwrap().contains("red"));
+
+    fx.repair(0);
+    assert!(!fx.p("queue").join(std::ffi::OsStr::from_bytes(bad_name)).exists());
+    let renamed: Vec<_> = entries(&fx.root)
+        .into_iter()
+        .filter(|(_, t)| *t == m1.link().as_bytes())
+        .collect();
+    assert_eq!(renamed.len(), 1, "the entry got a new, well-formed id: {renamed:?}");
+    assert!(uuid::Uuid::parse_str(std::str::from_utf8(&renamed[0].0.1).unwrap()).is_ok());
+    fx.expect_quarantined("data/\x1b]0;pwned\x07", "foreign");
+    finish(&fx, &before);
+}
+
+#[test]
+fn case16_unsafe_root() {
+    let fx = Fx::new();
+    let good = fx.mail(GOOD);
+    let snap = snapshot(&fx.root);
+    let everything: Vec<Vec<&str>> = vec![
+        vec!["list"],
+        vec!["check"],
+        vec!["check", "--repair", "--yes"],
+        vec!["hold", "--all", "--yes"],
+        vec!["drop", "--all", "--yes"],
+        vec!["reschedule", "--all", "--yes", "--at", "now"],
+        vec!["purge", "--min-age", "0s"],
+        vec!["recover", "--older-than", "0s"],
+    ];
+
+    // The root is a symlink to the queue: refused, even with --insecure.
+    let link = fx.base.join("qlink");
+    std::os::unix::fs::symlink(&fx.root, &link).unwrap();
+    for args in &everything {
+        for insecure in [false, true] {
+            let mut a = args.clone();
+            if insecure {
+                a.insert(0, "--insecure");
+            }
+            let r = fx.run_with(&a, b"", |c| {
+                c.env("MQCTL_QUEUE", &link);
+            });
+            r.expect(3);
+            assert!(r.stderr.contains("is a symlink"), "{a:?}: {}", r.stderr);
+        }
+    }
+    assert_eq!(snapshot(&fx.root), snap);
+
+    // Group or world writable: anyone could plant entries.
+    for mode in [0o777, 0o770, 0o702] {
+        chmod(&fx.root, mode);
+        for args in &everything {
+            let r = fx.run(args);
+            r.expect(3);
+            assert!(
+                r.stderr.contains("group or world writable") && r.stderr.contains("--insecure"),
+                "{args:?}: {}",
+                r.stderr
+            );
+        }
+        assert_eq!(
+            snapshot(&fx.root).into_iter().skip(1).collect::<Vec<_>>(),
+            snap.clone().into_iter().skip(1).collect::<Vec<_>>()
+        );
+        let r = fx.run(&["--insecure", "list", "--format", "ids"]);
+        r.expect(0);
+        assert_eq!(r.out().trim(), good.id());
+    }
+    chmod(&fx.root, 0o700);
+    fx.run(&["list"]).expect(0);
+
+    // Owned by someone else: as that someone's neighbour (uid 65534) on a
+    // queue of uid 1000 that is readable by all.
+    if !is_root() {
+        eprintln!("case16: not root, cannot make a queue owned by another uid; that part is skipped");
+        return;
+    }
+    chown_r(&fx.root, 1000, 1000);
+    for (rel, n) in snapshot(&fx.root) {
+        chmod(&fx.root.join(rel), if n.kind == "dir" { 0o755 } else { 0o644 });
+    }
+    chmod(&fx.base, 0o755);
+    let snap = snapshot(&fx.root);
+    let as_nobody = |c: &mut std::process::Command| {
+        use std::os::unix::process::CommandExt;
+        c.uid(65534).gid(65534);
+    };
+    for args in &everything {
+        let r = fx.run_with(args, b"", as_nobody);
+        r.expect(3);
+        assert!(r.stderr.contains("owned by uid 1000"), "{args:?}: {}", r.stderr);
+    }
+    let r = fx.run_with(&["--insecure", "list", "--format", "ids"], b"", as_nobody);
+    r.expect(0);
+    assert_eq!(r.out().trim(), good.id());
+    assert_eq!(snapshot(&fx.root), snap, "refused commands changed nothing");
+}
+
+#[test]
+fn case17_root_keeps_owner_and_mode() {
+    if !is_root() {
+        eprintln!("case17: skipped: needs root (runs mqctl as root on a queue owned by uid 65534)");
+        return;
+    }
+    let fx = Fx::new();
+    let ms: Vec<Mail> = (0..4).map(|i| fx.mail(&[&format!("r{i}@example.com")])).collect();
+    // Work for every kind of repair that writes: a lost schedule (rewritten),
+    // a mis-spelt link (relinked), a bad metadata (quarantined, with notes),
+    // an old temp file (removed), a file with a loose mode (chmodded).
+    std::fs::remove_file(fx.p(&format!("{}/schedule", ms[0].dest_rel()))).unwrap();
+    fx.set_link("queue", ms[1].id().as_bytes(), format!("./{}", ms[1].link()).as_bytes());
+    std::fs::write(fx.p(&format!("{}/metadata", ms[2].dest_rel())), b"{").unwrap();
+    let tmp = format!("{}/schedule.{}", ms[3].dest_rel(), new_id());
+    std::fs::write(fx.p(&tmp), b"{}").unwrap();
+    fx.age(&tmp, 7200);
+    chmod(&fx.p(&format!("data/{}/contents", ms[3].mail)), 0o644);
+    chown_r(&fx.root, 65534, 65534);
+
+    let reps = fx.repair(0);
+    assert_eq!(reps.len(), 5, "{reps:#?}");
+    fx.expect_clean();
+    let r = fx.run(&["reschedule", "--all", "--at", "now", "--yes"]);
+    r.expect(0);
+    fx.run(&["hold", "--all", "--yes"]).expect(0);
+    fx.run(&["release", "--all", "--yes"]).expect(0);
+    fx.run(&["defer", "--all", "--by", "1h", "--yes"]).expect(0);
+    assert!(fx.p("hold").is_dir() && fx.p("quarantine").is_dir());
+
+    for (rel, n) in snapshot(&fx.root) {
+        assert_eq!(
+            (n.uid, n.gid),
+            (65534, 65534),
+            "{rel:?} is owned by {}:{}",
+            n.uid,
+            n.gid
+        );
+        match n.kind {
+            "dir" => assert_eq!(n.mode, 0o700, "{rel:?}"),
+            "file" => assert_eq!(n.mode, 0o600, "{rel:?}"),
+            _ => {}
+        }
+    }
+    fx.drop_and_purge();
+    for (rel, n) in snapshot(&fx.root) {
+        assert_eq!((n.uid, n.gid), (65534, 65534), "{rel:?} after drop");
+    }
+}

@@ -249,16 +249,7 @@ impl Fx {
 
     /// Runs `mqctl ARGS` with `stdin` and extra setup of the command.
     pub fn run_with(&self, args: &[&str], stdin: &[u8], setup: impl FnOnce(&mut std::process::Command)) -> Run {
-        let mut std_cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("mqctl"));
-        std_cmd
-            .args(args)
-            .env("MQCTL_QUEUE", &self.root)
-            .env("NO_COLOR", "1")
-            .env_remove("MQCTL_NOW")
-            .env("COLUMNS", "200");
-        if let Some(now) = self.now {
-            std_cmd.env("MQCTL_NOW", now.to_string());
-        }
+        let mut std_cmd = self.command(args);
         setup(&mut std_cmd);
         let mut cmd = assert_cmd::Command::from_std(std_cmd);
         cmd.timeout(TIMEOUT).write_stdin(stdin.to_vec());
@@ -279,6 +270,20 @@ impl Fx {
         };
         self.assert_sentinel_intact(&format!("after mqctl {:?}", run.args));
         run
+    }
+
+    /// The command `run` runs, to spawn it yourself.
+    pub fn command(&self, args: &[&str]) -> std::process::Command {
+        let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("mqctl"));
+        cmd.args(args)
+            .env("MQCTL_QUEUE", &self.root)
+            .env("NO_COLOR", "1")
+            .env_remove("MQCTL_NOW")
+            .env("COLUMNS", "200");
+        if let Some(now) = self.now {
+            cmd.env("MQCTL_NOW", now.to_string());
+        }
+        cmd
     }
 
     #[track_caller]
@@ -492,10 +497,12 @@ impl Fx {
         );
         assert!(self.quarantined(rel), "{rel} is not under quarantine/");
         let notes = self.notes();
+        // Notes name paths as displayed: escaped.
+        let shown = mqctl::output::escape_bytes(rel.as_bytes());
         assert!(
-            notes.iter().any(|n| n["path"] == rel
+            notes.iter().any(|n| n["path"] == *shown
                 && n["code"] == code
-                && n["moved_to"].as_str().is_some_and(|m| m.ends_with(rel))),
+                && n["moved_to"].as_str().is_some_and(|m| m.ends_with(&*shown))),
             "no note for {rel} [{code}] in quarantine/*/notes.jsonl: {notes:#?}"
         );
     }
@@ -654,10 +661,10 @@ fn make_sentinel(s: &Path) {
     std::fs::set_permissions(s, std::fs::Permissions::from_mode(0o755)).unwrap();
 }
 
-/// Asserts no raw control byte (other than newline) and no raw ESC reaches
-/// the output.
+/// Asserts no raw control byte (other than newline) reaches the output; for
+/// text meant for people (`human`), no C1 control or bidi override either.
 #[track_caller]
-pub fn assert_no_raw_controls(what: &str, bytes: &[u8]) {
+pub fn assert_no_raw_controls(what: &str, bytes: &[u8], human: bool) {
     for (i, &b) in bytes.iter().enumerate() {
         let bad = (b < 0x20 && b != b'\n') || b == 0x7f;
         assert!(
@@ -667,6 +674,9 @@ pub fn assert_no_raw_controls(what: &str, bytes: &[u8]) {
         );
     }
     let s = String::from_utf8_lossy(bytes);
+    if !human {
+        return;
+    }
     for c in ['\u{9b}', '\u{202e}', '\u{2066}'] {
         assert!(!s.contains(c), "{what}: raw {c:?} in output");
     }
@@ -680,4 +690,27 @@ pub fn is_root() -> bool {
 /// `EntryId` of a string, for library calls.
 pub fn eid(s: &str) -> EntryId {
     EntryId::new(s.as_bytes())
+}
+
+/// `chown -R -h uid:gid path`.
+pub fn chown_r(path: &Path, uid: u32, gid: u32) {
+    for (rel, _) in snapshot(path) {
+        std::os::unix::fs::lchown(path.join(rel), Some(uid), Some(gid)).unwrap();
+    }
+}
+
+/// Sets the mode of `p` (not following a symlink at `p` is not needed here:
+/// only folders and files we made are chmodded).
+pub fn chmod(p: &Path, mode: u32) {
+    std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+/// Parses `N <verb>, M vanished…` from a summary line on stderr.
+pub fn summary_counts(stderr: &str, verb: &str) -> Option<(u64, u64, u64)> {
+    let line = stderr.lines().find(|l| l.contains(&format!(" {verb}, ")))?;
+    let num = |key: &str| -> Option<u64> {
+        let i = line.find(key)?;
+        line[..i].trim_end().rsplit([' ', ',']).next()?.parse().ok()
+    };
+    Some((num(&format!(" {verb}"))?, num(" vanished")?, num(" failed")?))
 }
