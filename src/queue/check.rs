@@ -913,21 +913,6 @@ impl Queue {
         let mut parts: Vec<&[u8]> = vec![b"quarantine", q.dir_name.as_bytes()];
         parts.extend(parent.0.iter().map(|p| &**p));
         let dst = self.root().make_dirs(&parts)?;
-        match src.move_noreplace(&name, &dst, &name) {
-            // A mail following its dest folder: this run already made
-            // quarantine/<time>/data/<mail> for the dest; move the rest in.
-            Err(Errno::EEXIST) if src.stat_at(&name)?.kind == Kind::Dir => {
-                let (from, to) = (src.open_dir(&name)?, dst.open_dir(&name)?);
-                for (child, _) in from.children()? {
-                    from.move_noreplace(&*child, &to, &*child)?;
-                }
-                let _ = to.fsync();
-                src.rmdir(&name)?;
-            }
-            r => r?,
-        }
-        let _ = dst.fsync();
-        let _ = src.fsync();
         if q.notes.is_none() {
             let qdir = self.root().open_dir(format!("quarantine/{}", q.dir_name).as_str())?;
             let f = match qdir.create_file("notes.jsonl", 0o600) {
@@ -946,20 +931,49 @@ impl Queue {
             q.notes = Some(f);
         }
         let moved_to = format!("{}/{}", q.name(), rel);
-        if let Some(notes) = &mut q.notes {
-            use std::io::Write;
-            let note = Note {
-                time: parse::format_timestamp(Timestamp::now()),
-                path: rel.to_string(),
-                moved_to,
-                code: finding.code,
-                problem: &finding.problem,
-            };
-            let mut line = serde_json::to_vec(&note).expect("plain data");
-            line.push(b'\n');
-            let _ = notes.write_all(&line);
-            let _ = notes.sync_data();
+        let notes = q.notes.as_mut().expect("opened above");
+        // The note goes first, so nothing sits in quarantine without its
+        // reason (on a full disk the repair fails instead); it is taken back
+        // when the move fails.
+        use std::io::{Seek, Write};
+        let errno = |e: std::io::Error| Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO));
+        let old_len = notes.metadata().map_err(errno)?.len();
+        let take_back = |notes: &mut std::fs::File| {
+            let _ = notes.set_len(old_len);
+            let _ = notes.seek(std::io::SeekFrom::Start(old_len));
+        };
+        let note = Note {
+            time: parse::format_timestamp(Timestamp::now()),
+            path: rel.to_string(),
+            moved_to,
+            code: finding.code,
+            problem: &finding.problem,
+        };
+        let mut line = serde_json::to_vec(&note).expect("plain data");
+        line.push(b'\n');
+        if let Err(e) = notes.write_all(&line).and_then(|()| notes.sync_data()) {
+            take_back(notes);
+            return Err(errno(e));
         }
+        let moved = match src.move_noreplace(&name, &dst, &name) {
+            // A mail following its dest folder: this run already made
+            // quarantine/<time>/data/<mail> for the dest; move the rest in.
+            Err(Errno::EEXIST) if src.stat_at(&name).is_ok_and(|m| m.kind == Kind::Dir) => (|| {
+                let (from, to) = (src.open_dir(&name)?, dst.open_dir(&name)?);
+                for (child, _) in from.children()? {
+                    from.move_noreplace(&*child, &to, &*child)?;
+                }
+                let _ = to.fsync();
+                src.rmdir(&name)
+            })(),
+            r => r,
+        };
+        if let Err(e) = moved {
+            take_back(notes);
+            return Err(e);
+        }
+        let _ = dst.fsync();
+        let _ = src.fsync();
         Ok(())
     }
 }
