@@ -714,3 +714,116 @@ pub fn summary_counts(stderr: &str, verb: &str) -> Option<(u64, u64, u64)> {
     };
     Some((num(&format!(" {verb}"))?, num(" vanished")?, num(" failed")?))
 }
+
+/// Asserts each of `ids` is in exactly one state folder, and that no name
+/// is in two.
+#[track_caller]
+pub fn assert_one_state(root: &Path, ids: &[String]) -> BTreeMap<Vec<u8>, Vec<String>> {
+    let by_id = states_by_id(root);
+    for (id, states) in &by_id {
+        assert_eq!(states.len(), 1, "{} is in {states:?}", String::from_utf8_lossy(id));
+    }
+    for id in ids {
+        assert!(by_id.contains_key(id.as_bytes()), "entry {id} is in no state folder");
+    }
+    by_id
+}
+
+/// Asserts the schedule and metadata of every entry in queue/ and hold/
+/// parse: the writer can read the queue.
+#[track_caller]
+pub fn assert_readable(root: &Path) {
+    for ((state, name), text) in entries(root) {
+        if state != "queue" && state != "hold" {
+            continue;
+        }
+        let link = mqctl::queue::Link::parse(&text)
+            .unwrap_or_else(|| panic!("{state}/{} has a bad link", String::from_utf8_lossy(&name)));
+        let dest = root.join("data").join(link.dest_path());
+        let s = std::fs::read(dest.join("schedule")).unwrap();
+        mqctl::queue::parse::schedule(&s).unwrap_or_else(|e| panic!("{dest:?}/schedule: {e}"));
+        let m = std::fs::read(dest.join("metadata")).unwrap();
+        mqctl::queue::parse::envelope(&m).unwrap_or_else(|e| panic!("{dest:?}/metadata: {e}"));
+        assert!(root.join("data").join(link.mail.to_string()).join("contents").is_file());
+    }
+}
+
+/// A tmpfs mounted for one test, unmounted when dropped.
+pub struct Tmpfs {
+    pub path: PathBuf,
+}
+
+impl Tmpfs {
+    /// Mounts a tmpfs of `size` (e.g. "2m") on `path`; `Err` says why not.
+    pub fn mount(path: &Path, size: &str) -> Result<Tmpfs, String> {
+        if !is_root() {
+            return Err("not root".into());
+        }
+        let c = |s: &str| std::ffi::CString::new(s).unwrap();
+        let target = c(path.to_str().unwrap());
+        let opts = c(&format!("size={size},mode=0700"));
+        // SAFETY: plain C strings that outlive the call.
+        let r = unsafe {
+            libc::mount(
+                c"tmpfs".as_ptr(),
+                target.as_ptr(),
+                c"tmpfs".as_ptr(),
+                0,
+                opts.as_ptr() as *const libc::c_void,
+            )
+        };
+        if r != 0 {
+            return Err(format!("mount -t tmpfs refused: {}", std::io::Error::last_os_error()));
+        }
+        Ok(Tmpfs {
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// Remounts it read-only (`ro = true`) or read-write.
+    pub fn remount(&self, ro: bool) {
+        let c = |s: &str| std::ffi::CString::new(s).unwrap();
+        let target = c(self.path.to_str().unwrap());
+        let flags = libc::MS_REMOUNT | if ro { libc::MS_RDONLY } else { 0 };
+        // SAFETY: as above.
+        let r = unsafe {
+            libc::mount(
+                c"tmpfs".as_ptr(),
+                target.as_ptr(),
+                c"tmpfs".as_ptr(),
+                flags,
+                std::ptr::null(),
+            )
+        };
+        assert_eq!(r, 0, "remount: {}", std::io::Error::last_os_error());
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let target = std::ffi::CString::new(self.path.to_str().unwrap()).unwrap();
+        // SAFETY: as above.
+        unsafe {
+            if libc::umount2(target.as_ptr(), 0) != 0 {
+                libc::umount2(target.as_ptr(), libc::MNT_DETACH);
+            }
+        }
+    }
+}
+
+/// Fills the filesystem of `dir` with `dir/filler` until ENOSPC.
+pub fn fill(dir: &Path) -> PathBuf {
+    use std::io::Write;
+    let p = dir.join("filler");
+    let mut f = std::fs::File::create(&p).unwrap();
+    let chunk = vec![0x5au8; 4096];
+    loop {
+        match f.write(&chunk) {
+            Ok(0) => break,
+            Ok(_) => {}
+            Err(e) if e.raw_os_error() == Some(libc::ENOSPC) => break,
+            Err(e) => panic!("filling {p:?}: {e}"),
+        }
+    }
+    p
+}
