@@ -174,8 +174,24 @@ impl Fx {
 
     /// Like `new`, with the queue at `root` (e.g. on a tmpfs) instead of
     /// `base/q`.
+    /// For the big cases: on /dev/shm (memory) when there is one, where
+    /// file operations are many times faster than on a VM's disk.
+    pub fn in_memory() -> Fx {
+        let shm = Path::new("/dev/shm");
+        let tmp = if shm.is_dir() {
+            tempfile::Builder::new().prefix("mqctl-sec-").tempdir_in(shm)
+        } else {
+            tempfile::Builder::new().prefix("mqctl-sec-").tempdir()
+        };
+        Fx::with_tmp(tmp.unwrap(), None)
+    }
+
     pub fn new_in(root: Option<PathBuf>) -> Fx {
         let tmp = tempfile::Builder::new().prefix("mqctl-sec-").tempdir().unwrap();
+        Fx::with_tmp(tmp, root)
+    }
+
+    fn with_tmp(tmp: tempfile::TempDir, root: Option<PathBuf>) -> Fx {
         let base = tmp.path().to_path_buf();
         let sentinel = base.join("sentinel");
         make_sentinel(&sentinel);
@@ -826,4 +842,42 @@ pub fn fill(dir: &Path) -> PathBuf {
         }
     }
     p
+}
+
+/// Runs `mqctl ARGS` with stdout to a file and returns (exit code, peak
+/// RSS of that child in KiB, stdout path). The peak comes from `wait4`'s
+/// rusage of that one child, so other tests' children do not count.
+pub fn measure(fx: &Fx, args: &[&str], out_name: &str) -> (i32, i64, PathBuf) {
+    let out = fx.base.join(out_name);
+    let child = fx
+        .command(args)
+        .stdout(std::fs::File::create(&out).unwrap())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid = child.id() as libc::pid_t;
+    // A watchdog: a hang fails the test instead of blocking it.
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flag = done.clone();
+    std::thread::spawn(move || {
+        let t = std::time::Instant::now();
+        while t.elapsed() < Duration::from_secs(120) {
+            if flag.load(std::sync::atomic::Ordering::SeqCst) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        // SAFETY: plain kill(2) of our own child.
+        unsafe { libc::kill(pid, libc::SIGKILL) };
+    });
+    let mut status = 0;
+    // SAFETY: a zeroed rusage is a valid out-parameter.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: waiting for our own child, with valid out-pointers.
+    let r = unsafe { libc::wait4(pid, &mut status, 0, &mut ru) };
+    done.store(true, std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(r, pid, "wait4: {}", std::io::Error::last_os_error());
+    std::mem::forget(child);
+    assert!(libc::WIFEXITED(status), "mqctl {args:?} was killed (hung?)");
+    (libc::WEXITSTATUS(status), ru.ru_maxrss, out)
 }
