@@ -593,7 +593,8 @@ impl Queue {
             let cpath = path.child(&child);
             let Ok(cm) = dir.stat_at(&*child) else { continue };
             if &*child == b"contents" {
-                if cm.kind == Kind::File {
+                // A hard-linked one was reported with its entry.
+                if cm.kind == Kind::File && cm.nlink == 1 {
                     let mut s = Findings::default();
                     self.check_mode(&mut s, &cpath, &cm, owner);
                     out.append(&mut s.list);
