@@ -240,14 +240,35 @@ fn case05_symlinked_dest_or_mail() {
     let m3 = fx.mail(&["c@example.com", "d@example.com"]);
     std::fs::remove_dir_all(fx.p(&m3.dest_rel())).unwrap();
     std::os::unix::fs::symlink(fx.sentinel.join("mail").join(FAKE_DEST), fx.p(&m3.dest_rel())).unwrap();
+    // Hard links to files outside the queue (same filesystem): a contents
+    // that is the sentinel's shadow file, a metadata that is its metadata.
+    // Reading, chmodding or moving them must not touch the sentinel.
+    let m4 = fx.mail(&["e@example.com"]);
+    let contents4 = fx.p(&format!("data/{}/contents", m4.mail));
+    std::fs::remove_file(&contents4).unwrap();
+    std::fs::hard_link(fx.sentinel.join("etc/shadow"), &contents4).unwrap();
+    let m5 = fx.mail(&["f@example.com"]);
+    let meta5 = fx.p(&format!("{}/metadata", m5.dest_rel()));
+    std::fs::remove_file(&meta5).unwrap();
+    std::fs::hard_link(fx.sentinel.join("mail").join(FAKE_DEST).join("metadata"), &meta5).unwrap();
     let before = fx.contents();
 
-    fx.expect_findings(&[
+    let found = fx.expect_findings(&[
         ("not-a-folder", &q(m1.id())),
         ("not-a-folder", &q(m2.id())),
         ("not-a-folder", &q(m3.id())),
+        ("contents-unreadable", &q(m4.id())),
+        ("metadata-unreadable", &q(m5.id())),
     ]);
-    fx.expect_listed(&[m1.id(), m2.id(), m3.id()], &[good.id(), &m3.entries[1].0]);
+    assert!(
+        found.iter().all(|f| f["code"] != "mode"),
+        "a hard-linked file's mode is not ours to fix: {found:#?}"
+    );
+    fx.expect_listed(&[m1.id(), m2.id(), m3.id(), m4.id(), m5.id()], &[good.id(), &m3.entries[1].0]);
+    for args in [&["show", "--raw", m4.id()][..], &["list", "--fields", "id,subject", "--format", "jsonl"]] {
+        let r = fx.run(args);
+        assert!(!r.out().contains("secret"), "{args:?} printed a file from outside the queue");
+    }
     for id in [m1.id(), m3.id()] {
         fx.run(&["reschedule", "--yes", "--at", "+1h", id]).expect(1);
         fx.run(&["drop", "--yes", id]).expect(1);
