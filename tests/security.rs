@@ -105,14 +105,23 @@ fn case02_traversal() {
     let c = new_id();
     std::fs::create_dir(fx.p("hold")).unwrap();
     fx.set_link("hold", c.as_bytes(), b"../data/../..");
+    // A link text of 4,000 bytes of `../`, and a folder of links inside a
+    // state folder (the writer lists it but can never move it).
+    let long = new_id();
+    let text = format!("{}sentinel/etc", "../".repeat(1330));
+    fx.set_link("queue", long.as_bytes(), text.as_bytes());
+    std::fs::create_dir(fx.p("queue/sub")).unwrap();
+    std::os::unix::fs::symlink("../../../sentinel/etc/passwd", fx.p("queue/sub/x")).unwrap();
     let before = fx.contents();
 
     fx.expect_findings(&[
         ("bad-link", &q(a.id())),
         ("bad-link", &q(b.id())),
         ("bad-link", &format!("hold/{c}")),
+        ("bad-link", &q(&long)),
+        ("not-a-link", "queue/sub"),
     ]);
-    fx.expect_listed(&[a.id(), b.id(), &c], &[good.id()]);
+    fx.expect_listed(&[a.id(), b.id(), &c, &long, "sub"], &[good.id()]);
     // Commands refuse to follow them, and never hand them to the writer: its
     // cleanup checks only the `../data` prefix, and would follow them out.
     for id in [a.id(), b.id()] {
@@ -131,6 +140,8 @@ fn case02_traversal() {
     fx.expect_quarantined(&format!("hold/{}", a.id()), "bad-link");
     fx.expect_quarantined(&q(b.id()), "bad-link");
     fx.expect_quarantined(&format!("hold/{c}"), "bad-link");
+    fx.expect_quarantined(&q(&long), "bad-link");
+    fx.expect_quarantined("queue/sub", "not-a-link");
     finish(&fx, &before);
 }
 
@@ -264,10 +275,19 @@ fn case05_symlinked_dest_or_mail() {
         found.iter().all(|f| f["code"] != "mode"),
         "a hard-linked file's mode is not ours to fix: {found:#?}"
     );
-    fx.expect_listed(&[m1.id(), m2.id(), m3.id(), m4.id(), m5.id()], &[good.id(), &m3.entries[1].0]);
-    for args in [&["show", "--raw", m4.id()][..], &["list", "--fields", "id,subject", "--format", "jsonl"]] {
+    fx.expect_listed(
+        &[m1.id(), m2.id(), m3.id(), m4.id(), m5.id()],
+        &[good.id(), &m3.entries[1].0],
+    );
+    for args in [
+        &["show", "--raw", m4.id()][..],
+        &["list", "--fields", "id,subject", "--format", "jsonl"],
+    ] {
         let r = fx.run(args);
-        assert!(!r.out().contains("secret"), "{args:?} printed a file from outside the queue");
+        assert!(
+            !r.out().contains("secret"),
+            "{args:?} printed a file from outside the queue"
+        );
     }
     for id in [m1.id(), m3.id()] {
         fx.run(&["reschedule", "--yes", "--at", "+1h", id]).expect(1);
@@ -280,6 +300,23 @@ fn case05_symlinked_dest_or_mail() {
     fx.expect_quarantined(&format!("data/{}", m1.mail), "not-a-folder");
     fx.expect_quarantined(&q(m3.id()), "not-a-folder");
     fx.expect_quarantined(&m3.dest_rel(), "not-a-folder");
+    finish(&fx, &before);
+
+    // quarantine/ is a symlink to the sentinel: repairs fail clearly and
+    // nothing is moved out of the queue.
+    let fx = Fx::new();
+    let m = fx.mail(GOOD);
+    std::fs::write(fx.p(&format!("{}/metadata", m.dest_rel())), b"{").unwrap();
+    std::os::unix::fs::symlink(fx.sentinel.join("etc"), fx.p("quarantine")).unwrap();
+    let before = fx.contents();
+    fx.expect_findings(&[("foreign", "quarantine"), ("metadata-invalid", &q(m.id()))]);
+    let r = fx.run(&["check", "--repair", "--yes"]);
+    r.expect(1);
+    assert!(r.stderr.contains("repair failed"), "{}", r.stderr);
+    fx.expect_no_mail_lost(&before, "a symlinked quarantine/");
+    assert!(fx.p(&q(m.id())).is_symlink());
+    std::fs::remove_file(fx.p("quarantine")).unwrap();
+    fx.repair(0);
     finish(&fx, &before);
 
     // A state folder or data/ that is a symlink makes the queue unusable.
@@ -639,6 +676,9 @@ fn case11_orphan_mail() {
     // Not a mail folder at all.
     std::fs::create_dir(fx.p("data/not-a-mail")).unwrap();
     std::fs::write(fx.p("data/.contents.swp"), b"vim").unwrap();
+    let fake = new_id();
+    std::os::unix::fs::symlink(fx.sentinel.join("mail"), fx.p(&format!("data/{fake}"))).unwrap();
+    fx.age(&format!("data/{fake}"), 7200);
     let before = fx.contents();
 
     let found = fx.expect_findings(&[
@@ -647,6 +687,7 @@ fn case11_orphan_mail() {
         ("orphan-dest", &lost_dest),
         ("foreign", "data/not-a-mail"),
         ("foreign", "data/.contents.swp"),
+        ("foreign", &format!("data/{fake}")),
     ]);
     assert!(
         !found.iter().any(|f| f["path"] == format!("data/{}", fresh.mail)),
@@ -670,6 +711,7 @@ fn case11_orphan_mail() {
     fx.expect_quarantined(&format!("data/{}", partial.mail), "orphan-mail");
     fx.expect_quarantined(&lost_dest, "orphan-dest");
     fx.expect_quarantined("data/not-a-mail", "foreign");
+    fx.expect_quarantined(&format!("data/{fake}"), "foreign");
     assert!(
         fx.p(&format!("data/{}/contents", fresh.mail)).exists(),
         "fresh orphan left"
@@ -705,6 +747,18 @@ fn case12_stale_inflight() {
 
     // Two hours later: its writer has died.
     fx.now = Some(Timestamp::now() + SignedDuration::from_hours(2));
+    // recover (the writer's own start-up would do the same) never moves a
+    // link to /etc into queue/, where the writer would read through it.
+    let r = fx.run(&["recover"]);
+    r.expect(1);
+    assert!(
+        r.stderr.contains(&bad) && r.stderr.contains("not ../data/<mail>/<dest>"),
+        "{}",
+        r.stderr
+    );
+    assert!(fx.p(&format!("inflight/{bad}")).is_symlink() && !fx.p(&q(&bad)).exists());
+    assert!(fx.p(&q(m.id())).is_symlink(), "the good stale entry was recovered");
+    std::fs::rename(fx.p(&q(m.id())), fx.p(&inflight)).unwrap();
     fx.expect_findings(&[("stale-inflight", &inflight), ("bad-link", &format!("inflight/{bad}"))]);
     fx.expect_listed(&[&bad], &[good.id(), m.id()]);
     let reps = fx.repair(0);
