@@ -1395,7 +1395,7 @@ fn case20_million_entries_bounded() {
 }
 
 #[test]
-#[ignore = "50,000 entries take ~35 s in a debug build on 2 cores; case20 runs 20,000"]
+#[ignore = "50,000 entries take 15-35 s in a debug build on 2 cores; case20 runs 20,000 by default"]
 fn case20_fifty_thousand_entries_bounded() {
     bounded_listing(50_000);
 }
