@@ -32,6 +32,11 @@ pub fn run(ctx: &Context, args: &CheckArgs) -> Result<ExitCode> {
         });
     }
     if findings.is_empty() {
+        if args.format == CheckFormat::Json {
+            // Still one JSON document, for scripts.
+            writeln!(out, "{}", serde_json::json!({ "repairs": [] }))?;
+            flush(&mut out)?;
+        }
         if !ctx.quiet {
             eprintln!("no problems found");
         }

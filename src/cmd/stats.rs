@@ -271,9 +271,13 @@ fn write_table(out: &mut dyn Write, s: &Stats, ctx: &Context) -> Result<()> {
     Ok(())
 }
 
-/// Prometheus label values escape backslash, double quote and newline.
+/// Prometheus label values escape backslash, double quote and newline;
+/// control characters from the queue are escaped first, as everywhere.
 fn label(s: &str) -> String {
-    s.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+    escape(s)
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
 }
 
 fn write_prometheus(out: &mut dyn Write, s: &Stats, now: Timestamp) -> Result<()> {

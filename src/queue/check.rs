@@ -201,7 +201,7 @@ fn keep_rank(s: State) -> u8 {
 
 /// Parses a link text leniently: the non-standard spellings of a valid
 /// target (`//`, `./`, trailing `/`, uppercase) that `--repair` may rewrite.
-fn lenient_link(text: &[u8]) -> Option<Link> {
+pub(crate) fn lenient_link(text: &[u8]) -> Option<Link> {
     let s = std::str::from_utf8(text).ok()?;
     let parts: Vec<&str> = s.split('/').filter(|p| !p.is_empty() && *p != ".").collect();
     match parts.as_slice() {
@@ -234,12 +234,22 @@ impl Queue {
                 by_dest.entry(l).or_default().push((e.state, e.id.clone()));
             }
         }
-        let linked_mails: HashSet<MailId> = by_dest.keys().map(|l| l.mail).collect();
+        // A mis-spelt link (rewritten by --repair) still names its mail and
+        // dest: neither is an orphan to quarantine.
+        let respelt: Vec<Link> = entries
+            .iter()
+            .flat_map(|e| &e.problems)
+            .filter_map(|p| match p {
+                Problem::BadLinkText(t) => lenient_link(t),
+                _ => None,
+            })
+            .collect();
+        let linked_mails: HashSet<MailId> = by_dest.keys().chain(&respelt).map(|l| l.mail).collect();
         self.check_duplicates(&mut f, &by_id, &by_dest);
         for e in &entries {
             self.check_entry(&mut f, e, &by_dest, owner, opts);
         }
-        self.check_data(&mut f, &by_dest, &linked_mails, owner, opts)?;
+        self.check_data(&mut f, &by_dest, &respelt, &linked_mails, owner, opts)?;
         self.check_message_ids(&mut f, &entries)?;
         Ok(f.list)
     }
@@ -521,11 +531,12 @@ impl Queue {
         &self,
         f: &mut Findings,
         by_dest: &HashMap<Link, Vec<(State, EntryId)>>,
+        respelt: &[Link],
         linked_mails: &HashSet<MailId>,
         owner: (u32, u32),
         opts: &CheckOptions,
     ) -> Result<()> {
-        let linked_dests: HashSet<Link> = by_dest.keys().copied().collect();
+        let linked_dests: HashSet<Link> = by_dest.keys().chain(respelt).copied().collect();
         let mails = self
             .data()
             .children()
@@ -596,7 +607,8 @@ impl Queue {
             let cpath = path.child(&child);
             let Ok(cm) = dir.stat_at(&*child) else { continue };
             if &*child == b"contents" {
-                if cm.kind == Kind::File {
+                // A hard-linked one was reported with its entry.
+                if cm.kind == Kind::File && cm.nlink == 1 {
                     let mut s = Findings::default();
                     self.check_mode(&mut s, &cpath, &cm, owner);
                     out.append(&mut s.list);
@@ -934,9 +946,6 @@ impl Queue {
         let mut parts: Vec<&[u8]> = vec![b"quarantine", q.dir_name.as_bytes()];
         parts.extend(parent.0.iter().map(|p| &**p));
         let dst = self.root().make_dirs(&parts)?;
-        src.move_noreplace(&name, &dst, &name)?;
-        let _ = dst.fsync();
-        let _ = src.fsync();
         if q.notes.is_none() {
             let qdir = self.root().open_dir(format!("quarantine/{}", q.dir_name).as_str())?;
             let f = match qdir.create_file("notes.jsonl", 0o600) {
@@ -955,20 +964,49 @@ impl Queue {
             q.notes = Some(f);
         }
         let moved_to = format!("{}/{}", q.name(), rel);
-        if let Some(notes) = &mut q.notes {
-            use std::io::Write;
-            let note = Note {
-                time: parse::format_timestamp(Timestamp::now()),
-                path: rel.to_string(),
-                moved_to,
-                code: finding.code,
-                problem: &finding.problem,
-            };
-            let mut line = serde_json::to_vec(&note).expect("plain data");
-            line.push(b'\n');
-            let _ = notes.write_all(&line);
-            let _ = notes.sync_data();
+        let notes = q.notes.as_mut().expect("opened above");
+        // The note goes first, so nothing sits in quarantine without its
+        // reason (on a full disk the repair fails instead); it is taken back
+        // when the move fails.
+        use std::io::{Seek, Write};
+        let errno = |e: std::io::Error| Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO));
+        let old_len = notes.metadata().map_err(errno)?.len();
+        let take_back = |notes: &mut std::fs::File| {
+            let _ = notes.set_len(old_len);
+            let _ = notes.seek(std::io::SeekFrom::Start(old_len));
+        };
+        let note = Note {
+            time: parse::format_timestamp(Timestamp::now()),
+            path: rel.to_string(),
+            moved_to,
+            code: finding.code,
+            problem: &finding.problem,
+        };
+        let mut line = serde_json::to_vec(&note).expect("plain data");
+        line.push(b'\n');
+        if let Err(e) = notes.write_all(&line).and_then(|()| notes.sync_data()) {
+            take_back(notes);
+            return Err(errno(e));
         }
+        let moved = match src.move_noreplace(&name, &dst, &name) {
+            // A mail following its dest folder: this run already made
+            // quarantine/<time>/data/<mail> for the dest; move the rest in.
+            Err(Errno::EEXIST) if src.stat_at(&name).is_ok_and(|m| m.kind == Kind::Dir) => (|| {
+                let (from, to) = (src.open_dir(&name)?, dst.open_dir(&name)?);
+                for (child, _) in from.children()? {
+                    from.move_noreplace(&*child, &to, &*child)?;
+                }
+                let _ = to.fsync();
+                src.rmdir(&name)
+            })(),
+            r => r,
+        };
+        if let Err(e) = moved {
+            take_back(notes);
+            return Err(e);
+        }
+        let _ = dst.fsync();
+        let _ = src.fsync();
         Ok(())
     }
 }

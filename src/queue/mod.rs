@@ -83,10 +83,9 @@ impl Queue {
                 Err(Errno::ENOENT) => Err(unusable(format!(
                     "is not a Kannader queue: it has no {name}/ folder (expected data/, queue/, inflight/, cleanup/)"
                 ))),
-                Err(Errno::ELOOP) | Err(Errno::EXDEV) => {
-                    Err(unusable(format!("{name}/ is a symlink, which mqctl never follows")))
-                }
-                Err(Errno::ENOTDIR) if root.stat_at(name).is_ok_and(|m| m.kind == sys::Kind::Symlink) => {
+                Err(Errno::ELOOP | Errno::EXDEV | Errno::ENOTDIR)
+                    if root.stat_at(name).is_ok_and(|m| m.kind == sys::Kind::Symlink) =>
+                {
                     Err(unusable(format!("{name}/ is a symlink, which mqctl never follows")))
                 }
                 Err(Errno::ENOTDIR) => Err(unusable(format!("{name} is not a folder"))),

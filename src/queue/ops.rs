@@ -301,11 +301,12 @@ impl Queue {
             return Some(Outcome::Skipped(format!("already in {}/", to.dir())));
         }
         match (from, to) {
-            (State::Queued, State::Held) | (State::Held, State::Queued) => None,
+            (State::Queued, State::Held) => None,
+            (State::Held, State::Queued) => self.check_target(from, id),
             (State::Inflight, State::Queued) => {
                 // recover: only entries whose writer is gone (or --force).
                 if opts.force_inflight {
-                    return None;
+                    return self.check_target(from, id);
                 }
                 let age = self.inflight_age(id, opts.now)?;
                 match opts.inflight_stale_after {
@@ -313,7 +314,7 @@ impl Queue {
                         "inflight for only {} (a writer may be sending it)",
                         crate::output::human_duration(age.as_secs())
                     ))),
-                    _ => None,
+                    _ => self.check_target(from, id),
                 }
             }
             (State::Inflight, _) => Some(Outcome::Skipped("inflight: a writer is sending it".into())),
@@ -326,13 +327,32 @@ impl Queue {
         }
     }
 
+    /// Refuses to hand the writer an entry it would follow out of the queue:
+    /// its cleanup (and its sending) trust any link starting with `../data`
+    /// and follow symlinked folders, so a drop or a move into queue/ needs
+    /// the exact link form and plain folders (a dangling entry is fine).
+    fn check_target(&self, from: State, id: &EntryId) -> Option<Outcome> {
+        let link = match self.entry_link(from, id) {
+            Ok(l) => l,
+            Err(o) => return Some(o),
+        };
+        match self.data().open_dir_path(link.dest_path().as_str()) {
+            Ok(_) | Err(Errno::ENOENT) => None,
+            Err(e) => Some(Outcome::Failed(format!(
+                "data/{} is not a plain folder ({}): not followed (see `mqctl check`)",
+                link.dest_path(),
+                errno_text(e)
+            ))),
+        }
+    }
+
     fn check_drop(&self, from: State, id: &EntryId, opts: &Apply) -> Option<Outcome> {
         if from != State::Inflight || opts.force_inflight {
-            return None;
+            return self.check_target(from, id);
         }
         let age = self.inflight_age(id, opts.now)?;
         match opts.inflight_stale_after {
-            Some(limit) if age >= limit => None,
+            Some(limit) if age >= limit => self.check_target(from, id),
             _ => Some(Outcome::Skipped(format!(
                 "inflight for {} (a writer may be sending it): use --force, or `recover` first",
                 crate::output::human_duration(age.as_secs())

@@ -51,7 +51,10 @@ impl Queue {
                 .par_iter()
                 .map_init(Vec::new, |buf, n| {
                     dir.read_link_into(&**n, buf).ok()?;
-                    super::Link::parse(buf).map(|l| l.mail)
+                    // A mis-spelt link still names its mail: never an orphan.
+                    super::Link::parse(buf)
+                        .or_else(|| super::check::lenient_link(buf))
+                        .map(|l| l.mail)
                 })
                 .flatten()
                 .collect();

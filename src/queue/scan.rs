@@ -148,6 +148,11 @@ impl Queue {
             }
         };
         match mail.stat_at("contents") {
+            // A second name elsewhere is not the writer's: it may be a file
+            // outside the queue, which a mode repair would change.
+            Ok(m) if m.kind == Kind::File && m.nlink != 1 => {
+                e.problems.push(Problem::Contents(ReadError::HardLinked(m.nlink)))
+            }
             Ok(m) if m.kind == Kind::File => {
                 e.contents = timestamp(m.mtime).map(|written| super::Contents { size: m.size, written });
             }

@@ -443,6 +443,11 @@ impl Dir {
             OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC | OFlag::O_NOCTTY,
             Mode::empty(),
         )?;
+        // A file with another name may be one outside the queue.
+        let meta: Meta = nix::sys::stat::fstat(fd.as_fd())?.into();
+        if meta.kind == Kind::File && meta.nlink != 1 {
+            return Err(Errno::EMLINK);
+        }
         nix::sys::stat::fchmod(fd.as_fd(), Mode::from_bits_truncate(mode))
     }
 
