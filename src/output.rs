@@ -452,11 +452,57 @@ pub fn entry_table(entries: &[Entry], fields: &[Field], v: &View, short_ids: Opt
     t
 }
 
+/// A writer for JSON output that also escapes (as `\uXXXX`) the characters
+/// serde_json leaves raw but a terminal must not get: C1 controls and
+/// bidirectional overrides. JSON structure is ASCII, so such characters can
+/// only be inside strings, and serde_json writes each character whole in
+/// one call, so escaping per call is exact and lossless.
+pub struct SafeJson<W: Write>(pub W);
+
+impl<W: Write> Write for SafeJson<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.write_all(buf)?;
+        Ok(buf.len())
+    }
+
+    fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
+        // Fast path: C1 is encoded C2 80..9F, the bidi marks E2 80/81 xx.
+        if !buf.iter().any(|&b| b == 0xc2 || b == 0xe2) {
+            return self.0.write_all(buf);
+        }
+        match std::str::from_utf8(buf) {
+            Ok(text) if text.chars().any(needs_escape) => {
+                let mut out = String::with_capacity(text.len() + 16);
+                for c in text.chars() {
+                    if needs_escape(c) {
+                        out.push_str(&format!("\\u{:04x}", c as u32));
+                    } else {
+                        out.push(c);
+                    }
+                }
+                self.0.write_all(out.as_bytes())
+            }
+            _ => self.0.write_all(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.0.flush()
+    }
+}
+
+/// Writes `value` as pretty JSON through `SafeJson`, with a final newline.
+pub fn write_json_pretty<T: serde::Serialize>(out: &mut dyn Write, value: &T) -> io::Result<()> {
+    let mut w = SafeJson(&mut *out);
+    serde_json::to_writer_pretty(&mut w, value).map_err(io::Error::from)?;
+    w.write_all(b"\n")
+}
+
 /// Writes one entry as a JSON object with the chosen fields, without
 /// building an intermediate value. Absent values are `null`.
 pub fn write_entry_json(out: &mut dyn Write, e: &Entry, fields: &[Field], now: Timestamp) -> io::Result<()> {
     use serde::ser::{SerializeMap, Serializer};
-    let mut ser = serde_json::Serializer::new(out);
+    let mut ser = serde_json::Serializer::new(SafeJson(out));
     // `io::Error::from` keeps an I/O error's kind (a closed pipe must stay BrokenPipe).
     let mut map = ser.serialize_map(Some(fields.len())).map_err(io::Error::from)?;
     for &f in fields {
@@ -495,6 +541,19 @@ mod tests {
         assert_eq!(escape("x\u{202e}y"), "x\\u{202e}y");
         assert_eq!(escape_bytes(b"a\xffb\n"), "a\\xffb\\n");
         assert_eq!(escape("\u{9b}"), "\\x9b");
+    }
+
+    #[test]
+    fn json_output_escapes_c1_and_bidi_losslessly() {
+        let mut out = Vec::new();
+        write_json_pretty(&mut out, &serde_json::json!({"s": "a\u{9b}31mb\u{202e}c\u{1b}é"})).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(
+            !text.contains('\u{9b}') && !text.contains('\u{202e}') && !text.contains('\u{1b}'),
+            "{text}"
+        );
+        let back: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(back["s"], "a\u{9b}31mb\u{202e}c\u{1b}é");
     }
 
     #[test]

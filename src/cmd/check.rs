@@ -79,9 +79,7 @@ pub fn run(ctx: &Context, args: &CheckArgs) -> Result<ExitCode> {
                     v
                 })
                 .collect();
-            serde_json::to_writer_pretty(&mut out, &serde_json::json!({ "repairs": docs }))
-                .map_err(std::io::Error::other)?;
-            writeln!(out)?;
+            crate::output::write_json_pretty(&mut out, &serde_json::json!({ "repairs": docs }))?;
         }
         CheckFormat::Table if !ctx.quiet => {
             for (f, o) in &results {
@@ -123,9 +121,7 @@ fn report(ctx: &Context, out: &mut dyn Write, findings: &[Finding], format: Chec
     match format {
         CheckFormat::Json => {
             let docs: Vec<_> = findings.iter().map(Finding::to_json).collect();
-            serde_json::to_writer_pretty(&mut *out, &serde_json::json!({ "count": docs.len(), "problems": docs }))
-                .map_err(std::io::Error::other)?;
-            writeln!(out)?;
+            crate::output::write_json_pretty(out, &serde_json::json!({ "count": docs.len(), "problems": docs }))?;
         }
         CheckFormat::Table => {
             if findings.is_empty() {

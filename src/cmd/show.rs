@@ -39,8 +39,7 @@ pub fn run(ctx: &Context, args: &ShowArgs) -> Result<ExitCode> {
         }
     } else if args.json {
         let docs: Vec<serde_json::Value> = entries.iter().map(|e| json(e, ctx)).collect();
-        serde_json::to_writer_pretty(&mut out, &docs).map_err(io::Error::from)?;
-        writeln!(out)?;
+        output::write_json_pretty(&mut out, &docs)?;
     } else {
         let view = View {
             now: ctx.now,

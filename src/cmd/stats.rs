@@ -186,8 +186,7 @@ pub fn run(ctx: &Context, args: &StatsArgs) -> Result<ExitCode> {
     let mut out = stdout();
     match args.format {
         StatsFormat::Json => {
-            serde_json::to_writer_pretty(&mut out, &s).map_err(std::io::Error::from)?;
-            writeln!(out)?;
+            output::write_json_pretty(&mut out, &s)?;
         }
         StatsFormat::Prometheus => write_prometheus(&mut out, &s, ctx.now)?,
         StatsFormat::Table => write_table(&mut out, &s, ctx)?,
