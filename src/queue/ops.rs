@@ -476,6 +476,15 @@ impl Queue {
             Outcome::Failed(s) | Outcome::Skipped(s) => CleanupError::Refused(s),
             Outcome::Done => unreachable!(),
         })?;
+        // The same entry still in another folder (an interrupted move):
+        // removing the files would leave that link dangling and lose the
+        // mail. `check --repair` keeps the other one.
+        if let Some(other) = self.locate(id.as_bytes()).into_iter().find(|s| *s != State::Cleanup) {
+            return Err(CleanupError::Refused(format!(
+                "the entry is also in {}/: left for `mqctl check --repair`",
+                other.dir()
+            )));
+        }
         let cleanup_dir = self.state_dir(State::Cleanup).ok_or(CleanupError::Vanished)?;
         let mail_name = link.mail.to_string();
         let dest_name = link.dest.to_string();
