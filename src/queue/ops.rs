@@ -231,21 +231,26 @@ impl Queue {
                 }
                 o
             }),
-            Op::Drop => self.check_drop(from, id, opts).unwrap_or_else(|| {
-                if opts.dry_run {
-                    return Outcome::Done;
-                }
-                let moved = if from == State::Cleanup {
-                    Outcome::Done
-                } else {
-                    self.move_entry(from, State::Cleanup, id)
-                };
-                if moved == Outcome::Done {
-                    mark(from, State::Cleanup);
-                    second = Second::Cleanup;
-                }
-                moved
-            }),
+            // A link that is not exactly ../data/<mail>/<dest> must never
+            // reach cleanup/: the writer's cleanup would follow it.
+            Op::Drop => self
+                .check_drop(from, id, opts)
+                .or_else(|| self.entry_link(from, id).err())
+                .unwrap_or_else(|| {
+                    if opts.dry_run {
+                        return Outcome::Done;
+                    }
+                    let moved = if from == State::Cleanup {
+                        Outcome::Done
+                    } else {
+                        self.move_entry(from, State::Cleanup, id)
+                    };
+                    if moved == Outcome::Done {
+                        mark(from, State::Cleanup);
+                        second = Second::Cleanup;
+                    }
+                    moved
+                }),
             Op::Cleanup => {
                 if !opts.dry_run {
                     second = Second::Cleanup;
@@ -313,7 +318,11 @@ impl Queue {
                         "inflight for only {} (a writer may be sending it)",
                         crate::output::human_duration(age.as_secs())
                     ))),
-                    _ => None,
+                    Some(_) => None,
+                    // `release` (no stale age) never takes an entry being sent.
+                    None => Some(Outcome::Skipped(
+                        "inflight: a writer is sending it (use `recover` if its writer died)".into(),
+                    )),
                 }
             }
             (State::Inflight, _) => Some(Outcome::Skipped("inflight: a writer is sending it".into())),
