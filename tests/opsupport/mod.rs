@@ -215,6 +215,65 @@ impl TestQueue {
     }
 }
 
+impl TestQueue {
+    /// A queue where bulk tests can afford many files and fsyncs: on tmpfs
+    /// (`/dev/shm`) when it has room, else in the default temp folder.
+    pub fn new_scratch() -> TestQueue {
+        let tmp = scratch_dir();
+        let root = tmp.path().join("q");
+        mqctl::demo::create_empty(&root).unwrap();
+        let queue = Queue::open(&root).unwrap();
+        TestQueue { tmp, root, queue }
+    }
+
+    /// Adds mails of 1–3 recipients until there are `n` entries; returns
+    /// every entry's id and link text.
+    pub fn fill(&self, n: usize, seed: u64) -> BTreeMap<String, String> {
+        let mut rng = fastrand::Rng::with_seed(seed);
+        let base = ts("2026-11-23T00:00:00Z");
+        let from = addr("bulk@example.org");
+        let mut out = BTreeMap::new();
+        while out.len() < n {
+            let k = rng.usize(1..=3).min(n - out.len());
+            let to: Vec<Address> = (0..k)
+                .map(|i| addr(&format!("u{}.{i}@d{}.example", out.len(), rng.u8(..20))))
+                .collect();
+            let at = base + jiff::SignedDuration::from_mins(rng.i64(-600..600));
+            let last = rng.bool().then(|| at - jiff::SignedDuration::from_hours(4));
+            let e = self
+                .queue
+                .enqueue(
+                    Some(&from),
+                    &to,
+                    b"Subject: bulk\r\n\r\nhello\r\n",
+                    EnqueueOptions {
+                        at,
+                        last_attempt: last,
+                        written: None,
+                        durable: false,
+                    },
+                )
+                .unwrap();
+            for n in e.entries {
+                out.insert(n.id.to_string(), format!("../data/{}/{}", e.mail, n.dest));
+            }
+        }
+        out
+    }
+}
+
+/// A temp folder on tmpfs when `/dev/shm` has at least 2 GiB free.
+pub fn scratch_dir() -> tempfile::TempDir {
+    let shm = Path::new("/dev/shm");
+    let roomy = nix::sys::statvfs::statvfs(shm)
+        .map(|s| s.blocks_available() as u64 * s.fragment_size() as u64 >= 2 << 30)
+        .unwrap_or(false);
+    if roomy && let Ok(t) = tempfile::Builder::new().prefix("mqctl-test-").tempdir_in(shm) {
+        return t;
+    }
+    tempfile::tempdir().unwrap()
+}
+
 impl Default for TestQueue {
     fn default() -> Self {
         TestQueue::new()
