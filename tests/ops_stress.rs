@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 
 use mqctl::queue::{EntryId, Queue, parse};
 use opsupport::*;
+use rayon::prelude::*;
 
 /// A fixed clock far after every time in the test queues, so `--at now` is
 /// the same in every run and purge sees every leftover as old.
@@ -84,17 +85,29 @@ impl Bulk {
     }
 }
 
-/// The schedules as first written: dest path → (at, last_attempt) text.
+/// Every schedule in the queue: `<mail>/<dest>/schedule` → its text.
 fn schedules(root: &Path) -> BTreeMap<String, String> {
-    let mut out = BTreeMap::new();
-    for (k, n) in snapshot(&root.join("data")) {
-        if k.ends_with("/schedule")
-            && let Node::File { bytes, .. } = n
-        {
-            out.insert(k, String::from_utf8(bytes).unwrap());
-        }
-    }
-    out
+    let data = root.join("data");
+    let mails: Vec<String> = fs::read_dir(&data)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    mails
+        .par_iter()
+        .flat_map_iter(|m| {
+            let mut out = Vec::new();
+            for d in fs::read_dir(data.join(m)).into_iter().flatten() {
+                let d = d.unwrap();
+                if d.file_type().unwrap().is_dir()
+                    && let Ok(b) = fs::read(d.path().join("schedule"))
+                {
+                    let name = d.file_name().into_string().unwrap();
+                    out.push((format!("{m}/{name}/schedule"), String::from_utf8(b).unwrap()));
+                }
+            }
+            out
+        })
+        .collect()
 }
 
 /// After a kill: every entry in exactly one folder (`entries` panics on a
@@ -104,50 +117,47 @@ fn schedules(root: &Path) -> BTreeMap<String, String> {
 /// original `last_attempt` and either its original or the new `at`.
 fn check_after_kill(root: &Path, bulk: Bulk, initial: &BTreeMap<String, String>, orig: &BTreeMap<String, String>) {
     let now = entries(root);
-    for (id, (state, text)) in &now {
+    let allowed: &[&str] = match bulk {
+        Bulk::Drop => &["queue", "cleanup"],
+        Bulk::Reschedule => &["queue"],
+        Bulk::Hold => &["queue", "hold"],
+    };
+    now.par_iter().for_each(|(id, (state, text))| {
         let link = initial.get(id).unwrap_or_else(|| panic!("unknown entry {state}/{id}"));
         assert_eq!(text, link.as_bytes(), "{state}/{id}: link text changed");
-        let allowed: &[&str] = match bulk {
-            Bulk::Drop => &["queue", "cleanup"],
-            Bulk::Reschedule => &["queue"],
-            Bulk::Hold => &["queue", "hold"],
-        };
         assert!(allowed.contains(&state.as_str()), "{id} is in {state}/");
         let dest = root.join("queue").join(link);
         if state != "cleanup" {
             assert!(dest.join("metadata").is_file(), "{state}/{id}: metadata lost");
             assert!(dest.join("schedule").is_file(), "{state}/{id}: schedule lost");
-            assert!(
-                dest.parent().unwrap().join("contents").is_file(),
-                "{state}/{id}: contents lost"
-            );
+            let contents = dest.parent().unwrap().join("contents");
+            assert!(contents.is_file(), "{state}/{id}: contents lost");
         }
-    }
-    for (id, link) in initial {
-        if !now.contains_key(id) {
+    });
+    initial
+        .par_iter()
+        .filter(|(id, _)| !now.contains_key(*id))
+        .for_each(|(id, link)| {
             assert_eq!(bulk, Bulk::Drop, "entry {id} was lost");
-            assert!(
-                !root.join("queue").join(link).exists(),
-                "{id} is gone but its dest folder {link} is left"
-            );
-        }
-    }
+            let dest = root.join("queue").join(link);
+            assert!(!dest.exists(), "{id} is gone but its dest folder {link} is left");
+        });
     let target = parse::format_timestamp(LATER.parse().unwrap());
-    for (k, text) in schedules(root) {
+    schedules(root).par_iter().for_each(|(k, text)| {
         let s = parse::schedule(text.as_bytes()).unwrap_or_else(|e| panic!("{k}: {e}: {text:?}"));
-        let o = parse::schedule(orig[&k].as_bytes()).unwrap();
+        let o = parse::schedule(orig[k].as_bytes()).unwrap();
         assert_eq!(s.last_attempt, o.last_attempt, "{k}: last_attempt changed");
+        let new = parse::format_timestamp(s.at) == target;
         assert!(
-            s.at == o.at || parse::format_timestamp(s.at) == target,
+            s.at == o.at || new,
             "{k}: at is neither the old nor the new time: {text}"
         );
-    }
+    });
 }
 
 fn crash_test(bulk: Bulk, seed: u64) {
     let t0 = Instant::now();
-    let q = TestQueue::new_scratch();
-    let initial = q.fill(CRASH_ENTRIES, seed);
+    let (q, initial) = TestQueue::bulk(CRASH_ENTRIES);
     let orig = schedules(&q.root);
     let mails_before = count(&q.path("data"));
     let mut rng = fastrand::Rng::with_seed(seed);
@@ -239,8 +249,7 @@ fn finish(child: Child, reader: thread::JoinHandle<String>) -> Run {
 
 #[test]
 fn two_bulk_drops_at_once_handle_each_entry_once() {
-    let q = TestQueue::new_scratch();
-    let initial = q.fill(CONCURRENT_ENTRIES, 11);
+    let (q, initial) = TestQueue::bulk(CONCURRENT_ENTRIES);
     let (a, _, ra) = spawn(&q.root, &["drop", "--all", "--yes"]);
     let (b, _, rb) = spawn(&q.root, &["drop", "--all", "--yes"]);
     let (a, b) = (finish(a, ra), finish(b, rb));
@@ -265,8 +274,7 @@ fn two_bulk_drops_at_once_handle_each_entry_once() {
 
 #[test]
 fn hold_and_drop_at_once_leave_every_entry_held_or_dropped() {
-    let q = TestQueue::new_scratch();
-    let initial = q.fill(CONCURRENT_ENTRIES, 12);
+    let (q, initial) = TestQueue::bulk(CONCURRENT_ENTRIES);
     let (h, _, rh) = spawn(&q.root, &["hold", "--all", "--yes"]);
     let (d, _, rd) = spawn(&q.root, &["drop", "--all", "--yes"]);
     let (h, d) = (finish(h, rh), finish(d, rd));
@@ -347,8 +355,7 @@ fn writer(root: &Path, from: &str, n: usize, stop: &AtomicBool) -> Writer {
 
 #[test]
 fn a_live_writer_sending_during_a_bulk_drop_loses_and_duplicates_nothing() {
-    let q = TestQueue::new_scratch();
-    let initial = q.fill(CONCURRENT_ENTRIES, 13);
+    let (q, initial) = TestQueue::bulk(CONCURRENT_ENTRIES);
     let stop = AtomicBool::new(false);
     let (w, r) = thread::scope(|s| {
         let w = s.spawn(|| writer(&q.root, "queue", initial.len(), &stop));
@@ -375,8 +382,7 @@ fn a_live_writer_sending_during_a_bulk_drop_loses_and_duplicates_nothing() {
 
 #[test]
 fn a_live_writer_finishing_sends_during_recover_loses_and_duplicates_nothing() {
-    let q = TestQueue::new_scratch();
-    let initial = q.fill(CONCURRENT_ENTRIES, 14);
+    let (q, initial) = TestQueue::bulk(CONCURRENT_ENTRIES);
     for id in initial.keys() {
         q.put(id, "queue", "inflight");
     }
@@ -416,10 +422,9 @@ fn a_live_writer_finishing_sends_during_recover_loses_and_duplicates_nothing() {
 /// marked "(interrupted)", and a consistent queue. Retries with a larger
 /// queue if the command finished before the signal could arrive.
 fn interrupt_test(args: &[&str], signal: nix::sys::signal::Signal, verb: &str) {
-    let mut n = 10_000;
-    for attempt in 0..3 {
-        let q = TestQueue::new_scratch();
-        let initial = q.fill(n, 20 + attempt);
+    let mut n = CRASH_ENTRIES;
+    for _ in 0..3 {
+        let (q, initial) = TestQueue::bulk(n);
         let (mut child, started, reader) = spawn(&q.root, args);
         if wait_for(&started, &mut child, Duration::from_secs(60)) {
             // Not reaped yet (wait_for only reaps an exited child): the pid is ours.

@@ -226,13 +226,24 @@ impl TestQueue {
         TestQueue { tmp, root, queue }
     }
 
-    /// Adds mails of 1–3 recipients until there are `n` entries; returns
-    /// every entry's id and link text.
+    /// Adds mails of 1–3 recipients until there are `n` entries (in
+    /// parallel, each chunk with its own seeded RNG); returns every entry's
+    /// id and link text.
     pub fn fill(&self, n: usize, seed: u64) -> BTreeMap<String, String> {
+        use rayon::prelude::*;
+        const CHUNK: usize = 500;
+        let chunks: Vec<(usize, usize)> = (0..n.div_ceil(CHUNK)).map(|c| (c, CHUNK.min(n - c * CHUNK))).collect();
+        chunks
+            .par_iter()
+            .flat_map_iter(|&(c, want)| self.fill_chunk(want, seed.wrapping_mul(1000).wrapping_add(c as u64)))
+            .collect()
+    }
+
+    fn fill_chunk(&self, n: usize, seed: u64) -> Vec<(String, String)> {
         let mut rng = fastrand::Rng::with_seed(seed);
         let base = ts("2026-11-23T00:00:00Z");
         let from = addr("bulk@example.org");
-        let mut out = BTreeMap::new();
+        let mut out = Vec::with_capacity(n);
         while out.len() < n {
             let k = rng.usize(1..=3).min(n - out.len());
             let to: Vec<Address> = (0..k)
@@ -255,14 +266,39 @@ impl TestQueue {
                 )
                 .unwrap();
             for n in e.entries {
-                out.insert(n.id.to_string(), format!("../data/{}/{}", e.mail, n.dest));
+                out.push((n.id.to_string(), format!("../data/{}/{}", e.mail, n.dest)));
             }
         }
         out
     }
+
+    /// A scratch copy (`cp -a`) of a bulk queue of `n` entries, built once
+    /// per test binary and size: building 20,000 entries takes seconds.
+    pub fn bulk(n: usize) -> (TestQueue, BTreeMap<String, String>) {
+        type Templates = BTreeMap<usize, (tempfile::TempDir, BTreeMap<String, String>)>;
+        static TEMPLATES: std::sync::Mutex<Templates> = std::sync::Mutex::new(BTreeMap::new());
+        let mut t = TEMPLATES.lock().unwrap_or_else(|e| e.into_inner());
+        let (dir, initial) = t.entry(n).or_insert_with(|| {
+            let q = TestQueue::new_scratch();
+            let initial = q.fill(n, n as u64);
+            (q.tmp, initial)
+        });
+        let tmp = scratch_dir();
+        let root = tmp.path().join("q");
+        let st = Command::new("cp")
+            .arg("-a")
+            .arg(dir.path().join("q"))
+            .arg(&root)
+            .status()
+            .unwrap();
+        assert!(st.success(), "copying the bulk queue failed");
+        let queue = Queue::open(&root).unwrap();
+        (TestQueue { tmp, root, queue }, initial.clone())
+    }
 }
 
 /// A temp folder on tmpfs when `/dev/shm` has at least 2 GiB free.
+#[allow(clippy::unnecessary_cast)] // c_ulong is not u64 everywhere
 pub fn scratch_dir() -> tempfile::TempDir {
     let shm = Path::new("/dev/shm");
     let roomy = nix::sys::statvfs::statvfs(shm)
