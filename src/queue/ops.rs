@@ -479,17 +479,21 @@ impl Queue {
                         let children = dest
                             .children()
                             .map_err(|e| CleanupError::io("listing the dest folder", e))?;
-                        for (name, kind) in children {
-                            let known = &*name == b"schedule" || &*name == b"metadata" || is_temp_name(&name);
-                            if !known || kind == Some(Kind::Dir) {
+                        // Look at every name before removing any: a folder
+                        // left for `check` keeps its envelope and schedule.
+                        for (name, kind) in &children {
+                            let known = &**name == b"schedule" || &**name == b"metadata" || is_temp_name(name);
+                            if !known || *kind == Some(Kind::Dir) {
                                 return Err(CleanupError::Refused(format!(
                                     "data/{}/{} holds \"{}\", which is not the writer's: left for `mqctl check`",
                                     mail_name,
                                     dest_name,
-                                    crate::output::escape_bytes(&name)
+                                    crate::output::escape_bytes(name)
                                 )));
                             }
-                            gone(dest.unlink(&*name)).map_err(|e| CleanupError::io("removing a file", e))?;
+                        }
+                        for (name, _) in &children {
+                            gone(dest.unlink(&**name)).map_err(|e| CleanupError::io("removing a file", e))?;
                         }
                         gone(mail.rmdir(dest_name.as_str()))
                             .map_err(|e| CleanupError::io("removing the dest folder", e))?;
