@@ -721,3 +721,94 @@ fn ids_from_stdin_select_entries() {
     assert_eq!(r.summary(), "2 held, 0 vanished, 0 failed");
     assert_eq!(count(&root.join("hold")), 2);
 }
+
+#[test]
+fn purge_refuses_a_cleanup_link_that_leaves_the_queue() {
+    let q = TestQueue::new();
+    let a = q.simple(1, "2026-11-23T10:00:00Z");
+    // Something outside the queue shaped like a dest folder.
+    let outside = q.tmp.path().join("outside");
+    fs::create_dir_all(outside.join("m/d")).unwrap();
+    fs::write(outside.join("m/d/schedule"), b"keep").unwrap();
+    fs::write(outside.join("m/d/metadata"), b"keep").unwrap();
+    fs::write(outside.join("m/contents"), b"keep").unwrap();
+    let outside_before = snapshot(&outside);
+    let bad = "0d0d0d0d-0000-4000-8000-000000000002";
+    std::os::unix::fs::symlink("../data/../../outside/m/d", q.path(&format!("cleanup/{bad}"))).unwrap();
+    let before = q.snapshot();
+    let r = mqctl(&q.root, &["purge", "--min-age", "0s"]);
+    assert_eq!(r.code, Some(1), "{r:?}");
+    assert!(
+        r.stderr.contains(&format!("cleanup {bad} cleanup: failed: link text")),
+        "{r:?}"
+    );
+    assert_tree(&before, &q.snapshot());
+    assert_tree(&outside_before, &snapshot(&outside));
+    assert!(q.path(&a[0].dest_rel()).join("schedule").exists());
+}
+
+#[test]
+fn purge_removes_old_metadata_temp_files_too() {
+    let q = TestQueue::new();
+    let a = q.simple(1, "2026-11-23T10:00:00Z");
+    let tmp = format!("{}/metadata.7e0c1c83-9c43-4b8e-9f4e-0d1d9f7a3e23", a[0].dest_rel());
+    // Not the writer's temp name (no uuid): left alone.
+    let odd = format!("{}/metadata.backup", a[0].dest_rel());
+    fs::write(q.path(&tmp), b"{").unwrap();
+    fs::write(q.path(&odd), b"{").unwrap();
+    let before = q.snapshot();
+    let r = mqctl_at(&q.root, "+2h", &["purge"]);
+    assert_eq!(r.code, Some(0), "{r:?}");
+    assert_eq!(r.lines(), vec![format!("remove {tmp} (temp file)")]);
+    let mut expected = before;
+    expected.remove(&tmp).unwrap();
+    assert_tree(&expected, &q.snapshot());
+}
+
+/// SECURITY.md case 17: run as root on a queue owned by the mail user,
+/// what mqctl creates or rewrites keeps that owner (and 0600 / 0700).
+#[test]
+fn rewrites_and_new_folders_keep_the_queue_owners_ids_when_run_as_root() {
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("skipped: needs root to chown the test queue");
+        return;
+    }
+    let q = TestQueue::new();
+    let a = q.simple(2, "2026-11-23T10:00:00Z");
+    let status = std::process::Command::new("chown")
+        .args(["-R", "-h", "4242:4343"])
+        .arg(&q.root)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let r = mqctl(&q.root, &["reschedule", &a[0].id, "--at", "2026-11-24T00:00:00Z"]);
+    assert_eq!(r.code, Some(0), "{r:?}");
+    let sched = q.path(&a[0].dest_rel()).join("schedule");
+    assert_eq!(owner(&sched), (4242, 4343));
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(fs::metadata(&sched).unwrap().permissions().mode() & 0o777, 0o600);
+    let r = mqctl(&q.root, &["hold", &a[1].id]);
+    assert_eq!(r.code, Some(0), "{r:?}");
+    assert_eq!(owner(&q.path("hold")), (4242, 4343));
+    assert_eq!(owner(&q.path(&format!("hold/{}", a[1].id))), (4242, 4343));
+}
+
+#[test]
+fn drop_of_an_entry_with_a_stranger_in_its_dest_folder_fails_and_keeps_the_files() {
+    let q = TestQueue::new();
+    let a = q.simple(2, "2026-11-23T10:00:00Z");
+    fs::write(q.path(&a[0].dest_rel()).join("notes.txt"), b"not the writer's").unwrap();
+    let before = q.snapshot();
+    let r = mqctl(&q.root, &["drop", &a[0].id]);
+    assert_eq!(r.code, Some(1), "{r:?}");
+    assert!(r.stderr.contains("notes.txt"), "{r:?}");
+    assert_eq!(r.counts().failed, 1);
+    // Nothing of its data was removed; the entry waits in cleanup/ for `check`.
+    let mut expected = before;
+    rename_key(
+        &mut expected,
+        &format!("queue/{}", a[0].id),
+        &format!("cleanup/{}", a[0].id),
+    );
+    assert_tree(&expected, &q.snapshot());
+}
