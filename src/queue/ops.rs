@@ -517,7 +517,12 @@ impl Queue {
             Err(Errno::ENOENT) => {}
             Err(e) => return Err(CleanupError::io("opening the mail folder", e)),
         }
-        gone(cleanup_dir.unlink(id.as_bytes())).map_err(|e| CleanupError::io("removing the link", e))
+        match cleanup_dir.unlink(id.as_bytes()) {
+            Ok(()) => Ok(()),
+            // Another process finished this cleanup first: it counts it.
+            Err(Errno::ENOENT) => Err(CleanupError::Vanished),
+            Err(e) => Err(CleanupError::io("removing the link", e)),
+        }
     }
 }
 
