@@ -296,6 +296,28 @@ fn hold_and_drop_at_once_leave_every_entry_held_or_dropped() {
     }
 }
 
+#[test]
+fn two_purges_at_once_clean_each_pending_entry_once() {
+    let (q, initial) = TestQueue::bulk(CONCURRENT_ENTRIES);
+    for id in initial.keys() {
+        q.put(id, "queue", "cleanup");
+    }
+    let (a, _, ra) = spawn(&q.root, &["purge", "--min-age", "0s"]);
+    let (b, _, rb) = spawn(&q.root, &["purge", "--min-age", "0s"]);
+    let (a, b) = (finish(a, ra), finish(b, rb));
+    assert_eq!((a.code, b.code), (Some(0), Some(0)), "{a:?}\n{b:?}");
+    let (ca, cb) = (a.counts(), b.counts());
+    eprintln!("two purges: {ca:?} {cb:?}");
+    assert_eq!((ca.failed, cb.failed), (0, 0));
+    assert_eq!(
+        ca.done + cb.done,
+        initial.len() as u64,
+        "an entry was counted cleaned up twice: {ca:?} {cb:?}"
+    );
+    assert!(entries(&q.root).is_empty());
+    assert_eq!(count(&q.path("data")), 0);
+}
+
 /// A writer built from the library: send_start (queue → inflight),
 /// send_done (inflight → cleanup), cleanup, entry after entry in the
 /// reverse of the folder's order (so it meets mqctl in the middle). It
