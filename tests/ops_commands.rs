@@ -394,8 +394,17 @@ fn purge_finishes_cleanups_and_removes_old_leftovers_only() {
     set_mtime_tree(&q.path(&odd[0].mail_rel()), old);
     let before = q.snapshot();
 
+    let d = mqctl(&q.root, &["purge", "--dry-run"]);
+    assert_eq!(d.code, Some(0), "{d:?}");
+    assert_tree(&before, &q.snapshot());
     let r = mqctl(&q.root, &["purge"]);
     assert_eq!(r.code, Some(0), "{r:?}");
+    assert_eq!(d.stdout, r.stdout, "the dry run printed other lines than the real run");
+    assert!(
+        d.stderr
+            .contains("1 temp files and 1 orphan mails would be removed, 1 left for `mqctl check`, 0 failed"),
+        "{d:?}"
+    );
     let mut lines = r.lines();
     lines.sort();
     let mut want = vec![

@@ -365,3 +365,59 @@ proptest! {
         run_case(mails, steps)?;
     }
 }
+
+#[test]
+fn apply_with_the_stop_flag_set_changes_nothing_and_says_it_stopped() {
+    let mut q = TestQueue::new();
+    let a = q.simple(3, "2026-11-23T10:00:00Z");
+    let before = q.snapshot();
+    let stop = AtomicBool::new(true);
+    let opts = Apply {
+        dry_run: false,
+        stop: &stop,
+        force_inflight: false,
+        inflight_stale_after: None,
+        now: Timestamp::now(),
+    };
+    let batch: Vec<(State, EntryId)> = a
+        .iter()
+        .map(|m| (State::Queued, EntryId::new(m.id.as_bytes())))
+        .collect();
+    let mut reported = 0;
+    let stopped = q.queue.apply(Op::Drop, &batch, &opts, &mut |_| reported += 1).unwrap();
+    assert!(stopped);
+    assert_eq!(reported, 0);
+    assert_tree(&before, &q.snapshot());
+}
+
+#[test]
+fn dry_run_apply_reports_done_and_changes_nothing() {
+    let mut q = TestQueue::new();
+    let a = q.simple(2, "2026-11-23T10:00:00Z");
+    let before = q.snapshot();
+    let stop = AtomicBool::new(false);
+    let opts = Apply {
+        dry_run: true,
+        stop: &stop,
+        force_inflight: false,
+        inflight_stale_after: None,
+        now: Timestamp::now(),
+    };
+    let batch: Vec<(State, EntryId)> = a
+        .iter()
+        .map(|m| (State::Queued, EntryId::new(m.id.as_bytes())))
+        .collect();
+    for op in [
+        Op::Drop,
+        Op::Move(State::Held),
+        Op::SetAt(minutes(5)),
+        Op::DeferBy(SignedDuration::from_hours(1), base()),
+    ] {
+        let mut got = Vec::new();
+        q.queue
+            .apply(op, &batch, &opts, &mut |c| got.push(c.outcome.clone()))
+            .unwrap();
+        assert_eq!(got, vec![Outcome::Done, Outcome::Done], "{op:?}");
+        assert_tree(&before, &q.snapshot());
+    }
+}
