@@ -298,6 +298,12 @@ fn drop_inflight_needs_force_or_a_stuck_entry() {
     expected.remove(&format!("inflight/{}", a[0].id)).unwrap();
     remove_tree(&mut expected, &a[0].dest_rel());
     assert_tree(&expected, &q.snapshot());
+
+    // --stuck-after sets what counts as stuck.
+    q.put(&a[1].id, "queue", "inflight");
+    let r = mqctl(&q.root, &["drop", &a[1].id, "--stuck-after", "0s"]);
+    assert_eq!(r.summary(), "1 dropped, 0 vanished, 0 failed", "{r:?}");
+    assert_eq!(count(&q.path("data")), 0);
 }
 
 #[test]

@@ -475,6 +475,8 @@ fn interrupt_test(args: &[&str], signal: nix::sys::signal::Signal, verb: &str) {
         assert_eq!(c.failed, 0);
         assert_eq!(r.lines().len() as u64, c.done, "one line per entry reported done");
         let after = entries(&q.root);
+        assert!(temp_files(&q.root).is_empty(), "the entry at hand was not finished");
+        assert_eq!(count(&q.path("cleanup")), 0, "the entry at hand was not finished");
         match args[0] {
             "drop" => {
                 // Each reported entry is gone completely; the rest are queued.
@@ -485,6 +487,16 @@ fn interrupt_test(args: &[&str], signal: nix::sys::signal::Signal, verb: &str) {
                 let held = after.values().filter(|(s, _)| s == "hold").count();
                 assert_eq!(held as u64, c.done);
                 assert_eq!(after.len(), initial.len());
+            }
+            "reschedule" => {
+                assert_eq!(after.len(), initial.len());
+                let target = parse::format_timestamp(LATER.parse().unwrap());
+                let new = schedules(&q.root)
+                    .values()
+                    .filter(|t| parse::format_timestamp(parse::schedule(t.as_bytes()).unwrap().at) == target)
+                    .count();
+                // No schedule was at LATER before: every match is a rewrite.
+                assert_eq!(new as u64, c.done, "rewritten schedules differ from the reported count");
             }
             _ => unreachable!(),
         }
@@ -505,4 +517,13 @@ fn sigterm_stops_a_bulk_drop_after_the_entry_at_hand_with_exit_130() {
 #[test]
 fn sigint_stops_a_bulk_hold_with_exit_130() {
     interrupt_test(&["hold", "--all", "--yes"], nix::sys::signal::Signal::SIGINT, "held");
+}
+
+#[test]
+fn sigterm_stops_a_bulk_reschedule_with_no_temp_file_left() {
+    interrupt_test(
+        &["reschedule", "--all", "--at", "now", "--yes"],
+        nix::sys::signal::Signal::SIGTERM,
+        "rescheduled",
+    );
 }
