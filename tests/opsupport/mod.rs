@@ -277,7 +277,17 @@ impl TestQueue {
     pub fn bulk(n: usize) -> (TestQueue, BTreeMap<String, String>) {
         type Templates = BTreeMap<usize, (tempfile::TempDir, BTreeMap<String, String>)>;
         static TEMPLATES: std::sync::Mutex<Templates> = std::sync::Mutex::new(BTreeMap::new());
+        extern "C" fn remove_templates() {
+            // Statics are never dropped: remove the templates at exit.
+            if let Ok(mut t) = TEMPLATES.try_lock() {
+                std::mem::take(&mut *t);
+            }
+        }
         let mut t = TEMPLATES.lock().unwrap_or_else(|e| e.into_inner());
+        if t.is_empty() {
+            // SAFETY: registers a plain function; it only drops TempDirs.
+            unsafe { libc::atexit(remove_templates) };
+        }
         let (dir, initial) = t.entry(n).or_insert_with(|| {
             let q = TestQueue::new_scratch();
             let initial = q.fill(n, n as u64);
