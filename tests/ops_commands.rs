@@ -827,3 +827,20 @@ fn drop_of_an_entry_with_a_stranger_in_its_dest_folder_fails_and_keeps_the_files
     );
     assert_tree(&expected, &q.snapshot());
 }
+
+#[test]
+fn a_move_onto_an_existing_name_fails_and_replaces_nothing() {
+    let q = TestQueue::new();
+    let a = q.simple(2, "2026-11-23T10:00:00Z");
+    // The same id in queue/ and hold/, pointing at different recipients.
+    fs::create_dir(q.path("hold")).unwrap();
+    std::os::unix::fs::symlink(a[1].link(), q.path(&format!("hold/{}", a[0].id))).unwrap();
+    let before = q.snapshot();
+    let r = mqctl(&q.root, &["hold", &a[0].id]);
+    assert_eq!(r.code, Some(1), "{r:?}");
+    assert!(r.stderr.contains("already exists"), "{r:?}");
+    assert_eq!(r.counts().failed, 1, "{r:?}");
+    let r = mqctl(&q.root, &["release", &a[0].id]);
+    assert_eq!(r.code, Some(1), "{r:?}");
+    assert_tree(&before, &q.snapshot());
+}
