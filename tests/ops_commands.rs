@@ -27,7 +27,7 @@ fn file(bytes: &[u8]) -> Node {
 fn hold_moves_only_the_link_into_a_new_hold_folder() {
     let q = TestQueue::new();
     let a = q.simple(2, "2026-11-23T10:00:00Z");
-    let b = q.simple(1, "2026-11-23T11:00:00Z");
+    let _other = q.simple(1, "2026-11-23T11:00:00Z"); // must stay as it is
     let before = q.snapshot();
     assert!(!q.path("hold").exists());
 
@@ -60,7 +60,6 @@ fn hold_moves_only_the_link_into_a_new_hold_folder() {
     let mut expected = before.clone();
     expected.insert("hold".into(), Node::Dir { mode: 0o700 });
     assert_tree(&expected, &q.snapshot());
-    let _ = b;
 }
 
 #[test]
@@ -639,6 +638,13 @@ fn a_bad_link_text_fails_the_entry_and_exits_1_without_moving_it() {
             failed: 1
         }
     );
+    // Only the good entry's schedule changed; the bad link was not followed.
+    let key = format!("{}/schedule", good[0].dest_rel());
+    let now = q.snapshot();
+    assert_ne!(before[&key], now[&key], "the good entry was not rescheduled");
+    let mut expected = before;
+    expected.insert(key.clone(), now[&key].clone());
+    assert_tree(&expected, &now);
 
     // drop must not hand it to cleanup/ (the writer's cleanup would follow it).
     let before_drop = q.snapshot();
@@ -648,7 +654,6 @@ fn a_bad_link_text_fails_the_entry_and_exits_1_without_moving_it() {
     assert_eq!(r.counts().failed, 1, "{r:?}");
     assert_tree(&before_drop, &q.snapshot());
     assert!(q.path(&format!("queue/{bad}")).symlink_metadata().is_ok());
-    let _ = before;
 }
 
 #[test]
