@@ -318,6 +318,49 @@ fn two_purges_at_once_clean_each_pending_entry_once() {
     assert_eq!(count(&q.path("data")), 0);
 }
 
+/// purge decides a mail is an orphan when no state folder links to it. An
+/// entry moved once between folders while purge lists them (release: hold/
+/// → queue/, as an operator does; or the writer's send_cancel: inflight/ →
+/// queue/) must not make its mail look orphaned and get deleted.
+#[test]
+fn purge_never_deletes_the_mail_of_an_entry_released_meanwhile() {
+    let (q, initial) = TestQueue::bulk(CONCURRENT_ENTRIES);
+    let ids: Vec<&String> = initial.keys().collect();
+    let mut rng = fastrand::Rng::with_seed(7);
+    fs::create_dir(q.path("hold")).unwrap();
+    for run in 0..6 {
+        for id in &ids {
+            let _ = fs::rename(q.root.join("queue").join(id), q.root.join("hold").join(id));
+        }
+        let r = thread::scope(|s| {
+            let pace = Duration::from_micros(rng.u64(5..40));
+            let (ids, root) = (&ids, &q.root);
+            s.spawn(move || {
+                // One release sweep, spread over the purge's run.
+                for id in ids {
+                    fs::rename(root.join("hold").join(id), root.join("queue").join(id)).unwrap();
+                    thread::sleep(pace);
+                }
+            });
+            mqctl(&q.root, &["purge", "--min-age", "0s"])
+        });
+        assert_eq!(r.code, Some(0), "{r:?}");
+        let lost: Vec<&String> = initial
+            .iter()
+            .filter(|(_, link)| !q.root.join("queue").join(link).join("schedule").is_file())
+            .map(|(id, _)| id)
+            .collect();
+        assert!(
+            lost.is_empty(),
+            "run {run}: purge deleted the data of {} live entries:\n{}",
+            lost.len(),
+            r.stdout
+        );
+        assert!(r.stdout.is_empty(), "run {run}: {r:?}");
+    }
+    assert_eq!(entries(&q.root).len(), initial.len());
+}
+
 /// A writer built from the library: send_start (queue → inflight),
 /// send_done (inflight → cleanup), cleanup, entry after entry in the
 /// reverse of the folder's order (so it meets mqctl in the middle). It
