@@ -231,26 +231,21 @@ impl Queue {
                 }
                 o
             }),
-            // A link that is not exactly ../data/<mail>/<dest> must never
-            // reach cleanup/: the writer's cleanup would follow it.
-            Op::Drop => self
-                .check_drop(from, id, opts)
-                .or_else(|| self.entry_link(from, id).err())
-                .unwrap_or_else(|| {
-                    if opts.dry_run {
-                        return Outcome::Done;
-                    }
-                    let moved = if from == State::Cleanup {
-                        Outcome::Done
-                    } else {
-                        self.move_entry(from, State::Cleanup, id)
-                    };
-                    if moved == Outcome::Done {
-                        mark(from, State::Cleanup);
-                        second = Second::Cleanup;
-                    }
-                    moved
-                }),
+            Op::Drop => self.check_drop(from, id, opts).unwrap_or_else(|| {
+                if opts.dry_run {
+                    return Outcome::Done;
+                }
+                let moved = if from == State::Cleanup {
+                    Outcome::Done
+                } else {
+                    self.move_entry(from, State::Cleanup, id)
+                };
+                if moved == Outcome::Done {
+                    mark(from, State::Cleanup);
+                    second = Second::Cleanup;
+                }
+                moved
+            }),
             Op::Cleanup => {
                 if !opts.dry_run {
                     second = Second::Cleanup;
@@ -336,6 +331,11 @@ impl Queue {
     }
 
     fn check_drop(&self, from: State, id: &EntryId, opts: &Apply) -> Option<Outcome> {
+        // A link that is not exactly ../data/<mail>/<dest> must never reach
+        // cleanup/: the writer's cleanup would follow it.
+        if let Err(o) = self.entry_link(from, id) {
+            return Some(o);
+        }
         if from != State::Inflight || opts.force_inflight {
             return None;
         }
