@@ -849,3 +849,23 @@ fn a_move_onto_an_existing_name_fails_and_replaces_nothing() {
     assert_eq!(r.code, Some(1), "{r:?}");
     assert_tree(&before, &q.snapshot());
 }
+
+#[test]
+fn a_closed_stdout_does_not_stop_or_fail_a_bulk_change() {
+    let q = TestQueue::new();
+    let mut ids = Vec::new();
+    for _ in 0..400 {
+        ids.extend(q.simple(3, "2026-11-23T10:00:00Z"));
+    }
+    let log = q.tmp.path().join("log.jsonl");
+    let mut c = cmd(&q.root, &["hold", "--all", "--yes", "--log", log.to_str().unwrap()]);
+    c.stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = c.spawn().unwrap();
+    drop(child.stdout.take()); // like `| head -0`: the reader is gone at once
+    let r: Run = child.wait_with_output().unwrap().into();
+    assert_eq!(r.code, Some(0), "{r:?}");
+    assert_eq!(count(&q.path("hold")), ids.len(), "every entry is held");
+    assert_eq!(count(&q.path("queue")), 0);
+    assert_eq!(fs::read_to_string(&log).unwrap().lines().count(), ids.len());
+}
