@@ -300,6 +300,15 @@ impl Queue {
         if from == to {
             return Some(Outcome::Skipped(format!("already in {}/", to.dir())));
         }
+        // Only symlinks are entries: a file or folder there is for `check`.
+        if let Some(m) = self.stat_entry(from, id.as_bytes())
+            && m.kind != Kind::Symlink
+        {
+            return Some(Outcome::Skipped(format!(
+                "a {}, not an entry: left for `mqctl check`",
+                m.kind.describe()
+            )));
+        }
         match (from, to) {
             (State::Queued, State::Held) | (State::Held, State::Queued) => None,
             (State::Inflight, State::Queued) => {
