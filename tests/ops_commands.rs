@@ -869,3 +869,44 @@ fn a_closed_stdout_does_not_stop_or_fail_a_bulk_change() {
     assert_eq!(count(&q.path("queue")), 0);
     assert_eq!(fs::read_to_string(&log).unwrap().lines().count(), ids.len());
 }
+
+#[test]
+fn hold_and_recover_move_only_symlinks() {
+    // PROTOCOL.md: the writer skips regular files and cannot move a link in
+    // a subfolder; such things are reported by `check`, never moved around
+    // as if they were entries.
+    let q = TestQueue::new();
+    let a = q.simple(2, "2026-11-23T10:00:00Z");
+    q.put(&a[1].id, "queue", "inflight");
+    fs::write(q.path("queue/notalink"), b"x").unwrap();
+    fs::write(q.path("inflight/regular"), b"x").unwrap();
+    fs::create_dir(q.path("inflight/sub")).unwrap();
+    std::os::unix::fs::symlink(a[0].link(), q.path("inflight/sub/e")).unwrap();
+    let before = q.snapshot();
+
+    let r = mqctl(&q.root, &["hold", "--all", "--yes"]);
+    assert_eq!(r.code, Some(0), "{r:?}");
+    assert_eq!(r.lines(), vec![format!("hold {} queue -> hold", a[0].id)]);
+    assert!(
+        r.stderr
+            .contains("hold notalink queue: skipped: a regular file, not an entry"),
+        "{r:?}"
+    );
+    let r = mqctl(&q.root, &["recover", "--older-than", "0s"]);
+    assert_eq!(r.code, Some(0), "{r:?}");
+    assert_eq!(r.lines(), vec![format!("release {} inflight -> queue", a[1].id)]);
+
+    let mut expected = before;
+    expected.insert("hold".into(), Node::Dir { mode: 0o700 });
+    rename_key(
+        &mut expected,
+        &format!("queue/{}", a[0].id),
+        &format!("hold/{}", a[0].id),
+    );
+    rename_key(
+        &mut expected,
+        &format!("inflight/{}", a[1].id),
+        &format!("queue/{}", a[1].id),
+    );
+    assert_tree(&expected, &q.snapshot());
+}
