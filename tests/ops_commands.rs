@@ -910,3 +910,33 @@ fn hold_and_recover_move_only_symlinks() {
     );
     assert_tree(&expected, &q.snapshot());
 }
+
+#[test]
+fn drop_and_reschedule_never_follow_a_dest_folder_that_is_a_symlink() {
+    let q = TestQueue::new();
+    let a = q.simple(2, "2026-11-23T10:00:00Z");
+    let outside = q.tmp.path().join("outside");
+    fs::create_dir(&outside).unwrap();
+    fs::write(outside.join("metadata"), b"keep").unwrap();
+    fs::write(
+        outside.join("schedule"),
+        br#"{"at":"2026-11-23T10:00:00Z","last_attempt":null}"#,
+    )
+    .unwrap();
+    let dest = q.path(&a[0].dest_rel());
+    fs::remove_dir_all(&dest).unwrap();
+    std::os::unix::fs::symlink(&outside, &dest).unwrap();
+    let outside_before = snapshot(&outside);
+    let before = q.snapshot();
+
+    let r = mqctl(&q.root, &["reschedule", &a[0].id, "--at", "2026-11-24T00:00:00Z"]);
+    assert_eq!(r.code, Some(1), "{r:?}");
+    assert_tree(&before, &q.snapshot());
+    let r = mqctl(&q.root, &["drop", &a[0].id]);
+    assert_eq!(r.code, Some(1), "{r:?}");
+    assert_eq!(r.counts().failed, 1, "{r:?}");
+    assert_tree(&outside_before, &snapshot(&outside));
+    // The sibling recipient and the contents are untouched.
+    assert!(q.path(&a[1].dest_rel()).join("schedule").is_file());
+    assert!(q.path(&a[0].mail_rel()).join("contents").is_file());
+}
