@@ -940,3 +940,19 @@ fn drop_and_reschedule_never_follow_a_dest_folder_that_is_a_symlink() {
     assert!(q.path(&a[1].dest_rel()).join("schedule").is_file());
     assert!(q.path(&a[0].mail_rel()).join("contents").is_file());
 }
+
+#[test]
+fn recover_on_the_fixture_moves_the_stale_inflight_entry_back_unchanged() {
+    let (_t, root) = fixture();
+    let before = snapshot(&root);
+    let id = "b9daf055-4478-4bd9-b8bf-a65e80fedd28";
+    // Unpacked just now: not stale yet by the real clock; two hours later it is.
+    let r = mqctl(&root, &["recover"]);
+    assert_eq!((r.code, r.stdout.as_str(), r.stderr.as_str()), (Some(0), "", ""));
+    let r = mqctl_at(&root, "+2h", &["recover"]);
+    assert_eq!(r.code, Some(0), "{r:?}");
+    assert_eq!(r.lines(), vec![format!("release {id} inflight -> queue")]);
+    let mut expected = before;
+    rename_key(&mut expected, &format!("inflight/{id}"), &format!("queue/{id}"));
+    assert_tree(&expected, &snapshot(&root));
+}
