@@ -92,8 +92,8 @@ pub fn run(ctx: &Context, args: &CheckArgs) -> Result<ExitCode> {
     if !ctx.quiet {
         eprintln!(
             "{done} repaired, {vanished} vanished, {manual} need a person, {failed} failed{}",
-            if done > 0 {
-                format!(" (anything quarantined is in {}/)", q.name())
+            if q.used() {
+                format!(" (what was quarantined is in {}/)", q.name())
             } else {
                 String::new()
             }

@@ -300,6 +300,15 @@ impl Queue {
         if from == to {
             return Some(Outcome::Skipped(format!("already in {}/", to.dir())));
         }
+        // Only symlinks are entries: a file or folder there is for `check`.
+        if let Some(m) = self.stat_entry(from, id.as_bytes())
+            && m.kind != Kind::Symlink
+        {
+            return Some(Outcome::Skipped(format!(
+                "a {}, not an entry: left for `mqctl check`",
+                m.kind.describe()
+            )));
+        }
         match (from, to) {
             (State::Queued, State::Held) => None,
             (State::Held, State::Queued) => self.check_target(from, id),
@@ -314,7 +323,11 @@ impl Queue {
                         "inflight for only {} (a writer may be sending it)",
                         crate::output::human_duration(age.as_secs())
                     ))),
-                    _ => self.check_target(from, id),
+                    Some(_) => self.check_target(from, id),
+                    // `release` (no stale age) never takes an entry being sent.
+                    None => Some(Outcome::Skipped(
+                        "inflight: a writer is sending it (use `recover` if its writer died)".into(),
+                    )),
                 }
             }
             (State::Inflight, _) => Some(Outcome::Skipped("inflight: a writer is sending it".into())),
@@ -347,6 +360,11 @@ impl Queue {
     }
 
     fn check_drop(&self, from: State, id: &EntryId, opts: &Apply) -> Option<Outcome> {
+        // A link that is not exactly ../data/<mail>/<dest> must never reach
+        // cleanup/: the writer's cleanup would follow it.
+        if let Err(o) = self.entry_link(from, id) {
+            return Some(o);
+        }
         if from != State::Inflight || opts.force_inflight {
             return self.check_target(from, id);
         }
@@ -499,17 +517,21 @@ impl Queue {
                         let children = dest
                             .children()
                             .map_err(|e| CleanupError::io("listing the dest folder", e))?;
-                        for (name, kind) in children {
-                            let known = &*name == b"schedule" || &*name == b"metadata" || is_temp_name(&name);
-                            if !known || kind == Some(Kind::Dir) {
+                        // Look at every name before removing any: a folder
+                        // left for `check` keeps its envelope and schedule.
+                        for (name, kind) in &children {
+                            let known = &**name == b"schedule" || &**name == b"metadata" || is_temp_name(name);
+                            if !known || *kind == Some(Kind::Dir) {
                                 return Err(CleanupError::Refused(format!(
                                     "data/{}/{} holds \"{}\", which is not the writer's: left for `mqctl check`",
                                     mail_name,
                                     dest_name,
-                                    crate::output::escape_bytes(&name)
+                                    crate::output::escape_bytes(name)
                                 )));
                             }
-                            gone(dest.unlink(&*name)).map_err(|e| CleanupError::io("removing a file", e))?;
+                        }
+                        for (name, _) in &children {
+                            gone(dest.unlink(&**name)).map_err(|e| CleanupError::io("removing a file", e))?;
                         }
                         gone(mail.rmdir(dest_name.as_str()))
                             .map_err(|e| CleanupError::io("removing the dest folder", e))?;
@@ -533,7 +555,12 @@ impl Queue {
             Err(Errno::ENOENT) => {}
             Err(e) => return Err(CleanupError::io("opening the mail folder", e)),
         }
-        gone(cleanup_dir.unlink(id.as_bytes())).map_err(|e| CleanupError::io("removing the link", e))
+        match cleanup_dir.unlink(id.as_bytes()) {
+            Ok(()) => Ok(()),
+            // Another process finished this cleanup first: it counts it.
+            Err(Errno::ENOENT) => Err(CleanupError::Vanished),
+            Err(e) => Err(CleanupError::io("removing the link", e)),
+        }
     }
 }
 

@@ -135,11 +135,16 @@ impl Queue {
     pub fn purge_orphans(&self, min_age: SignedDuration, now: Timestamp, dry_run: bool) -> Result<Vec<Removal>> {
         let linked = self.linked_mails()?;
         let mails = self.mail_names()?;
+        // The folders are listed one after the other: an entry moved from a
+        // folder not yet listed into one already listed (release, recover,
+        // send_cancel) is missed. A second listing, after the first, finds
+        // it; only a mail neither listing links to is an orphan.
+        let linked_again = self.linked_mails()?;
         Ok(mails
             .par_iter()
             .filter_map(|(name, _)| {
                 let id = parse_uuid(name).map(MailId);
-                if id.is_some_and(|m| linked.contains(&m)) {
+                if id.is_some_and(|m| linked.contains(&m) || linked_again.contains(&m)) {
                     return None;
                 }
                 let path = format!("data/{}", crate::output::escape_bytes(name));
