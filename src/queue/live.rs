@@ -10,7 +10,7 @@ pub struct Writer {
     pub name: String,
 }
 
-/// Processes (other than this one) whose cwd or open files are under `root`.
+/// Processes (other than this one and other mqctl runs) whose cwd or open files are under `root`.
 /// Processes we may not inspect are silently passed over.
 pub fn writers(root: &Path) -> Vec<Writer> {
     let Ok(root) = std::fs::canonicalize(root) else {
@@ -39,7 +39,10 @@ pub fn writers(root: &Path) -> Vec<Writer> {
                 .unwrap_or_default()
                 .trim()
                 .to_string();
-            out.push(Writer { pid, name });
+            // Another mqctl is not a writer: its changes are safe already.
+            if name != "mqctl" {
+                out.push(Writer { pid, name });
+            }
         }
     }
     out
