@@ -243,42 +243,44 @@ impl Dir {
         Ok(())
     }
 
-    /// Reads a regular file at `rel` (beneath this folder, no symlinks) into
-    /// `buf`, refusing anything that is not a regular file with a single link,
-    /// or that is larger than `max` bytes. Never blocks on a FIFO.
+    /// Opens a regular file at `rel` (beneath this folder, no symlinks, never
+    /// blocking on a FIFO) and checks it: a regular file with a single link,
+    /// at most `max` bytes.
+    fn open_regular(&self, rel: &[u8], max: u64) -> Result<(OwnedFd, Meta), ReadError> {
+        let fd = self.open_beneath(rel, OFlag::O_RDONLY | OFlag::O_NONBLOCK)?;
+        let meta: Meta = nix::sys::stat::fstat(fd.as_fd()).map_err(ReadError::Io)?.into();
+        check_regular(&meta, max)?;
+        Ok((fd, meta))
+    }
+
+    /// Reads a whole regular file of at most `max` bytes into `buf`.
     pub fn read_file_into<P: AsRef<[u8]> + ?Sized>(
         &self,
         rel: &P,
         max: u64,
         buf: &mut Vec<u8>,
     ) -> Result<Meta, ReadError> {
-        let fd = self.open_beneath(rel.as_ref(), OFlag::O_RDONLY | OFlag::O_NONBLOCK)?;
-        let meta: Meta = nix::sys::stat::fstat(fd.as_fd()).map_err(ReadError::Io)?.into();
-        check_regular(&meta, max)?;
+        let (fd, meta) = self.open_regular(rel.as_ref(), max)?;
         read_to(&fd, meta.size as usize, buf)?;
         Ok(meta)
     }
 
-    /// Reads at most `max` bytes from the start of a regular file (for message
-    /// headers), with the same checks as `read_file_into` but no size bound.
+    /// Reads at most `max` bytes from the start of a regular file of any size
+    /// (for message headers).
     pub fn read_prefix_into<P: AsRef<[u8]> + ?Sized>(
         &self,
         rel: &P,
         max: usize,
         buf: &mut Vec<u8>,
     ) -> Result<Meta, ReadError> {
-        let fd = self.open_beneath(rel.as_ref(), OFlag::O_RDONLY | OFlag::O_NONBLOCK)?;
-        let meta: Meta = nix::sys::stat::fstat(fd.as_fd()).map_err(ReadError::Io)?.into();
-        check_regular(&meta, u64::MAX)?;
+        let (fd, meta) = self.open_regular(rel.as_ref(), u64::MAX)?;
         read_to(&fd, (meta.size as usize).min(max), buf)?;
         Ok(meta)
     }
 
     /// Opens a regular file for streaming its whole contents (`show --raw`).
     pub fn open_file<P: AsRef<[u8]> + ?Sized>(&self, rel: &P) -> Result<(std::fs::File, Meta), ReadError> {
-        let fd = self.open_beneath(rel.as_ref(), OFlag::O_RDONLY | OFlag::O_NONBLOCK)?;
-        let meta: Meta = nix::sys::stat::fstat(fd.as_fd()).map_err(ReadError::Io)?.into();
-        check_regular(&meta, u64::MAX)?;
+        let (fd, meta) = self.open_regular(rel.as_ref(), u64::MAX)?;
         Ok((std::fs::File::from(fd), meta))
     }
 
