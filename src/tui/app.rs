@@ -160,7 +160,9 @@ pub enum Mode {
         verb: Verb,
         count: usize,
     },
-    Help,
+    Help {
+        scroll: u16,
+    },
     Running {
         verb: Verb,
         done: u64,
@@ -335,7 +337,7 @@ impl App {
             Mode::Normal => Scope::Browse,
             Mode::Input { .. } => Scope::Input,
             Mode::Confirm { .. } => Scope::Confirm,
-            Mode::Help => Scope::Help,
+            Mode::Help { .. } => Scope::Help,
             Mode::Running { .. } => Scope::Progress,
         }
     }
@@ -622,6 +624,20 @@ impl App {
 /// Applies one action to the state; returns the I/O it calls for.
 pub fn update(app: &mut App, action: Action) -> Vec<Effect> {
     let page = table_height(app.size).saturating_sub(1).max(1);
+    if let Mode::Help { scroll } = &mut app.mode {
+        match action {
+            Action::Down => *scroll = scroll.saturating_add(1),
+            Action::Up => *scroll = scroll.saturating_sub(1),
+            Action::PageDown => *scroll = scroll.saturating_add(page as u16),
+            Action::PageUp => *scroll = scroll.saturating_sub(page as u16),
+            _ => {}
+        }
+    }
+    if matches!(app.mode, Mode::Help { .. })
+        && matches!(action, Action::Down | Action::Up | Action::PageDown | Action::PageUp)
+    {
+        return Vec::new();
+    }
     match action {
         Action::Key(ev) => match keys::action_for(app.scope(), &ev) {
             Some(a) => update(app, a),
@@ -721,7 +737,7 @@ pub fn update(app: &mut App, action: Action) -> Vec<Effect> {
         }
         Action::Refresh => app.scan(false),
         Action::Help => {
-            app.mode = Mode::Help;
+            app.mode = Mode::Help { scroll: 0 };
             Vec::new()
         }
         Action::Quit => {

@@ -57,221 +57,46 @@ macro_rules! bind {
     };
 }
 
+#[rustfmt::skip]
 pub const BINDINGS: &[Binding] = &[
-    bind!(
-        Browse,
-        [Char('j'), Code(KeyCode::Down)],
-        "j ↓",
-        Action::Down,
-        "next entry"
-    ),
-    bind!(
-        Browse,
-        [Char('k'), Code(KeyCode::Up)],
-        "k ↑",
-        Action::Up,
-        "previous entry"
-    ),
-    bind!(
-        Browse,
-        [Code(KeyCode::PageDown), Ctrl('f'), Ctrl('d')],
-        "PgDn ^f",
-        Action::PageDown,
-        "page down"
-    ),
-    bind!(
-        Browse,
-        [Code(KeyCode::PageUp), Ctrl('b'), Ctrl('u')],
-        "PgUp ^b",
-        Action::PageUp,
-        "page up"
-    ),
-    bind!(
-        Browse,
-        [Char('g'), Code(KeyCode::Home)],
-        "g Home",
-        Action::Top,
-        "first entry"
-    ),
-    bind!(
-        Browse,
-        [Char('G'), Code(KeyCode::End)],
-        "G End",
-        Action::Bottom,
-        "last entry"
-    ),
-    bind!(
-        Browse,
-        [Code(KeyCode::Tab)],
-        "Tab",
-        Action::NextView,
-        "next view: table, detail, summary"
-    ),
-    bind!(
-        Browse,
-        [Code(KeyCode::BackTab)],
-        "S-Tab",
-        Action::PrevView,
-        "previous view"
-    ),
-    bind!(
-        Browse,
-        [Code(KeyCode::Enter)],
-        "Enter",
-        Action::OpenDetail,
-        "detail of the selected entry"
-    ),
-    bind!(
-        Browse,
-        [Code(KeyCode::Esc)],
-        "Esc",
-        Action::Back,
-        "back to the table; there, clear the filter"
-    ),
-    bind!(
-        Browse,
-        [Char('/')],
-        "/",
-        Action::StartFilter,
-        "filter: --to GLOB --state hold … or free text"
-    ),
-    bind!(
-        Browse,
-        [Char(' ')],
-        "Space",
-        Action::ToggleMark,
-        "mark or unmark the entry, go to the next"
-    ),
-    bind!(
-        Browse,
-        [Char('*')],
-        "*",
-        Action::MarkAll,
-        "mark every entry the filter shows"
-    ),
+    bind!(Browse, [Char('j'), Code(KeyCode::Down)], "j ↓", Action::Down, "next entry"),
+    bind!(Browse, [Char('k'), Code(KeyCode::Up)], "k ↑", Action::Up, "previous entry"),
+    bind!(Browse, [Code(KeyCode::PageDown), Ctrl('f'), Ctrl('d')], "PgDn ^f", Action::PageDown, "page down"),
+    bind!(Browse, [Code(KeyCode::PageUp), Ctrl('b'), Ctrl('u')], "PgUp ^b", Action::PageUp, "page up"),
+    bind!(Browse, [Char('g'), Code(KeyCode::Home)], "g Home", Action::Top, "first entry"),
+    bind!(Browse, [Char('G'), Code(KeyCode::End)], "G End", Action::Bottom, "last entry"),
+    bind!(Browse, [Code(KeyCode::Tab)], "Tab", Action::NextView, "next view: table, detail, summary"),
+    bind!(Browse, [Code(KeyCode::BackTab)], "S-Tab", Action::PrevView, "previous view"),
+    bind!(Browse, [Code(KeyCode::Enter)], "Enter", Action::OpenDetail, "detail of the selected entry"),
+    bind!(Browse, [Code(KeyCode::Esc)], "Esc", Action::Back, "back to the table; there, clear the filter"),
+    bind!(Browse, [Char('/')], "/", Action::StartFilter, "filter: --to GLOB --state hold … or free text"),
+    bind!(Browse, [Char(' ')], "Space", Action::ToggleMark, "mark or unmark the entry, go to the next"),
+    bind!(Browse, [Char('*')], "*", Action::MarkAll, "mark every entry the filter shows"),
     bind!(Browse, [Char('c')], "c", Action::ClearMarks, "clear all marks"),
-    bind!(
-        Browse,
-        [Char('h')],
-        "h",
-        Action::Hold,
-        "hold marked (or selected) entries"
-    ),
-    bind!(
-        Browse,
-        [Char('u')],
-        "u",
-        Action::Release,
-        "release held entries back to queue/"
-    ),
-    bind!(
-        Browse,
-        [Char('t')],
-        "t",
-        Action::RetryNow,
-        "reschedule now (try again now)"
-    ),
-    bind!(
-        Browse,
-        [Char('f')],
-        "f",
-        Action::Defer,
-        "defer by a duration (asks how long)"
-    ),
-    bind!(
-        Browse,
-        [Char('d'), Code(KeyCode::Delete)],
-        "d Del",
-        Action::Drop,
-        "drop (asks to confirm)"
-    ),
-    bind!(
-        Browse,
-        [Char('R')],
-        "R",
-        Action::Recover,
-        "recover stuck inflight entries to queue/"
-    ),
-    bind!(
-        Browse,
-        [Char('s'), Char('>')],
-        "s >",
-        Action::SortNext,
-        "sort by the next column"
-    ),
-    bind!(
-        Browse,
-        [Char('<')],
-        "<",
-        Action::SortPrev,
-        "sort by the previous column"
-    ),
+    bind!(Browse, [Char('h')], "h", Action::Hold, "hold marked (or selected) entries"),
+    bind!(Browse, [Char('u')], "u", Action::Release, "release held entries back to queue/"),
+    bind!(Browse, [Char('t')], "t", Action::RetryNow, "reschedule now (try again now)"),
+    bind!(Browse, [Char('f')], "f", Action::Defer, "defer by a duration (asks how long)"),
+    bind!(Browse, [Char('d'), Code(KeyCode::Delete)], "d Del", Action::Drop, "drop (asks to confirm)"),
+    bind!(Browse, [Char('R')], "R", Action::Recover, "recover stuck inflight entries to queue/"),
+    bind!(Browse, [Char('s'), Char('>')], "s >", Action::SortNext, "sort by the next column"),
+    bind!(Browse, [Char('<')], "<", Action::SortPrev, "sort by the previous column"),
     bind!(Browse, [Char('o')], "o", Action::SortReverse, "reverse the sort order"),
-    bind!(
-        Browse,
-        [Ctrl('r'), Ctrl('l')],
-        "^r ^l",
-        Action::Refresh,
-        "re-read the queue now"
-    ),
-    bind!(
-        Browse,
-        [Char('?'), Code(KeyCode::F(1))],
-        "? F1",
-        Action::Help,
-        "this help"
-    ),
+    bind!(Browse, [Ctrl('r'), Ctrl('l')], "^r ^l", Action::Refresh, "re-read the queue now"),
+    bind!(Browse, [Char('?'), Code(KeyCode::F(1))], "? F1", Action::Help, "this help"),
     bind!(Browse, [Char('q'), Ctrl('c')], "q ^c", Action::Quit, "quit"),
-    bind!(
-        Input,
-        [Code(KeyCode::Enter)],
-        "Enter",
-        Action::Submit,
-        "apply what was typed"
-    ),
-    bind!(
-        Input,
-        [Code(KeyCode::Esc)],
-        "Esc",
-        Action::Cancel,
-        "cancel (for the filter: clear it)"
-    ),
-    bind!(
-        Input,
-        [Code(KeyCode::Backspace)],
-        "Backspace",
-        Action::Backspace,
-        "delete a character"
-    ),
+    bind!(Input, [Code(KeyCode::Enter)], "Enter", Action::Submit, "apply what was typed"),
+    bind!(Input, [Code(KeyCode::Esc)], "Esc", Action::Cancel, "cancel (for the filter: clear it)"),
+    bind!(Input, [Code(KeyCode::Backspace)], "Backspace", Action::Backspace, "delete a character"),
     bind!(Input, [Ctrl('u')], "^u", Action::ClearInput, "delete everything typed"),
-    bind!(
-        Confirm,
-        [Char('y'), Code(KeyCode::Enter)],
-        "y Enter",
-        Action::Submit,
-        "yes, do it"
-    ),
-    bind!(
-        Confirm,
-        [Char('n'), Code(KeyCode::Esc), Char('q')],
-        "n Esc",
-        Action::Cancel,
-        "no"
-    ),
-    bind!(
-        Progress,
-        [Code(KeyCode::Esc), Char('c'), Ctrl('c')],
-        "Esc c",
-        Action::Cancel,
-        "stop after the entries at hand"
-    ),
-    bind!(
-        Help,
-        [Char('?'), Code(KeyCode::Esc), Char('q'), Code(KeyCode::Enter)],
-        "? Esc q",
-        Action::Cancel,
-        "close"
-    ),
+    bind!(Confirm, [Char('y'), Code(KeyCode::Enter)], "y Enter", Action::Submit, "yes, do it"),
+    bind!(Confirm, [Char('n'), Code(KeyCode::Esc), Char('q')], "n Esc", Action::Cancel, "no"),
+    bind!(Progress, [Code(KeyCode::Esc), Char('c'), Ctrl('c')], "Esc c", Action::Cancel, "stop after the entries at hand"),
+    bind!(Help, [Char('j'), Code(KeyCode::Down)], "j ↓", Action::Down, "scroll down"),
+    bind!(Help, [Char('k'), Code(KeyCode::Up)], "k ↑", Action::Up, "scroll up"),
+    bind!(Help, [Code(KeyCode::PageDown), Char(' ')], "PgDn Space", Action::PageDown, "page down"),
+    bind!(Help, [Code(KeyCode::PageUp)], "PgUp", Action::PageUp, "page up"),
+    bind!(Help, [Char('?'), Code(KeyCode::Esc), Char('q'), Code(KeyCode::Enter)], "? Esc q", Action::Cancel, "close"),
 ];
 
 fn key_of(ev: &KeyEvent) -> Key {

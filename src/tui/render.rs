@@ -74,7 +74,7 @@ pub fn render(app: &App, f: &mut Frame) {
     }
     status_line(app, &theme, f, status);
     match &app.mode {
-        Mode::Help => help(&theme, f),
+        Mode::Help { scroll } => help(&theme, f, *scroll),
         Mode::Confirm { verb, count } => {
             let what = match verb {
                 super::app::Verb::Drop => "They are removed from the queue for good.",
@@ -429,14 +429,36 @@ fn summary(app: &App, theme: &Theme, f: &mut Frame, area: Rect) {
         None => f.render_widget(Paragraph::new("reading statistics…").style(theme.dim()), domains_area),
         Some(s) => {
             let n = s.buckets.len();
-            // Age columns that fit; the last shown one sums the older ones.
-            let fit = ((domains_area.width as usize).saturating_sub(16 + 7) / 7).clamp(1, n);
+            // Age columns that fit (each as wide as its label, at least 5);
+            // the last shown one sums the older ones.
+            let avail = (domains_area.width as usize).saturating_sub(16 + 7);
+            let merged = |i: usize| {
+                format!(
+                    "{}m+",
+                    s.buckets[i].split('-').next().unwrap_or("").trim_end_matches('m')
+                )
+            };
+            let mut fit = n;
+            while fit > 1 {
+                let used: usize = (0..fit)
+                    .map(|i| {
+                        if i + 1 == fit && fit < n {
+                            merged(i).len()
+                        } else {
+                            s.buckets[i].len()
+                        }
+                        .max(5)
+                            + 1
+                    })
+                    .sum();
+                if used <= avail {
+                    break;
+                }
+                fit -= 1;
+            }
             let label = |i: usize| {
                 if i + 1 == fit && fit < n {
-                    format!(
-                        "{}+",
-                        s.buckets[i].split('-').next().unwrap_or("").trim_end_matches('m')
-                    ) + "m"
+                    merged(i)
                 } else {
                     s.buckets[i].clone()
                 }
@@ -464,7 +486,7 @@ fn summary(app: &App, theme: &Theme, f: &mut Frame, area: Rect) {
             });
             let widths: Vec<Constraint> = [Constraint::Min(16), Constraint::Length(6)]
                 .into_iter()
-                .chain((0..fit).map(|_| Constraint::Length(6)))
+                .chain((0..fit).map(|i| Constraint::Length(label(i).len().max(5) as u16)))
                 .collect();
             f.render_widget(
                 Table::new(rows, widths)
@@ -518,7 +540,7 @@ fn status_line(app: &App, theme: &Theme, f: &mut Frame, area: Rect) {
     f.render_widget(Paragraph::new(line), area);
 }
 
-fn help(theme: &Theme, f: &mut Frame) {
+fn help(theme: &Theme, f: &mut Frame, scroll: u16) {
     let mut lines: Vec<Line> = Vec::new();
     let mut last = "";
     for (scope, keys, what) in help_lines() {
@@ -540,7 +562,22 @@ fn help(theme: &Theme, f: &mut Frame) {
         theme.dim(),
     ));
     let h = (lines.len() as u16 + 2).min(f.area().height);
-    popup(f, theme, "Keys (? or Esc closes)", lines, 78, h);
+    let title = if h < lines.len() as u16 + 2 {
+        "Keys (j/k scroll, ? or Esc closes)"
+    } else {
+        "Keys (? or Esc closes)"
+    };
+    let max_scroll = (lines.len() as u16 + 2).saturating_sub(h);
+    let area = centered(f.area(), 84, h);
+    f.render_widget(Clear, area);
+    f.render_widget(
+        Paragraph::new(lines).scroll((scroll.min(max_scroll), 0)).block(
+            Block::default()
+                .borders(Borders::ALL)
+                .title(Span::styled(format!(" {title} "), theme.title())),
+        ),
+        area,
+    );
 }
 
 fn centered(area: Rect, w: u16, h: u16) -> Rect {

@@ -177,7 +177,7 @@ impl Worker {
         let mut later: Vec<Effect> = Vec::new();
         let result = self.queue.scan(&State::ALL, Want::ALL, &All, &mut |e| {
             count(&mut counts, &e, now, stuck_after);
-            if sel.pre(&e) && sel.post(&e) {
+            if keeps(&sel, &e) {
                 rows.push(RawRow::from_entry(&e));
             }
             if stream && rows.len() >= SEND_EVERY {
@@ -424,4 +424,10 @@ pub fn watch(root: &Path, jobs: Sender<Job>) -> Option<Box<dyn notify::Watcher +
     }
     any |= w.watch(root, RecursiveMode::NonRecursive).is_ok();
     any.then_some(w)
+}
+
+/// Whether the table shows `e` under `sel`: the CLI's selection, both
+/// before-headers and after-headers tests.
+pub fn keeps(sel: &Selection, e: &Entry) -> bool {
+    sel.pre(e) && sel.post(e)
 }
