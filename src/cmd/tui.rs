@@ -11,12 +11,14 @@ use crate::tui;
 
 pub fn run(ctx: &Context, args: &TuiArgs) -> Result<ExitCode> {
     let queue = ctx.open_queue()?;
-    run_on(ctx, queue, &args.filter, &args.stuck_after)?;
-    Ok(ExitCode::Success)
+    Ok(match run_on(ctx, queue, &args.filter, &args.stuck_after)? {
+        tui::Ended::Quit => ExitCode::Success,
+        tui::Ended::Signalled => ExitCode::Interrupted,
+    })
 }
 
 /// Opens the TUI on `queue` (also used by `mqctl demo`).
-pub fn run_on(ctx: &Context, queue: Queue, filter: &str, stuck_after: &str) -> Result<()> {
+pub fn run_on(ctx: &Context, queue: Queue, filter: &str, stuck_after: &str) -> Result<tui::Ended> {
     if !std::io::stdin().is_terminal() || !std::io::stdout().is_terminal() {
         return Err(Error::Usage(
             "the TUI needs a terminal; for scripts use `mqctl list` and `mqctl stats`".into(),

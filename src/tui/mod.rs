@@ -36,8 +36,16 @@ pub struct Options {
     pub filter: String,
 }
 
+/// How the TUI ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ended {
+    Quit,
+    /// SIGTERM or SIGHUP.
+    Signalled,
+}
+
 /// Runs the TUI on an open queue until the user quits (or SIGTERM/SIGHUP).
-pub fn run(queue: Queue, opts: Options) -> Result<()> {
+pub fn run(queue: Queue, opts: Options) -> Result<Ended> {
     let path: PathBuf = std::fs::canonicalize(queue.path()).unwrap_or_else(|_| queue.path().to_path_buf());
     let now = opts.fixed_now.unwrap_or_else(Timestamp::now);
     let mut app = App::new(path.display().to_string(), now, opts.color);
@@ -88,13 +96,13 @@ pub fn run(queue: Queue, opts: Options) -> Result<()> {
         }
     };
     send(app.start(&opts.filter));
-    let result = (|| -> std::io::Result<()> {
+    let result = (|| -> std::io::Result<Ended> {
         loop {
             terminal.draw(|f| render::render(&app, f))?;
             let first = match from_worker.recv_timeout(Duration::from_millis(500)) {
                 Ok(a) => Some(a),
                 Err(RecvTimeoutError::Timeout) => None,
-                Err(RecvTimeoutError::Disconnected) => return Ok(()),
+                Err(RecvTimeoutError::Disconnected) => return Ok(Ended::Quit),
             };
             // Everything that arrived at once is drawn once: cheap on a slow link.
             for a in first.into_iter().chain(from_worker.try_iter()) {
@@ -103,8 +111,11 @@ pub fn run(queue: Queue, opts: Options) -> Result<()> {
             if opts.fixed_now.is_none() {
                 update(&mut app, Action::Tick(Timestamp::now()));
             }
-            if app.quit || term.load(Ordering::SeqCst) {
-                return Ok(());
+            if term.load(Ordering::SeqCst) {
+                return Ok(Ended::Signalled);
+            }
+            if app.quit {
+                return Ok(Ended::Quit);
             }
         }
     })();
