@@ -177,3 +177,28 @@ fn sigterm_ends_the_tui_and_gives_the_terminal_back() {
     assert!(s.contains("BEFORE"), "back on the normal screen: {s}");
     assert!(!s.contains("-icanon"), "raw mode was left on: {s}");
 }
+
+#[test]
+fn demo_on_a_terminal_opens_the_tui_then_prints_its_report() {
+    if Command::new("tmux").arg("-V").output().is_err() {
+        eprintln!("skipped: tmux is not installed (apt-get install tmux)");
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let q = tmp.path().join("q");
+    let t = Tmux {
+        socket: format!("mqctl-demo-{}", std::process::id()),
+    };
+    let cmd = format!("'{}' demo '{}' --mails 40; echo EXITED $?; sleep 60", BIN, q.display());
+    assert!(
+        t.run(&["new-session", "-d", "-s", "t", "-x", "80", "-y", "24", &cmd])
+            .status
+            .success()
+    );
+    let s = t.wait_for("shown");
+    assert!(s.contains("no filter"), "{s}");
+    t.keys(&["q"]);
+    let s = t.wait_for("EXITED 0");
+    assert!(s.contains("Built a sample queue"), "{s}");
+    assert!(links(&q.join("queue")) > 0);
+}

@@ -533,3 +533,21 @@ fn worker_messages_land_in_the_state() {
     update(&mut a, Action::Detail(std::sync::Arc::new(d)));
     assert!(a.detail.is_some());
 }
+
+#[test]
+fn the_summary_reads_statistics_on_entry_and_on_ctrl_r_not_on_every_change() {
+    let mut a = app(2);
+    let fx = update(&mut a, key(KeyCode::BackTab));
+    assert_eq!(a.view, View::Summary);
+    assert!(matches!(&fx[..], [Effect::LoadStats]));
+    // A live refresh (the worker re-reads after a change) does not re-gather.
+    let l = loaded(&a, vec![raw(0, State::Queued)], true, true);
+    assert!(!update(&mut a, l).iter().any(|e| matches!(e, Effect::LoadStats)));
+    // Ctrl-R does, once its scan is done.
+    update(
+        &mut a,
+        Action::Key(KeyEvent::new(KeyCode::Char('r'), KeyModifiers::CONTROL)),
+    );
+    let l = loaded(&a, vec![raw(0, State::Queued)], true, true);
+    assert!(update(&mut a, l).iter().any(|e| matches!(e, Effect::LoadStats)));
+}

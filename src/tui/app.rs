@@ -275,6 +275,9 @@ pub struct App {
     pub detail: Option<Arc<Detail>>,
     pub detail_scroll: u16,
     pub stats: Option<Arc<Stats>>,
+    /// When `stats` was read.
+    pub stats_at: Option<Timestamp>,
+    stats_wanted: bool,
     /// Queue size at each refresh, for the chart.
     pub history: Vec<u64>,
     pub writer: Option<String>,
@@ -316,6 +319,8 @@ impl App {
             detail: None,
             detail_scroll: 0,
             stats: None,
+            stats_at: None,
+            stats_wanted: false,
             history: Vec::new(),
             writer: None,
             last_refresh: None,
@@ -488,6 +493,9 @@ impl App {
             // a refresh read whole keeps the selected entry.
             self.streamed = !done;
             self.rows.clear();
+            // Strings of the old picture go with it: memory follows the
+            // queue's size, not the length of the session.
+            self.store.strings = Default::default();
             self.counts = Counts::default();
             self.loading = Some(0);
         }
@@ -505,6 +513,8 @@ impl App {
             return Vec::new();
         }
         self.loading = None;
+        self.rows.shrink_to_fit();
+        self.store.strings.shrink();
         self.last_refresh = Some(self.now);
         self.history.push(self.counts.total());
         let mut ids: Vec<[u8; 16]> = self
@@ -525,7 +535,9 @@ impl App {
             self.reselect(keep);
         }
         let mut fx = self.want_detail();
-        if self.view == View::Summary {
+        // The domain × age table costs a full read of the queue: redo it when
+        // asked (Ctrl-R), not on every change a live writer makes.
+        if self.view == View::Summary && std::mem::take(&mut self.stats_wanted) {
             fx.push(Effect::LoadStats);
         }
         fx
@@ -735,7 +747,10 @@ pub fn update(app: &mut App, action: Action) -> Vec<Effect> {
             app.resort();
             Vec::new()
         }
-        Action::Refresh => app.scan(false),
+        Action::Refresh => {
+            app.stats_wanted = app.view == View::Summary;
+            app.scan(false)
+        }
         Action::Help => {
             app.mode = Mode::Help { scroll: 0 };
             Vec::new()
@@ -782,6 +797,7 @@ pub fn update(app: &mut App, action: Action) -> Vec<Effect> {
         }
         Action::Stats(s) => {
             app.stats = Some(s);
+            app.stats_at = Some(app.now);
             Vec::new()
         }
         Action::Writer(w) => {

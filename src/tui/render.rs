@@ -491,7 +491,16 @@ fn summary(app: &App, theme: &Theme, f: &mut Frame, area: Rect) {
             f.render_widget(
                 Table::new(rows, widths)
                     .header(head)
-                    .block(Block::default().title(Span::styled("Destination domain × message age", theme.title()))),
+                    .block(Block::default().title(Span::styled(
+                        match app.stats_at {
+                            Some(t) => format!(
+                                "Destination domain × message age (read {}, ^r again)",
+                                t.strftime("%H:%M:%SZ")
+                            ),
+                            None => "Destination domain × message age".to_string(),
+                        },
+                        theme.title(),
+                    ))),
                 domains_area,
             );
         }

@@ -3,7 +3,6 @@
 //! an interner instead of an `Entry` with its strings and headers.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 
 use jiff::{SignedDuration, Timestamp};
 
@@ -86,22 +85,51 @@ impl Row {
 }
 
 /// Strings shared by many rows (senders, domains, subjects of a spam run)
-/// are stored once.
+/// are stored once, all in one buffer: per distinct string that is its
+/// bytes, 8 bytes of span and one small hash-table slot.
 #[derive(Debug, Default)]
 pub struct Interner {
-    strings: Vec<Arc<str>>,
-    index: HashMap<Arc<str>, u32>,
+    bytes: String,
+    spans: Vec<(u32, u32)>,
+    /// Hash of the text -> its index.
+    index: HashMap<u64, u32>,
+    /// The rare strings whose hash another string already has.
+    collided: HashMap<Box<str>, u32>,
+}
+
+fn hash(s: &str) -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    // Fixed keys: the same text always hashes the same within a run.
+    let mut h = std::hash::BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default().build_hasher();
+    h.write(s.as_bytes());
+    h.finish()
 }
 
 impl Interner {
     pub fn intern(&mut self, s: &str) -> u32 {
-        if let Some(&i) = self.index.get(s) {
-            return i;
+        let h = hash(s);
+        match self.index.get(&h) {
+            Some(&i) if self.get(i) == s => i,
+            Some(_) => {
+                if let Some(&i) = self.collided.get(s) {
+                    return i;
+                }
+                let i = self.push(s);
+                self.collided.insert(s.into(), i);
+                i
+            }
+            None => {
+                let i = self.push(s);
+                self.index.insert(h, i);
+                i
+            }
         }
-        let i = self.strings.len() as u32;
-        let a: Arc<str> = Arc::from(s);
-        self.strings.push(Arc::clone(&a));
-        self.index.insert(a, i);
+    }
+
+    fn push(&mut self, s: &str) -> u32 {
+        let i = self.spans.len() as u32;
+        self.spans.push((self.bytes.len() as u32, s.len() as u32));
+        self.bytes.push_str(s);
         i
     }
 
@@ -109,15 +137,22 @@ impl Interner {
         if i == NO_STR {
             return "";
         }
-        &self.strings[i as usize]
+        let (at, len) = self.spans[i as usize];
+        &self.bytes[at as usize..(at + len) as usize]
     }
 
     pub fn len(&self) -> usize {
-        self.strings.len()
+        self.spans.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.strings.is_empty()
+        self.spans.is_empty()
+    }
+
+    /// Gives back what growing left unused (after a full load).
+    pub fn shrink(&mut self) {
+        self.bytes.shrink_to_fit();
+        self.spans.shrink_to_fit();
     }
 }
 
@@ -237,5 +272,10 @@ mod tests {
         assert_eq!(a, b);
         assert_eq!(i.get(a), "x@example.com");
         assert_eq!(i.get(NO_STR), "");
+        let c = i.intern("other");
+        assert_ne!(a, c);
+        assert_eq!(i.get(c), "other");
+        assert_eq!(i.get(a), "x@example.com");
+        assert_eq!(i.len(), 2);
     }
 }

@@ -411,19 +411,23 @@ pub fn watch(root: &Path, jobs: Sender<Job>) -> Option<Box<dyn notify::Watcher +
             let _ = jobs.send(Job::Changed);
         }
     };
-    let mut w: Box<dyn Watcher + Send> = match notify::recommended_watcher(handler.clone()) {
-        Ok(w) => Box::new(w),
-        Err(_) => {
-            let cfg = notify::Config::default().with_poll_interval(Duration::from_secs(2));
-            Box::new(notify::PollWatcher::new(handler, cfg).ok()?)
+    let add = |w: &mut dyn Watcher| {
+        let mut any = false;
+        for s in State::ALL {
+            any |= w.watch(&root.join(s.dir()), RecursiveMode::NonRecursive).is_ok();
         }
+        // The root too: hold/ may appear there later.
+        w.watch(root, RecursiveMode::NonRecursive).is_ok() && any
     };
-    let mut any = false;
-    for s in State::ALL {
-        any |= w.watch(&root.join(s.dir()), RecursiveMode::NonRecursive).is_ok();
+    if let Ok(mut w) = notify::recommended_watcher(handler.clone())
+        && add(&mut w)
+    {
+        return Some(Box::new(w));
     }
-    any |= w.watch(root, RecursiveMode::NonRecursive).is_ok();
-    any.then_some(w)
+    // No inotify (or no watches left): look every few seconds instead.
+    let cfg = notify::Config::default().with_poll_interval(Duration::from_secs(5));
+    let mut w = notify::PollWatcher::new(handler, cfg).ok()?;
+    add(&mut w).then(|| Box::new(w) as Box<dyn Watcher + Send>)
 }
 
 /// Whether the table shows `e` under `sel`: the CLI's selection, both
