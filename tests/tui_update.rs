@@ -257,14 +257,18 @@ fn space_marks_and_moves_on_star_marks_all_c_clears() {
 #[test]
 fn actions_confirm_with_the_count_then_apply_to_the_marked_entries() {
     let cases = [
-        ('h', Verb::Hold),
-        ('u', Verb::Release),
-        ('t', Verb::RetryNow),
-        ('d', Verb::Drop),
-        ('R', Verb::Recover),
+        ('h', Verb::Hold, State::Queued),
+        ('u', Verb::Release, State::Held),
+        ('t', Verb::RetryNow, State::Queued),
+        ('d', Verb::Drop, State::Queued),
+        ('R', Verb::Recover, State::Inflight),
     ];
-    for (k, verb) in cases {
-        let mut a = app(5);
+    for (k, verb, state) in cases {
+        let mut a = App::new("/q".into(), now(), true);
+        a.start("");
+        let rows = (0..5).map(|i| raw(i, state)).collect();
+        let l = loaded(&a, rows, true, true);
+        update(&mut a, l);
         update(&mut a, ch(' '));
         update(&mut a, ch(' '));
         update(&mut a, ch(k));
@@ -274,7 +278,7 @@ fn actions_confirm_with_the_count_then_apply_to_the_marked_entries() {
             panic!("{fx:?}")
         };
         assert_eq!(*v, verb);
-        assert_eq!(targets, &vec![(State::Queued, id(0)), (State::Queued, id(1))]);
+        assert_eq!(targets, &vec![(state, id(0)), (state, id(1))]);
         let expect = match verb {
             Verb::Hold => "Move(Held)",
             Verb::Release | Verb::Recover => "Move(Queued)",
@@ -550,4 +554,31 @@ fn the_summary_reads_statistics_on_entry_and_on_ctrl_r_not_on_every_change() {
     );
     let l = loaded(&a, vec![raw(0, State::Queued)], true, true);
     assert!(update(&mut a, l).iter().any(|e| matches!(e, Effect::LoadStats)));
+}
+
+#[test]
+fn release_takes_only_held_entries_and_recover_only_inflight_ones() {
+    let mut a = App::new("/q".into(), now(), true);
+    a.start("");
+    let rows = vec![raw(0, State::Queued), raw(1, State::Held), raw(2, State::Inflight)];
+    let l = loaded(&a, rows, true, true);
+    update(&mut a, l);
+    update(&mut a, ch('*'));
+    update(&mut a, ch('u'));
+    assert_eq!(
+        a.mode,
+        Mode::Confirm {
+            verb: Verb::Release,
+            count: 1
+        }
+    );
+    let fx = update(&mut a, ch('y'));
+    assert!(matches!(&fx[..], [Effect::Apply { targets, .. }] if *targets == vec![(State::Held, id(1))]));
+    let mut a = App::new("/q".into(), now(), true);
+    a.start("");
+    let l = loaded(&a, vec![raw(0, State::Queued)], true, true);
+    update(&mut a, l);
+    update(&mut a, ch('R'));
+    assert_eq!(a.mode, Mode::Normal);
+    assert_eq!(a.message.as_deref(), Some("recover: no inflight entry among them"));
 }

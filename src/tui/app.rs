@@ -428,14 +428,30 @@ impl App {
         t
     }
 
+    /// The targets `verb` can act on. Release and recover share the
+    /// library's move to queue/, so each keeps only its own state: release
+    /// must not recover an inflight entry, nor recover release a held one.
+    pub fn targets_for(&self, verb: Verb) -> Vec<(State, EntryId)> {
+        let mut t = self.targets();
+        match verb {
+            Verb::Release => t.retain(|(s, _)| *s == State::Held),
+            Verb::Recover => t.retain(|(s, _)| *s == State::Inflight),
+            _ => {}
+        }
+        t
+    }
+
     fn ask(&mut self, verb: Verb) -> Vec<Effect> {
-        let count = if self.marks.is_empty() {
-            usize::from(self.selected_row().is_some())
-        } else {
-            self.marks.len()
-        };
-        if count == 0 {
+        let all = self.targets().len();
+        let count = self.targets_for(verb).len();
+        if all == 0 {
             self.message = Some("nothing to act on".into());
+        } else if count == 0 {
+            self.message = Some(match verb {
+                Verb::Release => "release: no held entry among them".into(),
+                Verb::Recover => "recover: no inflight entry among them".into(),
+                v => format!("{}: nothing to act on", v.name()),
+            });
         } else {
             self.mode = Mode::Confirm { verb, count };
         }
@@ -582,7 +598,7 @@ impl App {
                 }
             },
             Mode::Confirm { verb, .. } => {
-                let targets = self.targets();
+                let targets = self.targets_for(verb);
                 self.mode = Mode::Running {
                     verb,
                     done: 0,
