@@ -93,7 +93,20 @@ fn main() {
     term.draw(|f| render::render(&app, f)).unwrap();
     let first_paint = start.elapsed();
     assert!(term.backend().to_string().contains("queue "), "a frame with rows");
-    assert!(hl.pump_until(&mut app, Duration::from_secs(3600), |a| a.loading.is_none()));
+    eprintln!("first paint after {first_paint:.3?} with {} rows", app.rows.len());
+    let mut next_report = Instant::now() + Duration::from_secs(30);
+    assert!(hl.pump_until(&mut app, Duration::from_secs(3600), |a| {
+        if Instant::now() > next_report {
+            eprintln!(
+                "{:.0?}: {} rows, RSS {} MiB",
+                start.elapsed(),
+                a.rows.len(),
+                rss_bytes() >> 20
+            );
+            next_report += Duration::from_secs(30);
+        }
+        a.loading.is_none()
+    }));
     let full_load = start.elapsed();
     let t = Instant::now();
     term.draw(|f| render::render(&app, f)).unwrap();

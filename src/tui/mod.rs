@@ -149,6 +149,7 @@ pub struct Headless {
     to_worker: mpsc::Sender<Job>,
     from_worker: mpsc::Receiver<Action>,
     stop: Arc<AtomicBool>,
+    watcher: Option<Box<dyn notify::Watcher + Send>>,
 }
 
 impl Headless {
@@ -162,7 +163,14 @@ impl Headless {
             to_worker,
             from_worker,
             stop,
+            watcher: None,
         }
+    }
+
+    /// Watches the queue's folders as the TUI does; false when it cannot.
+    pub fn watch(&mut self, root: &std::path::Path) -> bool {
+        self.watcher = worker::watch(root, self.to_worker.clone());
+        self.watcher.is_some()
     }
 
     pub fn send(&self, fx: Vec<Effect>) {
@@ -176,7 +184,7 @@ impl Headless {
 
     /// Feeds what the worker reports into `app` (and the effects that
     /// causes back to the worker) until `done(app)` or `timeout`.
-    pub fn pump_until(&self, app: &mut App, timeout: Duration, done: impl Fn(&App) -> bool) -> bool {
+    pub fn pump_until(&self, app: &mut App, timeout: Duration, mut done: impl FnMut(&App) -> bool) -> bool {
         let end = std::time::Instant::now() + timeout;
         while !done(app) {
             let left = end.saturating_duration_since(std::time::Instant::now());

@@ -2,7 +2,7 @@
 //! changes and watching the state folders. It gets `Effect`s as jobs and
 //! sends what it finds back to the UI thread as `Action`s.
 
-use std::collections::VecDeque;
+use std::collections::{HashSet, VecDeque};
 use std::ops::ControlFlow;
 use std::path::Path;
 use std::sync::Arc;
@@ -33,6 +33,8 @@ const SETTLE: Duration = Duration::from_millis(400);
 const MIN_GAP: Duration = Duration::from_secs(2);
 /// How many rows go to the UI in one message while streaming.
 const SEND_EVERY: usize = 4096;
+/// How many entries the first screen reads before the full scan.
+const FIRST_SCREEN: usize = 100;
 
 pub struct Worker {
     queue: Queue,
@@ -175,7 +177,18 @@ impl Worker {
         let jobs = &self.jobs;
         let mut quick: Vec<Effect> = Vec::new();
         let mut later: Vec<Effect> = Vec::new();
+        let early = if stream {
+            self.first_screen(generation, &sel, now)
+        } else {
+            HashSet::new()
+        };
+        if !early.is_empty() {
+            first = false;
+        }
         let result = self.queue.scan(&State::ALL, Want::ALL, &All, &mut |e| {
+            if early.contains(&e.id) {
+                return Ok(ControlFlow::Continue(()));
+            }
             count(&mut counts, &e, now, stuck_after);
             if keeps(&sel, &e) {
                 rows.push(RawRow::from_entry(&e));
@@ -237,6 +250,63 @@ impl Worker {
             }
         }
         self.send(Action::Writer(writer_text(self.queue.path())));
+    }
+
+    /// Reads a screenful of entries straight away, many at a time, and sends
+    /// them as the start of a new picture: on a cold cache the parallel scan
+    /// needs seconds for its first chunk, a screen needs a fraction of one.
+    /// Returns their ids, for the full scan to pass over.
+    fn first_screen(&self, generation: u64, sel: &Selection, now: Timestamp) -> HashSet<EntryId> {
+        let mut names: Vec<(State, EntryId)> = Vec::new();
+        for st in State::ALL {
+            let _ = self.queue.scan(&[st], Want::NAMES, &All, &mut |e| {
+                names.push((e.state, e.id));
+                Ok(if names.len() >= FIRST_SCREEN {
+                    ControlFlow::Break(())
+                } else {
+                    ControlFlow::Continue(())
+                })
+            });
+            if names.len() >= FIRST_SCREEN {
+                break;
+            }
+        }
+        // Reading is waiting on the disk: more threads than cores helps.
+        let per = names.len().div_ceil(16).max(1);
+        let queue = &self.queue;
+        let entries: Vec<Entry> = std::thread::scope(|sc| {
+            let hs: Vec<_> = names
+                .chunks(per)
+                .map(|part| {
+                    sc.spawn(move || {
+                        part.iter()
+                            .filter_map(|(st, id)| queue.read_one(*st, id.as_bytes(), Want::ALL))
+                            .collect::<Vec<Entry>>()
+                    })
+                })
+                .collect();
+            hs.into_iter().flat_map(|h| h.join().unwrap_or_default()).collect()
+        });
+        let mut counts = Counts::default();
+        let mut rows = Vec::new();
+        let mut ids = HashSet::new();
+        for e in entries {
+            count(&mut counts, &e, now, self.stuck_after);
+            if keeps(sel, &e) {
+                rows.push(RawRow::from_entry(&e));
+            }
+            ids.insert(e.id);
+        }
+        if !ids.is_empty() {
+            self.send(Action::Loaded {
+                generation,
+                rows,
+                counts,
+                first: true,
+                done: false,
+            });
+        }
+        ids
     }
 
     fn detail(&self, state: State, id: &EntryId) {
