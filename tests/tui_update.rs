@@ -582,3 +582,18 @@ fn release_takes_only_held_entries_and_recover_only_inflight_ones() {
     assert_eq!(a.mode, Mode::Normal);
     assert_eq!(a.message.as_deref(), Some("recover: no inflight entry among them"));
 }
+
+#[test]
+fn esc_and_a_key_that_arrive_as_alt_key_count_as_both() {
+    let mut a = app(3);
+    update(&mut a, key(KeyCode::Enter));
+    assert_eq!(a.view, View::Detail);
+    // Esc (back to the table) then q (quit), read as Alt+q.
+    let fx = update(
+        &mut a,
+        Action::Key(KeyEvent::new(KeyCode::Char('q'), KeyModifiers::ALT)),
+    );
+    assert_eq!(a.view, View::Table);
+    assert!(a.quit);
+    assert!(fx.iter().any(|e| matches!(e, Effect::Quit)));
+}

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use jiff::{SignedDuration, Timestamp};
-use ratatui::crossterm::event::KeyEvent;
+use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
 use super::keys::{self, Scope};
 use super::row::{NO_TIME, RawRow, Row, RowId, Store, unique_prefix_len};
@@ -667,6 +667,14 @@ pub fn update(app: &mut App, action: Action) -> Vec<Effect> {
         return Vec::new();
     }
     match action {
+        // Esc then a key, arriving together over a slow link, reads as
+        // Alt+key: take it as the two keys the user typed.
+        Action::Key(ev) if ev.modifiers.contains(KeyModifiers::ALT) && matches!(ev.code, KeyCode::Char(_)) => {
+            let mut fx = update(app, Action::Key(KeyEvent::new(KeyCode::Esc, KeyModifiers::NONE)));
+            let plain = KeyEvent::new(ev.code, ev.modifiers - KeyModifiers::ALT);
+            fx.extend(update(app, Action::Key(plain)));
+            fx
+        }
         Action::Key(ev) => match keys::action_for(app.scope(), &ev) {
             Some(a) => update(app, a),
             None => Vec::new(),
