@@ -46,6 +46,8 @@ pub struct Worker {
     pending: VecDeque<Effect>,
     stuck_after: SignedDuration,
     fixed_now: Option<Timestamp>,
+    /// When the folders changed since the last read (a re-read is due).
+    changed_at: Option<Instant>,
 }
 
 /// Counts one entry into the header's counts.
@@ -91,6 +93,7 @@ impl Worker {
             pending: VecDeque::new(),
             stuck_after,
             fixed_now,
+            changed_at: None,
         }
     }
 
@@ -100,13 +103,12 @@ impl Worker {
 
     /// Runs until told to quit or the UI goes away.
     pub fn run(mut self) {
-        let mut changed_at: Option<Instant> = None;
         let mut last_scan = Instant::now();
         loop {
             let job = if let Some(e) = self.pending.pop_front() {
                 Job::Do(e)
             } else {
-                let wait = changed_at.map(|t| {
+                let wait = self.changed_at.map(|t| {
                     let due = (t + SETTLE).max(last_scan + MIN_GAP);
                     due.saturating_duration_since(Instant::now())
                 });
@@ -117,7 +119,7 @@ impl Worker {
                 match got {
                     Ok(j) => j,
                     Err(RecvTimeoutError::Timeout) => {
-                        changed_at = None;
+                        self.changed_at = None;
                         last_scan = Instant::now();
                         if let Some((generation, sel)) = self.current.clone() {
                             self.scan(generation, sel, false);
@@ -129,7 +131,7 @@ impl Worker {
             };
             match job {
                 Job::Changed => {
-                    changed_at.get_or_insert_with(Instant::now);
+                    self.changed_at.get_or_insert_with(Instant::now);
                 }
                 Job::Do(Effect::Quit) => return,
                 Job::Do(Effect::Scan {
@@ -138,7 +140,7 @@ impl Worker {
                     stream,
                 }) => {
                     last_scan = Instant::now();
-                    changed_at = None;
+                    self.changed_at = None;
                     self.scan(generation, *selection, stream);
                 }
                 Job::Do(e) => self.handle(e),
@@ -177,6 +179,7 @@ impl Worker {
         let jobs = &self.jobs;
         let mut quick: Vec<Effect> = Vec::new();
         let mut later: Vec<Effect> = Vec::new();
+        let mut changed = false;
         let early = if stream {
             self.first_screen(generation, &sel, now)
         } else {
@@ -214,7 +217,8 @@ impl Worker {
             // one; quick jobs run between chunks.
             while let Ok(j) = jobs.try_recv() {
                 match j {
-                    Job::Changed => {}
+                    // Maybe in a folder already read: read again afterwards.
+                    Job::Changed => changed = true,
                     Job::Do(e @ (Effect::Scan { .. } | Effect::Quit)) => {
                         later.push(e);
                         interrupted = true;
@@ -228,6 +232,9 @@ impl Worker {
             }
             Ok(ControlFlow::Continue(()))
         });
+        if changed {
+            self.changed_at.get_or_insert_with(Instant::now);
+        }
         for e in quick {
             self.handle(e);
         }
