@@ -538,3 +538,25 @@ fn detail_from_the_worker_escapes_headers_and_body() {
     assert!(t.contains("body \\x1b[31mred\\x1b[0m"), "{t}");
     assert!(t.contains("line2"), "{t}");
 }
+
+#[test]
+fn while_reading_the_first_rows_show_and_the_header_says_how_far() {
+    let mut a = App::new("/q".into(), now(), true);
+    update(&mut a, Action::Resize(80, 24));
+    a.start("");
+    let es = entries();
+    let generation = a.generation;
+    update(
+        &mut a,
+        Action::Loaded {
+            generation,
+            rows: es[..3].iter().map(RawRow::from_entry).collect(),
+            counts: counts(&es[..3]),
+            first: true,
+            done: false,
+        },
+    );
+    let t = text(&buffer(&a, 80, 24));
+    assert!(t.contains("reading… 3 entries so far"), "{t}");
+    assert!(t.contains("bob@gmail.com"), "{t}");
+}

@@ -144,7 +144,7 @@ fn header(app: &App, theme: &Theme, f: &mut Frame, area: Rect) {
         None => Span::raw("no writer running"),
     };
     let refreshed = match (app.loading, app.last_refresh) {
-        (Some(n), _) => format!("loading… {n}"),
+        (Some(_), _) => format!("reading… {} entries so far", app.counts.total()),
         (None, Some(t)) => format!("read {}", t.strftime("%H:%M:%SZ")),
         (None, None) => String::new(),
     };
