@@ -560,3 +560,17 @@ fn while_reading_the_first_rows_show_and_the_header_says_how_far() {
     assert!(t.contains("reading… 3 entries so far"), "{t}");
     assert!(t.contains("bob@gmail.com"), "{t}");
 }
+
+#[test]
+fn the_chart_shows_the_latest_sizes() {
+    let mut a = app(80, 24, true, "");
+    update(&mut a, key(KeyCode::Tab));
+    update(&mut a, key(KeyCode::Tab));
+    update(&mut a, Action::Stats(Arc::new(stats())));
+    // Long ago the queue was empty; lately it is full: the chart shows full bars.
+    a.history = vec![0; 500];
+    a.history.extend(std::iter::repeat_n(100, 100));
+    let t = text(&buffer(&a, 80, 24));
+    let last = t.lines().rev().nth(1).unwrap();
+    assert!(last.starts_with("████"), "{t}");
+}

@@ -288,6 +288,9 @@ pub struct App {
     pub quit: bool,
 }
 
+/// Queue sizes kept for the chart (more than any screen is wide).
+const HISTORY: usize = 1024;
+
 /// Rows in the table area: the screen less the header (3 lines), the
 /// column titles and the status line.
 pub fn table_height(size: (u16, u16)) -> usize {
@@ -533,6 +536,9 @@ impl App {
         self.store.strings.shrink();
         self.last_refresh = Some(self.now);
         self.history.push(self.counts.total());
+        if self.history.len() > HISTORY {
+            self.history.drain(..self.history.len() - HISTORY);
+        }
         let mut ids: Vec<[u8; 16]> = self
             .rows
             .iter()

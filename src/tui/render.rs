@@ -517,7 +517,7 @@ fn summary(app: &App, theme: &Theme, f: &mut Frame, area: Rect) {
                 .title(Span::styled(title, theme.title())),
         )
         .style(theme.fg(Color::Green))
-        .data(&app.history);
+        .data(&app.history[app.history.len().saturating_sub(chart.width as usize)..]);
     f.render_widget(spark, chart);
 }
 
