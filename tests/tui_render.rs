@@ -574,3 +574,31 @@ fn the_chart_shows_the_latest_sizes() {
     let last = t.lines().rev().nth(1).unwrap();
     assert!(last.starts_with("████"), "{t}");
 }
+
+#[test]
+fn tiny_terminals_do_not_panic_in_any_view_or_dialog() {
+    for (w, h) in [(1, 1), (10, 3), (20, 5), (40, 10), (80, 6)] {
+        let mut a = app(w, h, true, "");
+        for keys in [
+            &[][..],
+            &[KeyCode::Enter][..],
+            &[KeyCode::BackTab][..],
+            &[KeyCode::Char('?')][..],
+            &[KeyCode::Char('d')][..],
+            &[KeyCode::Char('/')][..],
+            &[KeyCode::Char('f')][..],
+            &[KeyCode::Char('*'), KeyCode::Char('h'), KeyCode::Char('y')][..],
+        ] {
+            for k in keys {
+                update(&mut a, key(*k));
+            }
+            update(&mut a, Action::Detail(Arc::new(detail())));
+            update(&mut a, Action::Stats(Arc::new(stats())));
+            a.history = vec![1, 5, 3];
+            let _ = buffer(&a, w, h);
+            update(&mut a, key(KeyCode::Esc));
+            update(&mut a, key(KeyCode::Esc));
+            a.mode = mqctl::tui::app::Mode::Normal;
+        }
+    }
+}
