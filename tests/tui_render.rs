@@ -602,3 +602,15 @@ fn tiny_terminals_do_not_panic_in_any_view_or_dialog() {
         }
     }
 }
+
+#[test]
+fn the_queue_path_and_the_writer_name_are_escaped_too() {
+    let mut a = app(160, 48, true, "");
+    a.queue_path = "/srv/q\x1b]0;pwned\x07".into();
+    update(&mut a, Action::Writer(Some("evil\x1b[2J (pid 1)".into())));
+    let b = buffer(&a, 160, 48);
+    assert_no_control_chars(&b);
+    let t = text(&b);
+    assert!(t.contains("/srv/q\\x1b]0;pwned\\x07"), "{t}");
+    assert!(t.contains("writer live: evil\\x1b[2J (pid 1)"), "{t}");
+}

@@ -140,7 +140,7 @@ pub fn render(app: &App, f: &mut Frame) {
 fn header(app: &App, theme: &Theme, f: &mut Frame, area: Rect) {
     let w = area.width as usize;
     let writer = match &app.writer {
-        Some(w) => Span::styled(format!("writer live: {w}"), theme.warn()),
+        Some(w) => Span::styled(format!("writer live: {}", crate::output::escape(w)), theme.warn()),
         None => Span::raw("no writer running"),
     };
     let refreshed = match (app.loading, app.last_refresh) {
@@ -148,7 +148,7 @@ fn header(app: &App, theme: &Theme, f: &mut Frame, area: Rect) {
         (None, Some(t)) => format!("read {}", t.strftime("%H:%M:%SZ")),
         (None, None) => String::new(),
     };
-    let path = truncate(&app.queue_path, w.saturating_sub(45).max(10)).into_owned();
+    let path = truncate(&crate::output::escape(&app.queue_path), w.saturating_sub(45).max(10)).into_owned();
     let l1 = Line::from(vec![
         Span::styled("mqctl ", theme.title()),
         Span::raw(path),
