@@ -176,8 +176,6 @@ impl Worker {
         let mut first = true;
         let mut interrupted = false;
         let to_ui = self.to_ui.clone();
-        let jobs = &self.jobs;
-        let mut quick: Vec<Effect> = Vec::new();
         let mut later: Vec<Effect> = Vec::new();
         let mut changed = false;
         let early = if stream {
@@ -188,7 +186,8 @@ impl Worker {
         if !early.is_empty() {
             first = false;
         }
-        let result = self.queue.scan(&State::ALL, Want::ALL, &All, &mut |e| {
+        let this = &*self;
+        let result = this.queue.scan(&State::ALL, Want::ALL, &All, &mut |e| {
             if early.contains(&e.id) {
                 return Ok(ControlFlow::Continue(()));
             }
@@ -214,8 +213,8 @@ impl Worker {
                 first = false;
             }
             // Stay responsive during a long scan: a newer scan replaces this
-            // one; quick jobs run between chunks.
-            while let Ok(j) = jobs.try_recv() {
+            // one; a detail is read at once; the rest waits for the end.
+            while let Ok(j) = this.jobs.try_recv() {
                 match j {
                     // Maybe in a folder already read: read again afterwards.
                     Job::Changed => changed = true,
@@ -223,7 +222,8 @@ impl Worker {
                         later.push(e);
                         interrupted = true;
                     }
-                    Job::Do(e @ (Effect::LoadDetail(..) | Effect::Cancel)) => quick.push(e),
+                    Job::Do(Effect::LoadDetail(state, id)) => this.detail(state, &id),
+                    Job::Do(Effect::Cancel) => this.stop.store(true, Ordering::SeqCst),
                     Job::Do(e) => later.push(e),
                 }
             }
@@ -234,9 +234,6 @@ impl Worker {
         });
         if changed {
             self.changed_at.get_or_insert_with(Instant::now);
-        }
-        for e in quick {
-            self.handle(e);
         }
         self.pending.extend(later);
         if interrupted {
