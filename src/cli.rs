@@ -133,6 +133,11 @@ mqctl completions zsh > ~/.zfunc/_mqctl\n  mqctl completions fish > ~/.config/fi
     #[command(hide = true)]
     Generate(GenerateArgs),
 
+    /// Browse, filter, mark and act on the queue interactively.
+    #[command(after_help = "Examples:\n  mqctl --queue /var/spool/kannader tui\n  \
+mqctl tui --filter \"--domain broken-dns.example\"\n  NO_COLOR=1 mqctl tui\n\nPress ? inside for the keys.")]
+    Tui(TuiArgs),
+
     /// Build a realistic sample queue to try mqctl on.
     #[command(after_help = "Examples:\n  mqctl demo\n  mqctl demo /tmp/q && mqctl --queue /tmp/q stats")]
     Demo(DemoArgs),
@@ -340,6 +345,17 @@ pub struct EnqueueArgs {
     /// First attempt at this time (now, +2h, RFC 3339) instead of now.
     #[arg(long, value_name = "TIME")]
     pub at: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct TuiArgs {
+    /// Start with this filter (the selection flags as one string, plus free text).
+    #[arg(long, value_name = "FILTER", default_value = "", allow_hyphen_values = true)]
+    pub filter: String,
+
+    /// An inflight entry older than this counts as stuck (and may be recovered or dropped).
+    #[arg(long, default_value = "1h", value_name = "DUR")]
+    pub stuck_after: String,
 }
 
 #[derive(Debug, Args)]

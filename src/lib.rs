@@ -14,6 +14,7 @@ pub mod output;
 pub mod queue;
 pub mod select;
 pub mod timespec;
+pub mod tui;
 
 pub use error::{Error, Result};
 pub use exit::ExitCode;

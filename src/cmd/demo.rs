@@ -1,6 +1,6 @@
 //! `mqctl demo`: build a realistic sample queue and show what to try on it.
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 
 use super::{Context, flush, stdout};
 use crate::cli::DemoArgs;
@@ -15,6 +15,13 @@ pub fn run(ctx: &Context, args: &DemoArgs) -> Result<ExitCode> {
     };
     let report = demo::build(&dir, args.mails, args.seed, ctx.now)?;
     let dir = std::fs::canonicalize(&dir).unwrap_or(dir);
+    // On a terminal, show it in the TUI; then (or otherwise) say what was made.
+    if std::io::stdin().is_terminal() && std::io::stdout().is_terminal() {
+        let queue = crate::queue::Queue::open(&dir)?;
+        if super::tui::run_on(ctx, queue, "", "1h")? == crate::tui::Ended::Signalled {
+            return Ok(ExitCode::Interrupted);
+        }
+    }
     let mut out = stdout();
     print_report(&mut out, &dir, &report)?;
     flush(&mut out)?;

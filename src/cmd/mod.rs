@@ -14,6 +14,7 @@ pub mod recover;
 pub mod reschedule;
 pub mod show;
 pub mod stats;
+pub mod tui;
 
 use std::io::{self, BufRead, IsTerminal, Read, Write};
 use std::path::PathBuf;
@@ -135,6 +136,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Stats(a) => stats::run(&ctx, a),
         Command::Enqueue(a) => enqueue::run(&ctx, a),
         Command::Demo(a) => demo::run(&ctx, a),
+        Command::Tui(a) => tui::run(&ctx, a),
         Command::Reschedule(a) => reschedule::reschedule(&ctx, a),
         Command::Defer(a) => reschedule::defer(&ctx, a),
         Command::Hold(a) => hold::hold(&ctx, a),

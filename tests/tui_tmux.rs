@@ -1,0 +1,204 @@
+//! The real binary in a real terminal (tmux): filter, mark, hold, confirm,
+//! quit, then look at the folders. Skipped, with a reason, without tmux.
+
+use std::path::Path;
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_mqctl");
+
+struct Tmux {
+    socket: String,
+}
+
+impl Tmux {
+    fn run(&self, args: &[&str]) -> Output {
+        Command::new("tmux")
+            .arg("-L")
+            .arg(&self.socket)
+            .args(args)
+            .output()
+            .expect("tmux runs")
+    }
+
+    fn keys(&self, keys: &[&str]) {
+        let mut a = vec!["send-keys", "-t", "t"];
+        a.extend_from_slice(keys);
+        assert!(self.run(&a).status.success());
+    }
+
+    fn text(&self, s: &str) {
+        assert!(self.run(&["send-keys", "-t", "t", "-l", "--", s]).status.success());
+    }
+
+    fn screen(&self) -> String {
+        String::from_utf8_lossy(&self.run(&["capture-pane", "-p", "-t", "t"]).stdout).into_owned()
+    }
+
+    /// Waits until the screen shows `what`; returns the screen.
+    fn wait_for(&self, what: &str) -> String {
+        let end = Instant::now() + Duration::from_secs(30);
+        loop {
+            let s = self.screen();
+            if s.contains(what) {
+                return s;
+            }
+            assert!(Instant::now() < end, "timed out waiting for {what:?}; screen:\n{s}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = self.run(&["kill-server"]);
+    }
+}
+
+fn mqctl(q: &Path, args: &[&str]) -> String {
+    let out = Command::new(BIN).arg("--queue").arg(q).args(args).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn count(q: &Path, sel: &[&str]) -> usize {
+    let mut a = vec!["list", "--count"];
+    a.extend_from_slice(sel);
+    mqctl(q, &a).trim().parse().unwrap()
+}
+
+fn links(dir: &Path) -> usize {
+    std::fs::read_dir(dir).map_or(0, |d| d.count())
+}
+
+#[test]
+fn filter_mark_hold_confirm_quit_moves_the_entries_to_hold() {
+    if Command::new("tmux").arg("-V").output().is_err() {
+        eprintln!("skipped: tmux is not installed (apt-get install tmux)");
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let q = tmp.path().join("q");
+    let out = Command::new(BIN)
+        .arg("demo")
+        .arg(&q)
+        .args(["--mails", "300"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "demo without a terminal prints its report");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("Built a sample queue"));
+
+    let sel = ["--domain", "broken-dns.example", "--state", "queue"];
+    let to_hold = count(&q, &sel);
+    assert!(to_hold > 1, "the demo has an incident to work on");
+    let held_before = links(&q.join("hold"));
+    let held_sel = ["--domain", "broken-dns.example", "--state", "hold"];
+    let domain_held_before = count(&q, &held_sel);
+
+    let t = Tmux {
+        socket: format!("mqctl-test-{}", std::process::id()),
+    };
+    let cmd = format!(
+        "env NO_COLOR=1 TERM=xterm-256color MQCTL_QUEUE='{}' '{}' tui; echo EXITED $?; sleep 60",
+        q.display(),
+        BIN
+    );
+    let started = t.run(&["new-session", "-d", "-s", "t", "-x", "120", "-y", "40", &cmd]);
+    assert!(started.status.success(), "{}", String::from_utf8_lossy(&started.stderr));
+    let s = t.wait_for("shown");
+    assert!(s.contains(&q.file_name().unwrap().to_string_lossy().to_string()), "{s}");
+    t.wait_for("read ");
+
+    t.keys(&["/"]);
+    t.text("--domain broken-dns.example --state queue");
+    t.keys(&["Enter"]);
+    let s = t.wait_for(&format!(
+        "filter: --domain broken-dns.example --state queue  {to_hold} shown"
+    ));
+    assert!(s.contains("broken-dns.example"), "{s}");
+
+    t.keys(&["*"]);
+    t.wait_for(&format!("{to_hold} marked"));
+    t.keys(&["h"]);
+    t.wait_for(&format!("Hold {to_hold} entries?"));
+    t.keys(&["y"]);
+    let s = t.wait_for(&format!("Hold: {to_hold} held, 0 vanished, 0 failed"));
+    // It re-read the queue: nothing of the incident is left in queue/.
+    let s = if s.contains("0 shown") {
+        s
+    } else {
+        t.wait_for("0 shown")
+    };
+    assert!(s.contains("nothing matches the filter"), "{s}");
+
+    t.keys(&["q"]);
+    t.wait_for("EXITED 0");
+
+    assert_eq!(count(&q, &sel), 0);
+    assert_eq!(links(&q.join("hold")), held_before + to_hold);
+    assert_eq!(count(&q, &held_sel), domain_held_before + to_hold);
+}
+
+#[test]
+fn sigterm_ends_the_tui_and_gives_the_terminal_back() {
+    if Command::new("tmux").arg("-V").output().is_err() {
+        eprintln!("skipped: tmux is not installed (apt-get install tmux)");
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let q = tmp.path().join("q");
+    mqctl::demo::create_empty(&q).unwrap();
+    let t = Tmux {
+        socket: format!("mqctl-term-{}", std::process::id()),
+    };
+    let pidfile = tmp.path().join("pid");
+    let cmd = format!(
+        "echo BEFORE; env MQCTL_QUEUE='{}' sh -c 'echo $$ > {}; exec \"$0\" tui' '{}'; echo EXITED $?; stty -a | grep -o -- '-icanon'; sleep 60",
+        q.display(),
+        pidfile.display(),
+        BIN
+    );
+    assert!(
+        t.run(&["new-session", "-d", "-s", "t", "-x", "100", "-y", "30", &cmd])
+            .status
+            .success()
+    );
+    let s = t.wait_for("the queue is empty");
+    assert!(!s.contains("BEFORE"), "the TUI has the alternate screen: {s}");
+    let pid = std::fs::read_to_string(&pidfile).unwrap();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", pid.trim()])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let s = t.wait_for("EXITED 130");
+    assert!(s.contains("BEFORE"), "back on the normal screen: {s}");
+    assert!(!s.contains("-icanon"), "raw mode was left on: {s}");
+}
+
+#[test]
+fn demo_on_a_terminal_opens_the_tui_then_prints_its_report() {
+    if Command::new("tmux").arg("-V").output().is_err() {
+        eprintln!("skipped: tmux is not installed (apt-get install tmux)");
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let q = tmp.path().join("q");
+    let t = Tmux {
+        socket: format!("mqctl-demo-{}", std::process::id()),
+    };
+    let cmd = format!("'{}' demo '{}' --mails 40; echo EXITED $?; sleep 60", BIN, q.display());
+    assert!(
+        t.run(&["new-session", "-d", "-s", "t", "-x", "80", "-y", "24", &cmd])
+            .status
+            .success()
+    );
+    let s = t.wait_for("shown");
+    assert!(s.contains("no filter"), "{s}");
+    t.keys(&["q"]);
+    let s = t.wait_for("EXITED 0");
+    assert!(s.contains("Built a sample queue"), "{s}");
+    assert!(links(&q.join("queue")) > 0);
+}

@@ -1,0 +1,161 @@
+//! The worker thread on real folders, driven through `Headless` exactly as
+//! the event loop drives it: streamed scans, filters, actions, live refresh.
+
+use std::collections::HashSet;
+use std::path::Path;
+use std::time::Duration;
+
+use jiff::{SignedDuration, Timestamp};
+use mqctl::queue::ops::{Apply, Op};
+use mqctl::queue::{Queue, State};
+use mqctl::tui::Headless;
+use mqctl::tui::app::{Action, App, Mode, update};
+use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+
+const T: Duration = Duration::from_secs(30);
+
+fn now() -> Timestamp {
+    "2026-11-23T12:00:00Z".parse().unwrap()
+}
+
+fn links(q: &Path, s: State) -> usize {
+    std::fs::read_dir(q.join(s.dir())).map_or(0, |d| d.count())
+}
+
+fn key(c: char) -> Action {
+    Action::Key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE))
+}
+
+fn open(root: &Path, filter: &str) -> (App, Headless) {
+    let q = Queue::open(root).unwrap();
+    let mut app = App::new(root.display().to_string(), now(), false);
+    update(&mut app, Action::Resize(120, 40));
+    let hl = Headless::new(q, SignedDuration::from_hours(1), Some(now()));
+    hl.send(app.start(filter));
+    assert!(hl.pump_until(&mut app, T, |a| a.loading.is_none()));
+    (app, hl)
+}
+
+fn demo(dir: &Path, mails: usize) {
+    mqctl::demo::build(dir, mails, 3, now()).unwrap();
+}
+
+#[test]
+fn a_streamed_scan_shows_every_entry_once_and_counts_them_all() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("q");
+    demo(&root, 300);
+    let (app, _hl) = open(&root, "");
+    let on_disk: usize = State::ALL.iter().map(|&s| links(&root, s)).sum();
+    assert!(on_disk > 300, "{on_disk}");
+    assert_eq!(app.rows.len(), on_disk);
+    let ids: HashSet<_> = app.rows.iter().map(|r| r.id).collect();
+    assert_eq!(ids.len(), on_disk, "no entry twice (first screen + scan)");
+    assert_eq!(app.counts.total() as usize, on_disk);
+    assert_eq!(app.counts.queue as usize, links(&root, State::Queued));
+    assert_eq!(app.counts.hold as usize, links(&root, State::Held));
+    assert_eq!(app.counts.inflight as usize, links(&root, State::Inflight));
+    assert_eq!(app.history.len(), 1);
+}
+
+#[test]
+fn a_filter_keeps_what_the_cli_selection_keeps_and_counts_stay_whole() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("q");
+    demo(&root, 300);
+    let (app, _hl) = open(&root, "--domain broken-dns.example --state queue");
+    let q = Queue::open(&root).unwrap();
+    let sel = mqctl::tui::filter::parse("--domain broken-dns.example --state queue", now()).unwrap();
+    let mut expect = 0;
+    mqctl::select::for_each(&q, &sel, sel.want(), &mut |_| {
+        expect += 1;
+        Ok(std::ops::ControlFlow::Continue(()))
+    })
+    .unwrap();
+    assert!(expect > 0);
+    assert_eq!(app.rows.len(), expect);
+    for r in &app.rows {
+        assert!(app.store.strings.get(r.to).ends_with("@broken-dns.example"));
+        assert_eq!(r.state, State::Queued);
+    }
+    let on_disk: usize = State::ALL.iter().map(|&s| links(&root, s)).sum();
+    assert_eq!(
+        app.counts.total() as usize,
+        on_disk,
+        "the header counts the whole queue"
+    );
+}
+
+#[test]
+fn hold_then_release_through_the_worker_moves_the_links_and_reports() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("q");
+    demo(&root, 60);
+    // Entries that can be read (the demo's broken ones have no envelope):
+    // release refuses a link the writer would follow out of the queue.
+    let (mut app, hl) = open(&root, "--state queue --from *");
+    let held = links(&root, State::Held);
+    for _ in 0..3 {
+        update(&mut app, key(' '));
+    }
+    update(&mut app, key('h'));
+    hl.send(update(&mut app, key('y')));
+    assert!(hl.pump_until(&mut app, T, |a| a.mode == Mode::Normal && a.loading.is_none()));
+    assert_eq!(app.message.as_deref(), Some("Hold: 3 held, 0 vanished, 0 failed"));
+    assert_eq!(links(&root, State::Held), held + 3);
+    assert!(app.marks.is_empty());
+
+    // Release them again from a view of hold/.
+    hl.send(update(&mut app, key('/')));
+    update(&mut app, Action::ClearInput);
+    for c in "--state hold".chars() {
+        update(&mut app, key(c));
+    }
+    hl.send(update(&mut app, Action::Submit));
+    assert!(hl.pump_until(&mut app, T, |a| a.loading.is_none() && a.rows.len() == held + 3));
+    update(&mut app, key('*'));
+    update(&mut app, key('u'));
+    hl.send(update(&mut app, key('y')));
+    assert!(hl.pump_until(&mut app, T, |a| a.mode == Mode::Normal && a.loading.is_none()));
+    let msg = app.message.clone().unwrap();
+    assert!(
+        msg.starts_with(&format!("Release: {} moved to queue, 0 vanished", held + 3)),
+        "{msg}"
+    );
+    assert_eq!(links(&root, State::Held), 0);
+}
+
+#[test]
+fn another_process_changing_the_queue_refreshes_the_table_keeping_selection_and_marks() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("q");
+    demo(&root, 40);
+    let (mut app, mut hl) = open(&root, "--state queue");
+    assert!(hl.watch(&root));
+    update(&mut app, key(' '));
+    update(&mut app, key(' '));
+    update(&mut app, key('j'));
+    let selected = app.selected_row().unwrap().id;
+    let before = app.rows.len();
+    // "mqctl hold" in another terminal: the last row leaves queue/.
+    let last = app.store.entry_id(app.rows[before - 1].id);
+    let mut q = Queue::open(&root).unwrap();
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let opts = Apply {
+        dry_run: false,
+        stop: &stop,
+        force_inflight: false,
+        inflight_stale_after: None,
+        now: now(),
+    };
+    q.apply(Op::Move(State::Held), &[(State::Queued, last)], &opts, &mut |_| {})
+        .unwrap();
+    assert!(hl.pump_until(&mut app, T, |a| a.rows.len() == before - 1));
+    assert_eq!(
+        app.selected_row().unwrap().id,
+        selected,
+        "the selection stays on its entry"
+    );
+    assert_eq!(app.marks.len(), 2, "the marks survive the refresh");
+    assert_eq!(app.counts.hold as usize, links(&root, State::Held));
+}
