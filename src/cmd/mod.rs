@@ -72,6 +72,14 @@ impl Context {
                 "no queue given: pass --queue DIR or set MQCTL_QUEUE=DIR (try `mqctl demo` for a sample queue)".into(),
             ));
         };
+        // --insecure follows a symlinked root (resolved once, here).
+        let real;
+        let path = if self.insecure {
+            real = std::fs::canonicalize(path).unwrap_or_else(|_| path.clone());
+            &real
+        } else {
+            path
+        };
         let queue = Queue::open(path)?;
         secure(&queue, self.insecure)?;
         Ok(queue)

@@ -66,8 +66,10 @@ impl Queue {
         let root = Dir::open_root(bare).map_err(|e| {
             unusable(match e {
                 Errno::ENOENT => "does not exist".into(),
-                Errno::ELOOP => "is a symlink; give the real path of the queue".into(),
-                Errno::ENOTDIR if is_symlink() => "is a symlink; give the real path of the queue".into(),
+                Errno::ELOOP => "is a symlink; give the real path of the queue (or --insecure to follow it)".into(),
+                Errno::ENOTDIR if is_symlink() => {
+                    "is a symlink; give the real path of the queue (or --insecure to follow it)".into()
+                }
                 Errno::ENOTDIR => "is not a folder".into(),
                 Errno::EACCES => "permission denied (run as the queue's owner or root)".into(),
                 e => format!("cannot be opened: {}", e.desc()),
