@@ -1,7 +1,8 @@
 //! `cargo bench --bench list`: mqctl's read path against plain baselines on a
 //! queue of 100,000 entries built for the run. BENCHMARKS.md has the method
-//! and the figures. `MQCTL_BENCH_ENTRIES=N` changes the size, and
-//! `MQCTL_BENCH_RUNS=N` (at least 5) the timed runs per contender.
+//! and the figures. `MQCTL_BENCH_ENTRIES=N` changes the size,
+//! `MQCTL_BENCH_RUNS=N` (at least 5) the timed runs per contender, and
+//! `MQCTL_BENCH_BIN=PATH` measures another mqctl build than cargo's.
 //!
 //! To add a comparison, write a function returning a `Pair` and put it in
 //! `pairs()`; a destructive one gives its contenders a `prepare` step.
@@ -78,11 +79,11 @@ fn main() -> ExitCode {
 
 fn run() -> BenchResult<bool> {
     let entries = env_number("MQCTL_BENCH_ENTRIES", 100_000)?;
-    let runs = env_number("MQCTL_BENCH_RUNS", 7)?;
+    let runs = env_number("MQCTL_BENCH_RUNS", 9)?;
     if entries == 0 || runs < 5 {
         return Err("MQCTL_BENCH_ENTRIES must be at least 1 and MQCTL_BENCH_RUNS at least 5".into());
     }
-    eprintln!("mqctl binary: {}", env!("CARGO_BIN_EXE_mqctl"));
+    eprintln!("mqctl binary: {}", harness::mqctl_bin().to_string_lossy());
     let load_before = load();
     let start = Instant::now();
     let fx = Fixture::build(entries, 0x6d71_6374)?;

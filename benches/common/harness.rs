@@ -330,9 +330,17 @@ fn thread_cpu() -> BenchResult<Duration> {
     Ok(cpu_time(&u))
 }
 
-/// `env!("CARGO_BIN_EXE_mqctl")` with `--queue`, colors off.
+/// The mqctl binary to measure: the one cargo built for this bench, or
+/// `MQCTL_BENCH_BIN` (to compare two builds on the same queue).
+pub fn mqctl_bin() -> std::ffi::OsString {
+    std::env::var_os("MQCTL_BENCH_BIN")
+        .filter(|b| !b.is_empty())
+        .unwrap_or_else(|| env!("CARGO_BIN_EXE_mqctl").into())
+}
+
+/// `mqctl --queue Q --color=never ARGS…`.
 pub fn mqctl(queue: &Path, args: &[&str]) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_mqctl"));
+    let mut c = Command::new(mqctl_bin());
     c.arg("--queue").arg(queue).arg("--color=never").args(args);
     c.env_remove("MQCTL_NOW");
     c
