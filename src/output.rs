@@ -456,10 +456,12 @@ pub fn entry_table(entries: &[Entry], fields: &[Field], v: &View, short_ids: Opt
 /// building an intermediate value. Absent values are `null`. Ids, addresses
 /// and times are formatted straight into the output (`Shown`), not into a
 /// `String` per field: this runs once per entry on the thread that writes.
+/// A write error comes back with its own kind (`io::Error::from` unwraps
+/// serde_json's), so a closed pipe is still seen as one.
 pub fn write_entry_json(out: &mut dyn Write, e: &Entry, fields: &[Field], now: Timestamp) -> io::Result<()> {
     use serde::ser::{SerializeMap, Serializer};
     let mut ser = serde_json::Serializer::new(out);
-    let mut map = ser.serialize_map(Some(fields.len())).map_err(io::Error::other)?;
+    let mut map = ser.serialize_map(Some(fields.len())).map_err(io::Error::from)?;
     let env = e.envelope.as_ref();
     for &f in fields {
         let key = f.name();
@@ -482,9 +484,9 @@ pub fn write_entry_json(out: &mut dyn Write, e: &Entry, fields: &[Field], now: T
             Field::MessageId => map.serialize_entry(key, &e.message_id()),
             Field::Problem => map.serialize_entry(key, &problem_text(e)),
         };
-        r.map_err(io::Error::other)?;
+        r.map_err(io::Error::from)?;
     }
-    map.end().map_err(io::Error::other)
+    map.end().map_err(io::Error::from)
 }
 
 /// Serialises as the JSON string of its `Display` (escaped as JSON needs).
