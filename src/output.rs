@@ -8,7 +8,7 @@ use std::io::{self, IsTerminal, Write};
 use jiff::Timestamp;
 use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
 
-use crate::queue::{Entry, parse::format_timestamp};
+use crate::queue::{Entry, parse::WriterTime};
 
 /// True for characters that must never reach a terminal raw: C0/C1 controls,
 /// DEL, and the bidirectional overrides that can make text read backwards.
@@ -499,28 +499,33 @@ pub fn write_json_pretty<T: serde::Serialize>(out: &mut dyn Write, value: &T) ->
 }
 
 /// Writes one entry as a JSON object with the chosen fields, without
-/// building an intermediate value. Absent values are `null`.
+/// building an intermediate value. Absent values are `null`. Ids, addresses
+/// and times are formatted straight into the output (`Shown`), not into a
+/// `String` per field: this runs once per entry on the thread that writes.
+/// A write error comes back with its own kind (`io::Error::from` unwraps
+/// serde_json's), so a closed pipe is still seen as one.
 pub fn write_entry_json(out: &mut dyn Write, e: &Entry, fields: &[Field], now: Timestamp) -> io::Result<()> {
     use serde::ser::{SerializeMap, Serializer};
     let mut ser = serde_json::Serializer::new(SafeJson(out));
-    // `io::Error::from` keeps an I/O error's kind (a closed pipe must stay BrokenPipe).
     let mut map = ser.serialize_map(Some(fields.len())).map_err(io::Error::from)?;
+    let env = e.envelope.as_ref();
     for &f in fields {
         let key = f.name();
         let r = match f {
             Field::Id => map.serialize_entry(key, &*escape_bytes(e.id.as_bytes())),
             Field::State => map.serialize_entry(key, e.state.dir()),
-            Field::Mail => map.serialize_entry(key, &e.link.map(|l| l.mail.to_string())),
-            Field::Dest => map.serialize_entry(key, &e.link.map(|l| l.dest.to_string())),
-            Field::From => map.serialize_entry(key, &e.envelope.as_ref().map(|en| en.from_display())),
-            Field::To => map.serialize_entry(key, &e.envelope.as_ref().map(|en| en.to.to_string())),
-            Field::At => map.serialize_entry(key, &e.schedule.map(|s| format_timestamp(s.at))),
-            Field::LastAttempt => {
-                map.serialize_entry(key, &e.schedule.and_then(|s| s.last_attempt).map(format_timestamp))
-            }
+            Field::Mail => map.serialize_entry(key, &e.link.map(|l| Shown(l.mail))),
+            Field::Dest => map.serialize_entry(key, &e.link.map(|l| Shown(l.dest))),
+            Field::From => map.serialize_entry(key, &env.map(|en| Shown(Sender(en)))),
+            Field::To => map.serialize_entry(key, &env.map(|en| Shown(&en.to))),
+            Field::At => map.serialize_entry(key, &e.schedule.map(|s| Shown(WriterTime(s.at)))),
+            Field::LastAttempt => map.serialize_entry(
+                key,
+                &e.schedule.and_then(|s| s.last_attempt).map(|t| Shown(WriterTime(t))),
+            ),
             Field::Size => map.serialize_entry(key, &e.contents.map(|c| c.size)),
             Field::Age => map.serialize_entry(key, &e.contents.map(|c| (now - c.written).get_seconds())),
-            Field::Since => map.serialize_entry(key, &e.since.map(format_timestamp)),
+            Field::Since => map.serialize_entry(key, &e.since.map(|t| Shown(WriterTime(t)))),
             Field::Subject => map.serialize_entry(key, &e.subject()),
             Field::MessageId => map.serialize_entry(key, &e.message_id()),
             Field::Problem => map.serialize_entry(key, &problem_text(e)),
@@ -528,6 +533,28 @@ pub fn write_entry_json(out: &mut dyn Write, e: &Entry, fields: &[Field], now: T
         r.map_err(io::Error::from)?;
     }
     map.end().map_err(io::Error::from)
+}
+
+/// Serialises as the JSON string of its `Display` (escaped as JSON needs).
+struct Shown<T>(T);
+
+impl<T: std::fmt::Display> serde::Serialize for Shown<T> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(&self.0)
+    }
+}
+
+/// The sender as shown: the address, or `<>` for the null sender (what
+/// `Envelope::from_display` returns, without the `String`).
+struct Sender<'a>(&'a crate::queue::Envelope);
+
+impl std::fmt::Display for Sender<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.0.from {
+            Some(a) => std::fmt::Display::fmt(a, f),
+            None => f.write_str("<>"),
+        }
+    }
 }
 
 #[cfg(test)]

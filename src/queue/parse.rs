@@ -34,16 +34,28 @@ pub fn timestamp(s: &str) -> Result<Timestamp, String> {
 /// Formats a time the way the writer (chrono's serde) does: UTC, `Z`, and a
 /// fraction of 3, 6 or 9 digits, left out when it is zero.
 pub fn format_timestamp(t: Timestamp) -> String {
-    let base = t.strftime("%Y-%m-%dT%H:%M:%S").to_string();
-    let ns = t.subsec_nanosecond();
-    if ns == 0 {
-        format!("{base}Z")
-    } else if ns % 1_000_000 == 0 {
-        format!("{base}.{:03}Z", ns / 1_000_000)
-    } else if ns % 1_000 == 0 {
-        format!("{base}.{:06}Z", ns / 1_000)
-    } else {
-        format!("{base}.{ns:09}Z")
+    WriterTime(t).to_string()
+}
+
+/// `format_timestamp` without the `String`: writes straight into a
+/// formatter (JSON output uses it once per time per entry).
+#[derive(Debug, Clone, Copy)]
+pub struct WriterTime(pub Timestamp);
+
+impl std::fmt::Display for WriterTime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let t = self.0;
+        write!(f, "{}", t.strftime("%Y-%m-%dT%H:%M:%S"))?;
+        let ns = t.subsec_nanosecond();
+        if ns == 0 {
+            f.write_str("Z")
+        } else if ns % 1_000_000 == 0 {
+            write!(f, ".{:03}Z", ns / 1_000_000)
+        } else if ns % 1_000 == 0 {
+            write!(f, ".{:06}Z", ns / 1_000)
+        } else {
+            write!(f, ".{ns:09}Z")
+        }
     }
 }
 

@@ -3,6 +3,7 @@
 //! (`Queue::scan`).
 
 use std::ops::ControlFlow;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use jiff::Timestamp;
 use nix::errno::Errno;
@@ -240,6 +241,11 @@ impl Queue {
     /// Reads every entry of `states` in parallel, in chunks, giving `sink`
     /// the ones `filter` keeps, in folder order. `sink` returns `Break` to
     /// stop early (a `--limit`, a closed pipe).
+    ///
+    /// The chunks are pipelined: while the pool reads one chunk, this thread
+    /// gives `sink` the entries of the chunk before (formatting output is
+    /// serial work that would otherwise leave the pool idle). At most two
+    /// chunks of entries are held at once.
     pub fn scan(
         &self,
         states: &[State],
@@ -248,13 +254,14 @@ impl Queue {
         sink: &mut dyn FnMut(Entry) -> Result<ControlFlow<()>>,
     ) -> Result<()> {
         let mut chunk: Vec<(Box<[u8]>, Option<Kind>)> = Vec::with_capacity(CHUNK);
+        let mut slots = Slots::default();
         for &state in states {
             let Some(dir) = self.state_dir(state) else { continue };
             let mut outcome: Result<ControlFlow<()>> = Ok(ControlFlow::Continue(()));
             let listed = dir.for_each_child(|name, kind| {
                 chunk.push((name.into(), kind));
                 if chunk.len() == CHUNK {
-                    outcome = self.scan_chunk(state, &mut chunk, want, filter, sink);
+                    outcome = self.scan_chunk(state, &mut chunk, &mut slots, want, filter, sink);
                     if !matches!(outcome, Ok(ControlFlow::Continue(()))) {
                         return ControlFlow::Break(());
                     }
@@ -267,25 +274,65 @@ impl Queue {
                 Err(e) => return Err(e),
             }
             listed.map_err(|e| Error::io("listing", self.display(state.dir()), e))?;
-            if self.scan_chunk(state, &mut chunk, want, filter, sink)?.is_break() {
+            if self
+                .scan_chunk(state, &mut chunk, &mut slots, want, filter, sink)?
+                .is_break()
+            {
                 return Ok(());
             }
         }
-        Ok(())
+        give(&mut slots.ready, sink).map(|_| ())
     }
 
+    /// Reads `chunk` (entries of `state`) on the pool into `slots.spare`
+    /// while giving `sink` the entries of the previous chunk (`slots.ready`);
+    /// then the new entries are the ready ones.
     fn scan_chunk(
         &self,
         state: State,
         chunk: &mut Vec<(Box<[u8]>, Option<Kind>)>,
+        slots: &mut Slots,
         want: Want,
         filter: &dyn Filter,
         sink: &mut dyn FnMut(Entry) -> Result<ControlFlow<()>>,
     ) -> Result<ControlFlow<()>> {
-        let entries: Vec<Entry> = chunk
+        let Slots { ready, spare } = slots;
+        // Set when `sink` stops early, so the pool skips the rest of the chunk.
+        let stop = AtomicBool::new(false);
+        let names = &*chunk;
+        let flow = rayon::in_place_scope(|s| {
+            if !names.is_empty() {
+                s.spawn(|_| self.read_chunk(state, names, want, filter, &stop, spare));
+            }
+            let flow = give(ready, sink);
+            if !matches!(flow, Ok(ControlFlow::Continue(()))) {
+                stop.store(true, Ordering::Relaxed);
+            }
+            flow
+        });
+        chunk.clear();
+        std::mem::swap(ready, spare);
+        flow
+    }
+
+    fn read_chunk(
+        &self,
+        state: State,
+        names: &[(Box<[u8]>, Option<Kind>)],
+        want: Want,
+        filter: &dyn Filter,
+        stop: &AtomicBool,
+        out: &mut Vec<Option<Entry>>,
+    ) {
+        // Indexed all the way, so rayon writes each entry straight into its
+        // place in `out` (whose capacity is reused from chunk to chunk).
+        names
             .par_iter()
             .with_min_len(64)
             .map_init(Bufs::default, |bufs, (name, kind)| {
+                if stop.load(Ordering::Relaxed) {
+                    return None;
+                }
                 let mut e = self.read_entry(state, name, *kind, want, bufs)?;
                 if !filter.pre(&e) {
                     return None;
@@ -295,15 +342,7 @@ impl Queue {
                 }
                 filter.post(&e).then_some(e)
             })
-            .flatten()
-            .collect();
-        chunk.clear();
-        for e in entries {
-            if sink(e)?.is_break() {
-                return Ok(ControlFlow::Break(()));
-            }
-        }
-        Ok(ControlFlow::Continue(()))
+            .collect_into_vec(out);
     }
 
     /// The names in the given state folders (for resolving id prefixes).
@@ -319,4 +358,26 @@ impl Queue {
         }
         Ok(out)
     }
+}
+
+/// The pipeline's two chunk buffers: `ready` holds entries read and not yet
+/// given to the sink, `spare` is where the pool reads the next chunk (`None`
+/// for an entry that vanished or that the filter dropped).
+#[derive(Default)]
+struct Slots {
+    ready: Vec<Option<Entry>>,
+    spare: Vec<Option<Entry>>,
+}
+
+/// Gives `sink` the entries in `ready`, in order, until it says stop.
+fn give(
+    ready: &mut Vec<Option<Entry>>,
+    sink: &mut dyn FnMut(Entry) -> Result<ControlFlow<()>>,
+) -> Result<ControlFlow<()>> {
+    for e in ready.drain(..).flatten() {
+        if sink(e)?.is_break() {
+            return Ok(ControlFlow::Break(()));
+        }
+    }
+    Ok(ControlFlow::Continue(()))
 }

@@ -1,0 +1,252 @@
+//! `cargo bench --bench list`: mqctl's read path against plain baselines on a
+//! queue of 100,000 entries built for the run. BENCHMARKS.md has the method
+//! and the figures. `MQCTL_BENCH_ENTRIES=N` changes the size,
+//! `MQCTL_BENCH_RUNS=N` (at least 5) the timed runs per contender, and
+//! `MQCTL_BENCH_BIN=PATH` measures another mqctl build than cargo's.
+//!
+//! To add a comparison, write a function returning a `Pair` and put it in
+//! `pairs()`; a destructive one gives its contenders a `prepare` step.
+
+mod common;
+
+use std::collections::HashMap;
+use std::io::BufWriter;
+use std::path::Path;
+use std::process::{Command, ExitCode};
+use std::time::Instant;
+
+use common::fixture::Fixture;
+use common::harness::{self, BenchResult, Contender, Pair, dev_null, max_rss, mqctl};
+use common::naive;
+use serde_json::Value;
+
+/// Every field but the ones read from the message headers.
+const FIELDS: &str = "id,state,mail,dest,from,to,at,last_attempt,size,age";
+
+fn pairs(fx: &Fixture) -> Vec<Pair> {
+    vec![list_jsonl(fx), list_count(fx)]
+}
+
+fn list_jsonl(fx: &Fixture) -> Pair {
+    let (root, expected) = (fx.root(), fx.entries);
+    let r = root.clone();
+    Pair {
+        title: format!("list --format jsonl, {} entries", fx.entries),
+        ours: Contender::command("mqctl list --format jsonl --fields (10)", move || {
+            mqctl(&r, &["list", "--format", "jsonl", "--fields", FIELDS])
+        }),
+        baseline: Contender::function("naive reader (1 thread, serde_json::Value)", move || {
+            let mut out = BufWriter::new(dev_null()?);
+            let n = naive::list(&root, &mut out)?;
+            if n != expected {
+                return Err(format!("the naive reader saw {n} entries, expected {expected}"));
+            }
+            Ok(())
+        }),
+        max_ratio: 0.6,
+    }
+}
+
+fn list_count(fx: &Fixture) -> Pair {
+    let (r, root) = (fx.root(), fx.root());
+    Pair {
+        title: format!("list --count, {} entries", fx.entries),
+        ours: Contender::command("mqctl list --count", move || mqctl(&r, &["list", "--count"])),
+        baseline: Contender::command("find queue inflight -type l | wc -l", move || find_count(&root)),
+        max_ratio: 4.0,
+    }
+}
+
+fn find_count(root: &Path) -> Command {
+    let mut c = Command::new("sh");
+    c.arg("-c").arg("find queue inflight -type l | wc -l").current_dir(root);
+    c
+}
+
+fn main() -> ExitCode {
+    match run() {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => {
+            println!("\nFAIL: at least one requirement is not met");
+            ExitCode::FAILURE
+        }
+        Err(e) => {
+            eprintln!("bench list: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run() -> BenchResult<bool> {
+    let entries = env_number("MQCTL_BENCH_ENTRIES", 100_000)?;
+    let runs = env_number("MQCTL_BENCH_RUNS", 9)?;
+    if entries == 0 || runs < 5 {
+        return Err("MQCTL_BENCH_ENTRIES must be at least 1 and MQCTL_BENCH_RUNS at least 5".into());
+    }
+    eprintln!("mqctl binary: {}", harness::mqctl_bin().to_string_lossy());
+    let load_before = load();
+    let start = Instant::now();
+    let fx = Fixture::build(entries, 0x6d71_6374)?;
+    eprintln!(
+        "built {} entries ({} mails, {} retried, {} inflight, {} in cleanup, {:.0} MB of messages) in {:.1} s under {}",
+        fx.entries,
+        fx.mails,
+        fx.retried,
+        fx.inflight,
+        fx.cleanup,
+        fx.bytes as f64 / 1e6,
+        start.elapsed().as_secs_f64(),
+        fx.root().display()
+    );
+
+    // Memory first: this makes mqctl the very first child of this process,
+    // so RUSAGE_CHILDREN (the largest child so far) must agree with wait4.
+    let root = fx.root();
+    let rss = [
+        (
+            "mqctl list --format jsonl",
+            max_rss(mqctl(&root, &["list", "--format", "jsonl"]))?,
+        ),
+        (
+            "mqctl list --format jsonl --fields (as timed)",
+            max_rss(mqctl(&root, &["list", "--format", "jsonl", "--fields", FIELDS]))?,
+        ),
+    ];
+
+    check_outputs(&fx)?;
+
+    let mut outcomes = Vec::new();
+    for pair in pairs(&fx) {
+        outcomes.push(pair.run(runs)?);
+    }
+
+    println!(
+        "\n{} entries, median of {runs} interleaved runs after one warm-up run each\n",
+        fx.entries
+    );
+    let pass = harness::print_table(&outcomes);
+    println!("\npeak memory (max RSS, from wait4 on the child; RUSAGE_CHILDREN in brackets)");
+    for (what, r) in &rss {
+        println!(
+            "  {what}: {:.1} MiB  [{:.1} MiB]",
+            r.own_kib as f64 / 1024.0,
+            r.children_kib as f64 / 1024.0
+        );
+    }
+    if rss[0].1.own_kib != rss[0].1.children_kib {
+        eprintln!("note: wait4 and RUSAGE_CHILDREN disagree for the first child; trust wait4");
+    }
+    println!("\nmachine load before: {load_before}\nmachine load after:  {}", load());
+    fx.remove()?;
+    println!();
+    for o in &outcomes {
+        println!(
+            "{}: {:.2}× (required ≤ {:.2}×) {}",
+            o.title,
+            o.ratio(),
+            o.max_ratio,
+            if o.pass() { "PASS" } else { "FAIL" }
+        );
+    }
+    Ok(pass)
+}
+
+/// Both sides of each pair must do the same job: the same entries with the
+/// same values (age may differ by the seconds between the two runs), and
+/// the same counts. A fast wrong answer is not a result.
+fn check_outputs(fx: &Fixture) -> BenchResult<()> {
+    let root = fx.root();
+    let mut mine = Vec::new();
+    let n = naive::list(&root, &mut mine)?;
+    let ours = output(mqctl(&root, &["list", "--format", "jsonl", "--fields", FIELDS]))?;
+    let (a, b) = (by_id(&ours)?, by_id(&mine)?);
+    if n != fx.entries || a.len() != fx.entries || b.len() != fx.entries {
+        return Err(format!(
+            "expected {} entries: mqctl printed {}, the naive reader {n}",
+            fx.entries,
+            a.len()
+        ));
+    }
+    for (id, x) in &a {
+        let y = b.get(id).ok_or_else(|| format!("{id}: printed by mqctl only"))?;
+        for f in FIELDS.split(',') {
+            let same = match f {
+                "age" => matches!((x[f].as_i64(), y[f].as_i64()), (Some(p), Some(q)) if (p - q).abs() <= 120),
+                _ => x[f] == y[f],
+            };
+            if !same {
+                return Err(format!(
+                    "{id}: {f} is {} for mqctl, {} for the naive reader",
+                    x[f], y[f]
+                ));
+            }
+        }
+    }
+    let count = output(mqctl(&root, &["list", "--count"]))?;
+    let found = output(find_count(&root))?;
+    let (count, found) = (count.trim(), found.trim());
+    if count != fx.entries.to_string() || found != (fx.entries - fx.cleanup).to_string() {
+        return Err(format!(
+            "counts: mqctl {count} (expected {}), find {found} (expected {}, no cleanup/)",
+            fx.entries,
+            fx.entries - fx.cleanup
+        ));
+    }
+    eprintln!("outputs agree: {} entries, same fields and values", fx.entries);
+    Ok(())
+}
+
+fn output(mut cmd: Command) -> BenchResult<String> {
+    let out = cmd.output().map_err(|e| format!("running {cmd:?}: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "{cmd:?} exited with {}: {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    String::from_utf8(out.stdout).map_err(|e| format!("{cmd:?}: output is not UTF-8: {e}"))
+}
+
+fn by_id(jsonl: &(impl AsRef<[u8]> + ?Sized)) -> BenchResult<HashMap<String, Value>> {
+    let mut map = HashMap::new();
+    for line in jsonl.as_ref().split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+        let v: Value = serde_json::from_slice(line).map_err(|e| format!("bad JSON line: {e}"))?;
+        let id = v["id"].as_str().ok_or("a line without an id")?.to_string();
+        if map.insert(id.clone(), v).is_some() {
+            return Err(format!("{id} printed twice"));
+        }
+    }
+    Ok(map)
+}
+
+/// The load average and CPU pressure (the share of time some runnable task
+/// waited for a CPU), to tell a noisy run from a slow one.
+fn load() -> String {
+    let read = |p: &str| std::fs::read_to_string(p).unwrap_or_default();
+    let loadavg: Vec<String> = read("/proc/loadavg")
+        .split_whitespace()
+        .take(3)
+        .map(String::from)
+        .collect();
+    let pressure = read("/proc/pressure/cpu")
+        .lines()
+        .next()
+        .and_then(|l| {
+            l.split_whitespace()
+                .find(|w| w.starts_with("avg60="))
+                .map(|w| w[6..].to_string())
+        })
+        .map_or_else(String::new, |p| format!(", CPU pressure (some, 60 s) {p}%"));
+    format!("load average {}{pressure}", loadavg.join(" "))
+}
+
+fn env_number(name: &str, default: usize) -> BenchResult<usize> {
+    match std::env::var(name) {
+        Ok(v) => v
+            .replace('_', "")
+            .parse()
+            .map_err(|_| format!("{name}={v:?} is not a number")),
+        Err(_) => Ok(default),
+    }
+}
