@@ -4,6 +4,9 @@
 //! `MQCTL_BENCH_RUNS=N` (at least 5) the timed runs per contender, and
 //! `MQCTL_BENCH_BIN=PATH` measures another mqctl build than cargo's.
 //!
+//! `MQCTL_BENCH_NO_CHANGES=1` skips the drop and reschedule pairs (each of
+//! their runs copies the whole queue first).
+//!
 //! To add a comparison, write a function returning a `Pair` and put it in
 //! `pairs()`; a destructive one gives its contenders a `prepare` step.
 
@@ -25,6 +28,74 @@ const FIELDS: &str = "id,state,mail,dest,from,to,at,last_attempt,size,age";
 
 fn pairs(fx: &Fixture) -> Vec<Pair> {
     vec![list_jsonl(fx), list_count(fx)]
+}
+
+/// Changes destroy the queue they run on: each run gets a fresh copy of the
+/// fixture (untimed), made with `cp -a`.
+fn change_pairs(fx: &Fixture) -> Vec<Pair> {
+    vec![drop_all(fx), reschedule_all(fx)]
+}
+
+fn fresh_copy(from: &Path, to: &Path) -> BenchResult<()> {
+    if to.exists() {
+        std::fs::remove_dir_all(to).map_err(|e| format!("{}: {e}", to.display()))?;
+    }
+    let st = Command::new("cp")
+        .arg("-a")
+        .arg(from)
+        .arg(to)
+        .status()
+        .map_err(|e| format!("cp: {e}"))?;
+    if !st.success() {
+        return Err(format!("cp -a {} {} failed", from.display(), to.display()));
+    }
+    Ok(())
+}
+
+/// A change contender pair: mqctl (with fsyncs, checks and the syslog
+/// record) against the naive single-threaded code, each on a fresh copy.
+fn change_pair(
+    fx: &Fixture,
+    title: &str,
+    args: &'static [&'static str],
+    naive_name: &str,
+    naive: fn(&Path) -> BenchResult<usize>,
+    max_ratio: f64,
+) -> Pair {
+    let pristine = fx.root();
+    let work = pristine.with_file_name("work");
+    let (p1, w1, p2, w2, w3) = (pristine.clone(), work.clone(), pristine, work.clone(), work.clone());
+    Pair {
+        title: format!("{title}, {} entries", fx.entries),
+        ours: Contender::command(format!("mqctl {}", args.join(" ")), move || mqctl(&w3, args))
+            .prepare(move || fresh_copy(&p1, &w1)),
+        baseline: Contender::function(naive_name.to_string(), move || naive(&work).map(|_| ()))
+            .prepare(move || fresh_copy(&p2, &w2)),
+        max_ratio,
+    }
+}
+
+fn drop_all(fx: &Fixture) -> Pair {
+    change_pair(
+        fx,
+        "drop --all",
+        &["--quiet", "drop", "--all", "--yes"],
+        "naive drop (rename + cleanup, 1 thread, no fsync)",
+        naive::drop_all,
+        3.0,
+    )
+}
+
+/// No ratio is required for reschedule: the figure is recorded.
+fn reschedule_all(fx: &Fixture) -> Pair {
+    change_pair(
+        fx,
+        "reschedule --all --at now",
+        &["--quiet", "reschedule", "--all", "--at", "now", "--yes"],
+        "naive reschedule (Value, temp + rename, no fsync)",
+        |root| naive::reschedule_all(root, "2026-11-23T00:00:00Z"),
+        f64::INFINITY,
+    )
 }
 
 fn list_jsonl(fx: &Fixture) -> Pair {
@@ -118,6 +189,12 @@ fn run() -> BenchResult<bool> {
     let mut outcomes = Vec::new();
     for pair in pairs(&fx) {
         outcomes.push(pair.run(runs)?);
+    }
+    // Each change run copies the whole queue first: 5 runs are enough.
+    if std::env::var_os("MQCTL_BENCH_NO_CHANGES").is_none() {
+        for pair in change_pairs(&fx) {
+            outcomes.push(pair.run(5)?);
+        }
     }
 
     println!(

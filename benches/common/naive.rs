@@ -83,3 +83,50 @@ fn address(v: &Value) -> Option<String> {
         None => local,
     })
 }
+
+/// The plain single-threaded drop anyone would write first: rename each
+/// `queue/` link into `cleanup/`, then the writer's cleanup steps, with no
+/// checks and no fsync. Returns the number of entries dropped.
+pub fn drop_all(root: &Path) -> BenchResult<usize> {
+    let err = |p: &Path, e: std::io::Error| format!("{}: {e}", p.display());
+    let (queue, cleanup) = (root.join("queue"), root.join("cleanup"));
+    let mut n = 0;
+    for ent in fs::read_dir(&queue).map_err(|e| err(&queue, e))? {
+        let name = ent.map_err(|e| err(&queue, e))?.file_name();
+        let link = cleanup.join(&name);
+        fs::rename(queue.join(&name), &link).map_err(|e| err(&link, e))?;
+        let dest = cleanup.join(fs::read_link(&link).map_err(|e| err(&link, e))?);
+        for f in ["metadata", "schedule"] {
+            fs::remove_file(dest.join(f)).map_err(|e| err(&dest, e))?;
+        }
+        fs::remove_dir(&dest).map_err(|e| err(&dest, e))?;
+        let mail = dest.parent().unwrap_or(&dest).to_path_buf();
+        let only_contents = fs::read_dir(&mail).map_err(|e| err(&mail, e))?.count() == 1;
+        if only_contents {
+            fs::remove_file(mail.join("contents")).map_err(|e| err(&mail, e))?;
+            fs::remove_dir(&mail).map_err(|e| err(&mail, e))?;
+        }
+        fs::remove_file(&link).map_err(|e| err(&link, e))?;
+        n += 1;
+    }
+    Ok(n)
+}
+
+/// The plain reschedule: for each `queue/` entry, parse `schedule` as a
+/// `Value`, set `at`, write a temp sibling and rename it over (no fsync).
+pub fn reschedule_all(root: &Path, at: &str) -> BenchResult<usize> {
+    let queue = root.join("queue");
+    let mut n = 0;
+    for ent in fs::read_dir(&queue).map_err(|e| format!("{}: {e}", queue.display()))? {
+        let link = ent.map_err(|e| e.to_string())?.path();
+        let dest = queue.join(fs::read_link(&link).map_err(|e| format!("{}: {e}", link.display()))?);
+        let path = dest.join("schedule");
+        let mut v = read_json(&path)?;
+        v["at"] = Value::String(at.to_string());
+        let tmp = dest.join("schedule.tmp");
+        fs::write(&tmp, serde_json::to_vec(&v).map_err(|e| e.to_string())?).map_err(|e| e.to_string())?;
+        fs::rename(&tmp, &path).map_err(|e| e.to_string())?;
+        n += 1;
+    }
+    Ok(n)
+}
