@@ -258,31 +258,100 @@ pub fn print_table(outcomes: &[Outcome]) -> bool {
     outcomes.iter().all(Outcome::pass)
 }
 
-/// Peak memory of one child process, read two ways.
+/// Peak memory of one command, measured by a small helper process.
+///
+/// Why a helper: a child's `ru_maxrss` is not only its own. Linux copies the
+/// parent's peak RSS into the child when the child execs (`exec_mmap` keeps
+/// the larger of the old image's peak and the new one's, and with
+/// `posix_spawn`/`vfork` the old image is the parent's), so spawning mqctl
+/// straight from this process, which holds the generated queue's ids, reported
+/// this process's 12 MiB instead of mqctl's 6 MiB. So this process re-runs
+/// its own binary as a helper (`MQCTL_BENCH_RSS_HELPER`), small and fresh,
+/// which spawns the command, reaps it with `wait4` and prints the rusage.
+/// The helper's own peak is then the floor of what can be measured.
 pub struct Rss {
-    /// `wait4(pid)`'s rusage: that child alone (and any children it waited
-    /// for itself; mqctl has none), whatever ran before it.
+    /// `wait4(pid)`'s rusage in the helper: the command's peak (threads
+    /// included), or the helper's peak if that was larger.
     pub own_kib: i64,
-    /// `getrusage(RUSAGE_CHILDREN)` right after: the largest max RSS among
-    /// every child this process has waited for so far. Equal to `own_kib`
-    /// only when no earlier child was larger, so it is a cross-check when
-    /// this is the first child.
+    /// `getrusage(RUSAGE_CHILDREN)` in the helper afterwards: the largest
+    /// peak among the children it waited for, and it had only this one, so
+    /// it must equal `own_kib` (a cross-check).
     pub children_kib: i64,
+    /// The helper's own peak: figures at or below it mean "at most this".
+    pub floor_kib: i64,
 }
 
-/// Runs `cmd` (stdout to /dev/null) and reports its max RSS.
+const RSS_HELPER: &str = "MQCTL_BENCH_RSS_HELPER";
+
+/// Runs `cmd` (stdout to /dev/null) through the helper and reports its max
+/// RSS. `cmd`'s program, arguments and environment changes are passed on.
 pub fn max_rss(cmd: Command) -> BenchResult<Rss> {
-    let (_, own) = run_child(cmd)?;
+    let exe = std::env::current_exe().map_err(|e| format!("finding the bench binary: {e}"))?;
+    let mut helper = Command::new(exe);
+    helper
+        .env(RSS_HELPER, "1")
+        .arg("--")
+        .arg(cmd.get_program())
+        .args(cmd.get_args());
+    for (k, v) in cmd.get_envs() {
+        match v {
+            Some(v) => helper.env(k, v),
+            None => helper.env_remove(k),
+        };
+    }
+    if let Some(dir) = cmd.get_current_dir() {
+        helper.current_dir(dir);
+    }
+    let out = helper.output().map_err(|e| format!("running {helper:?}: {e}"))?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let nums: Vec<i64> = text.split_whitespace().filter_map(|w| w.parse().ok()).collect();
+    match (out.status.success(), nums.as_slice()) {
+        (true, &[own_kib, children_kib, floor_kib]) => Ok(Rss {
+            own_kib,
+            children_kib,
+            floor_kib,
+        }),
+        _ => Err(format!(
+            "measuring the memory of {cmd:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        )),
+    }
+}
+
+/// When this process is the memory helper (see `Rss`), runs the command
+/// after `--`, prints `own children floor` in KiB and returns the exit code.
+/// `main` calls this first.
+pub fn rss_helper() -> Option<std::process::ExitCode> {
+    std::env::var_os(RSS_HELPER)?;
+    let args: Vec<std::ffi::OsString> = std::env::args_os().skip_while(|a| a != "--").skip(1).collect();
+    let Some((program, rest)) = args.split_first() else {
+        eprintln!("{RSS_HELPER}: no command after --");
+        return Some(std::process::ExitCode::FAILURE);
+    };
+    let mut cmd = Command::new(program);
+    cmd.args(rest).env_remove(RSS_HELPER);
+    let result =
+        run_child(cmd).and_then(|(_, own)| Ok((own, rusage(libc::RUSAGE_CHILDREN)?, rusage(libc::RUSAGE_SELF)?)));
+    match result {
+        Ok((own, all, me)) => {
+            // On Linux ru_maxrss is in KiB.
+            println!("{} {} {}", own.ru_maxrss, all.ru_maxrss, me.ru_maxrss);
+            Some(std::process::ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            Some(std::process::ExitCode::FAILURE)
+        }
+    }
+}
+
+fn rusage(who: libc::c_int) -> BenchResult<libc::rusage> {
     // SAFETY: getrusage writes into the zeroed struct we own.
-    let mut all: libc::rusage = unsafe { std::mem::zeroed() };
-    if unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut all) } != 0 {
+    let mut u: libc::rusage = unsafe { std::mem::zeroed() };
+    if unsafe { libc::getrusage(who, &mut u) } != 0 {
         return Err(format!("getrusage: {}", std::io::Error::last_os_error()));
     }
-    // On Linux ru_maxrss is in KiB.
-    Ok(Rss {
-        own_kib: own.ru_maxrss,
-        children_kib: all.ru_maxrss,
-    })
+    Ok(u)
 }
 
 /// Runs `cmd` with stdout to /dev/null and returns its wall time (spawn to
@@ -322,12 +391,7 @@ fn cpu_time(u: &libc::rusage) -> Duration {
 
 /// CPU time of the calling thread so far.
 fn thread_cpu() -> BenchResult<Duration> {
-    // SAFETY: getrusage writes into the zeroed struct we own.
-    let mut u: libc::rusage = unsafe { std::mem::zeroed() };
-    if unsafe { libc::getrusage(libc::RUSAGE_THREAD, &mut u) } != 0 {
-        return Err(format!("getrusage: {}", std::io::Error::last_os_error()));
-    }
-    Ok(cpu_time(&u))
+    rusage(libc::RUSAGE_THREAD).map(|u| cpu_time(&u))
 }
 
 /// The mqctl binary to measure: the one cargo built for this bench, or
