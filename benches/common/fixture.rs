@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use jiff::{SignedDuration, Timestamp};
 use mqctl::queue::write::EnqueueOptions;
-use mqctl::queue::{Address, Queue, address};
+use mqctl::queue::{Queue, address};
 
 use super::harness::BenchResult;
 
@@ -184,7 +184,7 @@ fn enqueue_mails(
         } else {
             (written, None)
         };
-        let msg = message(sender, &to, first + n, written);
+        let msg = mqctl::demo::message(sender, &to, &format!("Weekly report {}", first + n), first + n, written);
         let made = queue
             .enqueue(
                 from.as_ref(),
@@ -216,29 +216,4 @@ fn pick(rng: &mut fastrand::Rng, total: u32) -> &'static str {
         x -= w;
     }
     DOMAINS[0].0
-}
-
-/// A plain-text message of 0.7 to 3.5 KB, CRLF, with the usual headers.
-fn message(from: &str, to: &[Address], n: usize, written: Timestamp) -> String {
-    let date = written.strftime("%a, %d %b %Y %H:%M:%S +0000");
-    let to: Vec<String> = to.iter().map(|a| a.to_string()).collect();
-    let from = if from == "<>" {
-        "MAILER-DAEMON@mx1.corp.example"
-    } else {
-        from
-    };
-    let mut body = String::new();
-    for i in 0..(3 + n % 40) {
-        body.push_str(&format!(
-            "Line {i} of the message body, as a real mail would have some text.\r\n"
-        ));
-    }
-    format!(
-        "Return-Path: <{from}>\r\nReceived: from mx1.corp.example (mx1.corp.example [192.0.2.10])\r\n\
-\tby mx2.corp.example with ESMTPS; {date}\r\nFrom: {from}\r\nTo: {}\r\nSubject: Weekly report {n}\r\n\
-Message-ID: <{n}.{}@corp.example>\r\nDate: {date}\r\nMIME-Version: 1.0\r\n\
-Content-Type: text/plain; charset=utf-8\r\n\r\n{body}",
-        to.join(", "),
-        written.as_second(),
-    )
 }
