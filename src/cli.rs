@@ -18,7 +18,7 @@ defer, drop, recover and purge; try it all with `mqctl demo`.",
 )]
 pub struct Cli {
     /// The queue root (the folder holding data/ and queue/).
-    #[arg(long, short = 'Q', env = "MQCTL_QUEUE", global = true, value_name = "DIR")]
+    #[arg(long, short = 'Q', env = "MQCTL_QUEUE", global = true, value_name = "DIR", value_parser = queue_dir, value_hint = clap::ValueHint::DirPath)]
     pub queue: Option<PathBuf>,
 
     /// When to use colors (NO_COLOR in the environment means never for auto).
@@ -533,4 +533,16 @@ pub struct GenerateArgs {
     /// Where to write man/ and completions/ (the project root keeps them committed).
     #[arg(value_name = "DIR", default_value = ".")]
     pub dir: PathBuf,
+}
+
+/// `--queue` / `MQCTL_QUEUE`: any path but an empty one (an empty
+/// `MQCTL_QUEUE=` is a mistake in a script or a unit file, worth naming).
+fn queue_dir(s: &str) -> Result<PathBuf, String> {
+    if s.is_empty() {
+        return Err(
+            "the queue path is empty (an empty MQCTL_QUEUE= counts as given): pass --queue DIR or set MQCTL_QUEUE=DIR"
+                .into(),
+        );
+    }
+    Ok(PathBuf::from(s))
 }

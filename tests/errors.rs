@@ -118,9 +118,12 @@ fn no_queue_given_is_a_usage_error_that_says_how_to_set_one() {
     let a = mqctl().arg("list").assert().code(2);
     let err = stderr_of(&a);
     assert!(err.contains("--queue") && err.contains("MQCTL_QUEUE"), "{err}");
-    // Set but empty is no queue either (clap answers this one itself).
+    // Set but empty is a mistake (a script, a unit file): say which.
     let a = mqctl().env("MQCTL_QUEUE", "").arg("stats").assert().code(2);
-    assert!(stderr_of(&a).contains("--queue"), "{}", stderr_of(&a));
+    let err = stderr_of(&a);
+    assert!(err.contains("empty") && err.contains("MQCTL_QUEUE=DIR"), "{err}");
+    let a = mqctl().args(["--queue", "", "list"]).assert().code(2);
+    assert!(stderr_of(&a).contains("queue path is empty"), "{}", stderr_of(&a));
 }
 
 #[test]
