@@ -10,7 +10,7 @@ mod opsupport;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::io::Read;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -569,4 +569,56 @@ fn sigterm_stops_a_bulk_reschedule_with_no_temp_file_left() {
         nix::sys::signal::Signal::SIGTERM,
         "rescheduled",
     );
+}
+
+/// Waits until the child has the queue root open (it opens the queue right
+/// after installing its signal handlers, before scanning).
+fn wait_until_queue_open(child: &mut Child, root: &Path, limit: Duration) -> bool {
+    let fds = PathBuf::from(format!("/proc/{}/fd", child.id()));
+    let t = Instant::now();
+    while t.elapsed() < limit {
+        if child.try_wait().unwrap().is_some() {
+            return false;
+        }
+        let open = fs::read_dir(&fds)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .any(|fd| fs::read_link(fd.path()).is_ok_and(|p| p.starts_with(root)));
+        if open {
+            return true;
+        }
+        thread::sleep(Duration::from_millis(1));
+    }
+    false
+}
+
+#[test]
+fn sigterm_during_the_initial_scan_changes_nothing_and_exits_130() {
+    // A filter on the envelope makes the scan read every entry's files, so
+    // it lasts long enough to be interrupted; a larger queue if it did not.
+    let mut n = CRASH_ENTRIES;
+    for _ in 0..3 {
+        let (q, _) = TestQueue::bulk(n);
+        let before = entries(&q.root);
+        let (mut child, _, reader) = spawn(&q.root, &["drop", "--to", "*", "--yes"]);
+        if wait_until_queue_open(&mut child, &q.root, Duration::from_secs(60)) {
+            let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+            nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
+        }
+        let r = finish(child, reader);
+        if !r.stderr.contains("before any change") && (r.code == Some(0) || r.stderr.contains("(interrupted)")) {
+            n *= 2;
+            continue; // the scan was over before the signal: try a bigger queue
+        }
+        assert_eq!(r.code, Some(130), "{r:?}");
+        assert!(
+            r.stderr.contains("interrupted before any change: nothing changed"),
+            "{r:?}"
+        );
+        assert!(r.stdout.is_empty(), "{r:?}");
+        assert_eq!(entries(&q.root), before, "the queue changed");
+        return;
+    }
+    panic!("the scan always finished before the signal arrived");
 }

@@ -1,5 +1,6 @@
-//! The real binary in a real terminal (tmux): filter, mark, hold, confirm,
-//! quit, then look at the folders. Skipped, with a reason, without tmux.
+//! The real binary in a real terminal (tmux): in the TUI filter, mark, hold,
+//! confirm, quit, then look at the folders; on the command line, the
+//! confirmation prompt of a change. Skipped, with a reason, without tmux.
 
 use std::path::Path;
 use std::process::{Command, Output};
@@ -201,4 +202,62 @@ fn demo_on_a_terminal_opens_the_tui_then_prints_its_report() {
     let s = t.wait_for("EXITED 0");
     assert!(s.contains("Built a sample queue"), "{s}");
     assert!(links(&q.join("queue")) > 0);
+}
+
+#[test]
+fn a_change_on_a_terminal_asks_first_and_no_or_ctrl_c_changes_nothing() {
+    if Command::new("tmux").arg("-V").output().is_err() {
+        eprintln!("skipped: tmux is not installed (apt-get install tmux)");
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let q = tmp.path().join("q");
+    let out = Command::new(BIN)
+        .arg("demo")
+        .arg(&q)
+        .args(["--mails", "60"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let sel = ["--state", "queue", "--never-tried"];
+    let n = count(&q, &sel);
+    assert!(n > 1, "the demo has never-tried entries");
+    let held = links(&q.join("hold"));
+
+    // One terminal per answer: "n", Ctrl-C, then "y".
+    for (i, answer, code) in [(0, "n", 1), (1, "C-c", 130), (2, "y", 0)] {
+        let t = Tmux {
+            socket: format!("mqctl-ask{i}-{}", std::process::id()),
+        };
+        let cmd = format!(
+            "env NO_COLOR=1 MQCTL_QUEUE='{}' '{}' hold {}; echo EXITED $?; sleep 60",
+            q.display(),
+            BIN,
+            sel.join(" ")
+        );
+        assert!(
+            t.run(&["new-session", "-d", "-s", "t", "-x", "100", "-y", "30", &cmd])
+                .status
+                .success()
+        );
+        t.wait_for(&format!("Hold {n} entries? [y/N]"));
+        match answer {
+            "C-c" => t.keys(&["C-c"]),
+            a => {
+                t.text(a);
+                t.keys(&["Enter"]);
+            }
+        }
+        let s = t.wait_for(&format!("EXITED {code}"));
+        if answer == "n" {
+            assert!(s.contains("aborted; nothing changed"), "{s}");
+        }
+        if answer == "y" {
+            assert!(s.contains(&format!("{n} held, 0 vanished, 0 failed")), "{s}");
+            assert_eq!(links(&q.join("hold")), held + n);
+        } else {
+            assert_eq!(count(&q, &sel), n, "nothing was held after {answer}");
+            assert_eq!(links(&q.join("hold")), held);
+        }
+    }
 }

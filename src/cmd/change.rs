@@ -4,8 +4,8 @@
 
 use std::io::{IsTerminal, Write};
 use std::ops::ControlFlow;
-use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 
 use jiff::SignedDuration;
 
@@ -66,10 +66,14 @@ impl Tally {
     }
 }
 
-/// Collects the entries a selection names: (state, id) pairs.
-pub fn collect(queue: &Queue, sel: &Selection) -> Result<(Vec<EntryRef>, Vec<String>)> {
+/// Collects the entries a selection names: (state, id) pairs. Stops early
+/// (with what it has) once `stop` is set.
+pub fn collect(queue: &Queue, sel: &Selection, stop: &AtomicBool) -> Result<(Vec<EntryRef>, Vec<String>)> {
     let mut out = Vec::new();
     let missing = select::for_each(queue, sel, sel.want(), &mut |e| {
+        if stop.load(Ordering::Relaxed) {
+            return Ok(ControlFlow::Break(()));
+        }
         out.push((e.state, e.id));
         Ok(ControlFlow::Continue(()))
     })?;
@@ -91,13 +95,48 @@ pub fn change_selection(ctx: &Context, a: &SelectArgs, change: &ChangeArgs, stat
     Ok(sel)
 }
 
-/// A flag set by SIGINT/SIGTERM: the change at hand finishes, then we stop.
-pub fn stop_flag() -> Arc<AtomicBool> {
-    let flag = Arc::new(AtomicBool::new(false));
-    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        let _ = signal_hook::flag::register(sig, Arc::clone(&flag));
+/// The flag SIGINT/SIGTERM set once a change command has started: the
+/// change at hand finishes, then we stop. Installed once per process, at the
+/// start of the command, so a signal during the initial scan also ends in an
+/// orderly "nothing changed" rather than a kill.
+///
+/// While `confirm` waits for an answer the signals end the process at once
+/// (exit 130; nothing has been changed yet), as a prompt should.
+pub fn stop_flag() -> &'static AtomicBool {
+    &signals().stop
+}
+
+struct Signals {
+    stop: Arc<AtomicBool>,
+    prompting: Arc<AtomicBool>,
+}
+
+fn signals() -> &'static Signals {
+    static SIGNALS: OnceLock<Signals> = OnceLock::new();
+    SIGNALS.get_or_init(|| {
+        let s = Signals {
+            stop: Arc::new(AtomicBool::new(false)),
+            prompting: Arc::new(AtomicBool::new(false)),
+        };
+        for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+            // The exit runs first when it applies (registration order).
+            let _ = signal_hook::flag::register_conditional_shutdown(
+                sig,
+                ExitCode::Interrupted as i32,
+                Arc::clone(&s.prompting),
+            );
+            let _ = signal_hook::flag::register(sig, Arc::clone(&s.stop));
+        }
+        s
+    })
+}
+
+/// Says so and gives the exit code when a signal came before any change.
+fn interrupted_before_changes(ctx: &Context) -> ExitCode {
+    if !ctx.quiet {
+        eprintln!("mqctl: interrupted before any change: nothing changed");
     }
-    flag
+    ExitCode::Interrupted
 }
 
 /// Warns once that a live writer will not see some changes until it
@@ -139,7 +178,11 @@ pub fn confirm(ctx: &Context, change: &ChangeArgs, verb: &str, n: usize) -> bool
     let _ = ctx;
     eprint!("{verb} {n} entries? [y/N] ");
     let _ = std::io::stderr().flush();
-    matches!(read_answer().as_deref().map(str::trim), Some("y" | "Y" | "yes" | "YES"))
+    let prompting = &signals().prompting;
+    prompting.store(true, Ordering::SeqCst);
+    let answer = read_answer();
+    prompting.store(false, Ordering::SeqCst);
+    matches!(answer.as_deref().map(str::trim), Some("y" | "Y" | "yes" | "YES"))
 }
 
 /// One line per change: done ones on stdout (what a script reads), skipped
@@ -164,8 +207,12 @@ pub fn print_change(ctx: &Context, out: &mut dyn Write, op: &Op, c: &Change) -> 
 /// Runs a change over a selection, start to finish.
 pub fn run(ctx: &Context, a: &SelectArgs, change: &ChangeArgs, plan: Plan) -> Result<ExitCode> {
     let sel = change_selection(ctx, a, change, plan.states)?;
+    let stop = stop_flag();
     let mut queue = ctx.open_queue()?;
-    let (entries, missing) = collect(&queue, &sel)?;
+    let (entries, missing) = collect(&queue, &sel, stop)?;
+    if stop.load(Ordering::SeqCst) {
+        return Ok(interrupted_before_changes(ctx));
+    }
     let mut tally = Tally::default();
     for id in &missing {
         // Gone since it was listed: another process took it.
@@ -200,6 +247,10 @@ pub fn apply(
     mut tally: Tally,
 ) -> Result<ExitCode> {
     let past = plan.op.past();
+    let stop = stop_flag();
+    if stop.load(Ordering::SeqCst) {
+        return Ok(interrupted_before_changes(ctx));
+    }
     if entries.is_empty() {
         if !ctx.quiet && ctx.verbose > 0 {
             eprintln!("nothing to do");
@@ -223,10 +274,9 @@ pub fn apply(
         return Ok(ExitCode::SomeFailed);
     }
     let mut audit = if dry_run { None } else { Some(Audit::open(log, true)?) };
-    let stop = stop_flag();
     let opts = Apply {
         dry_run,
-        stop: &stop,
+        stop,
         force_inflight: plan.force_inflight,
         inflight_stale_after: plan.inflight_stale_after,
         now: ctx.now,

@@ -3,6 +3,7 @@
 //! writer's way is left for `check`.
 
 use std::io::Write;
+use std::sync::atomic::Ordering;
 
 use super::change::{self, Plan, Tally};
 use super::{Context, flush, stdout};
@@ -16,6 +17,7 @@ use crate::timespec;
 
 pub fn run(ctx: &Context, args: &PurgeArgs) -> Result<ExitCode> {
     let min_age = timespec::duration(&args.min_age).map_err(|e| Error::Usage(format!("--min-age: {e}")))?;
+    let stop = change::stop_flag();
     let mut queue = ctx.open_queue()?;
     let pending: Vec<_> = queue.names(&[State::Cleanup])?;
     let plan = Plan {
@@ -34,9 +36,16 @@ pub fn run(ctx: &Context, args: &PurgeArgs) -> Result<ExitCode> {
         &pending,
         Tally::default(),
     )?;
-
+    // Ctrl-C / SIGTERM: the cleanups done so far are reported; stop here.
+    if code == ExitCode::Interrupted {
+        return Ok(code);
+    }
     let temps = queue.purge_temp_files(min_age, ctx.now, args.dry_run)?;
-    let orphans = queue.purge_orphans(min_age, ctx.now, args.dry_run)?;
+    let orphans = if stop.load(Ordering::SeqCst) {
+        Vec::new()
+    } else {
+        queue.purge_orphans(min_age, ctx.now, args.dry_run)?
+    };
     let mut out = stdout();
     let mut tally = Tally::default();
     for r in temps.iter().chain(&orphans) {
@@ -55,7 +64,12 @@ pub fn run(ctx: &Context, args: &PurgeArgs) -> Result<ExitCode> {
             tally.failed
         );
     }
-    if tally.failed > 0 && code == ExitCode::Success {
+    if stop.load(Ordering::SeqCst) {
+        if !ctx.quiet {
+            eprintln!("mqctl: interrupted");
+        }
+        code = ExitCode::Interrupted;
+    } else if tally.failed > 0 && code == ExitCode::Success {
         code = ExitCode::SomeFailed;
     }
     Ok(code)

@@ -14,6 +14,7 @@ use crate::timespec;
 
 pub fn run(ctx: &Context, args: &RecoverArgs) -> Result<ExitCode> {
     let older = timespec::duration(&args.older_than).map_err(|e| Error::Usage(format!("--older-than: {e}")))?;
+    change::stop_flag();
     let mut queue = ctx.open_queue()?;
     let ids = expand_ids(&args.ids)?;
     let mut tally = Tally::default();
