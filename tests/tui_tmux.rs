@@ -2,7 +2,7 @@
 //! confirm, quit, then look at the folders; on the command line, the
 //! confirmation prompt of a change. Skipped, with a reason, without tmux.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
@@ -13,6 +13,18 @@ struct Tmux {
 }
 
 impl Tmux {
+    /// A tmux server of our own (`name` + pid) with one session running
+    /// `cmd` in a terminal of `cols` × `rows`.
+    fn start(name: &str, cols: u16, rows: u16, cmd: &str) -> Tmux {
+        let t = Tmux {
+            socket: format!("mqctl-{name}-{}", std::process::id()),
+        };
+        let (x, y) = (cols.to_string(), rows.to_string());
+        let started = t.run(&["new-session", "-d", "-s", "t", "-x", &x, "-y", &y, cmd]);
+        assert!(started.status.success(), "{}", String::from_utf8_lossy(&started.stderr));
+        t
+    }
+
     fn run(&self, args: &[&str]) -> Output {
         Command::new("tmux")
             .arg("-L")
@@ -56,6 +68,29 @@ impl Drop for Tmux {
     }
 }
 
+/// True (after saying why) when tmux is missing: the test is skipped.
+fn no_tmux() -> bool {
+    let missing = Command::new("tmux").arg("-V").output().is_err();
+    if missing {
+        eprintln!("skipped: tmux is not installed (apt-get install tmux)");
+    }
+    missing
+}
+
+/// A `mqctl demo` queue of `mails` mails, built without a terminal.
+fn demo_queue(tmp: &Path, mails: u32) -> PathBuf {
+    let q = tmp.join("q");
+    let out = Command::new(BIN)
+        .arg("demo")
+        .arg(&q)
+        .args(["--mails", &mails.to_string()])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "demo without a terminal prints its report");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("Built a sample queue"));
+    q
+}
+
 fn mqctl(q: &Path, args: &[&str]) -> String {
     let out = Command::new(BIN).arg("--queue").arg(q).args(args).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
@@ -74,20 +109,11 @@ fn links(dir: &Path) -> usize {
 
 #[test]
 fn filter_mark_hold_confirm_quit_moves_the_entries_to_hold() {
-    if Command::new("tmux").arg("-V").output().is_err() {
-        eprintln!("skipped: tmux is not installed (apt-get install tmux)");
+    if no_tmux() {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
-    let q = tmp.path().join("q");
-    let out = Command::new(BIN)
-        .arg("demo")
-        .arg(&q)
-        .args(["--mails", "300"])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "demo without a terminal prints its report");
-    assert!(String::from_utf8_lossy(&out.stdout).contains("Built a sample queue"));
+    let q = demo_queue(tmp.path(), 300);
 
     let sel = ["--domain", "broken-dns.example", "--state", "queue"];
     let to_hold = count(&q, &sel);
@@ -96,16 +122,12 @@ fn filter_mark_hold_confirm_quit_moves_the_entries_to_hold() {
     let held_sel = ["--domain", "broken-dns.example", "--state", "hold"];
     let domain_held_before = count(&q, &held_sel);
 
-    let t = Tmux {
-        socket: format!("mqctl-test-{}", std::process::id()),
-    };
     let cmd = format!(
         "env NO_COLOR=1 TERM=xterm-256color MQCTL_QUEUE='{}' '{}' tui; echo EXITED $?; sleep 60",
         q.display(),
         BIN
     );
-    let started = t.run(&["new-session", "-d", "-s", "t", "-x", "120", "-y", "40", &cmd]);
-    assert!(started.status.success(), "{}", String::from_utf8_lossy(&started.stderr));
+    let t = Tmux::start("test", 120, 40, &cmd);
     let s = t.wait_for("shown");
     assert!(s.contains(&q.file_name().unwrap().to_string_lossy().to_string()), "{s}");
     t.wait_for("read ");
@@ -142,16 +164,12 @@ fn filter_mark_hold_confirm_quit_moves_the_entries_to_hold() {
 
 #[test]
 fn sigterm_ends_the_tui_and_gives_the_terminal_back() {
-    if Command::new("tmux").arg("-V").output().is_err() {
-        eprintln!("skipped: tmux is not installed (apt-get install tmux)");
+    if no_tmux() {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
     let q = tmp.path().join("q");
     mqctl::demo::create_empty(&q).unwrap();
-    let t = Tmux {
-        socket: format!("mqctl-term-{}", std::process::id()),
-    };
     let pidfile = tmp.path().join("pid");
     let cmd = format!(
         "echo BEFORE; env MQCTL_QUEUE='{}' sh -c 'echo $$ > {}; exec \"$0\" tui' '{}'; echo EXITED $?; stty -a | grep -o -- '-icanon'; sleep 60",
@@ -159,11 +177,7 @@ fn sigterm_ends_the_tui_and_gives_the_terminal_back() {
         pidfile.display(),
         BIN
     );
-    assert!(
-        t.run(&["new-session", "-d", "-s", "t", "-x", "100", "-y", "30", &cmd])
-            .status
-            .success()
-    );
+    let t = Tmux::start("term", 100, 30, &cmd);
     let s = t.wait_for("the queue is empty");
     assert!(!s.contains("BEFORE"), "the TUI has the alternate screen: {s}");
     let pid = std::fs::read_to_string(&pidfile).unwrap();
@@ -181,21 +195,13 @@ fn sigterm_ends_the_tui_and_gives_the_terminal_back() {
 
 #[test]
 fn demo_on_a_terminal_opens_the_tui_then_prints_its_report() {
-    if Command::new("tmux").arg("-V").output().is_err() {
-        eprintln!("skipped: tmux is not installed (apt-get install tmux)");
+    if no_tmux() {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
     let q = tmp.path().join("q");
-    let t = Tmux {
-        socket: format!("mqctl-demo-{}", std::process::id()),
-    };
     let cmd = format!("'{}' demo '{}' --mails 40; echo EXITED $?; sleep 60", BIN, q.display());
-    assert!(
-        t.run(&["new-session", "-d", "-s", "t", "-x", "80", "-y", "24", &cmd])
-            .status
-            .success()
-    );
+    let t = Tmux::start("demo", 80, 24, &cmd);
     let s = t.wait_for("shown");
     assert!(s.contains("no filter"), "{s}");
     t.keys(&["q"]);
@@ -206,8 +212,7 @@ fn demo_on_a_terminal_opens_the_tui_then_prints_its_report() {
 
 #[test]
 fn a_change_on_a_terminal_asks_first_and_no_or_ctrl_c_changes_nothing() {
-    if Command::new("tmux").arg("-V").output().is_err() {
-        eprintln!("skipped: tmux is not installed (apt-get install tmux)");
+    if no_tmux() {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
@@ -226,20 +231,13 @@ fn a_change_on_a_terminal_asks_first_and_no_or_ctrl_c_changes_nothing() {
 
     // One terminal per answer: "n", Ctrl-C, then "y".
     for (i, answer, code) in [(0, "n", 1), (1, "C-c", 130), (2, "y", 0)] {
-        let t = Tmux {
-            socket: format!("mqctl-ask{i}-{}", std::process::id()),
-        };
         let cmd = format!(
             "env NO_COLOR=1 MQCTL_QUEUE='{}' '{}' hold {}; echo EXITED $?; sleep 60",
             q.display(),
             BIN,
             sel.join(" ")
         );
-        assert!(
-            t.run(&["new-session", "-d", "-s", "t", "-x", "100", "-y", "30", &cmd])
-                .status
-                .success()
-        );
+        let t = Tmux::start(&format!("ask{i}"), 100, 30, &cmd);
         t.wait_for(&format!("Hold {n} entries? [y/N]"));
         match answer {
             "C-c" => t.keys(&["C-c"]),
