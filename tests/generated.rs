@@ -1,6 +1,8 @@
 //! Man pages and completion scripts are generated from the clap definition
 //! and committed; these tests fail when they drift from the code.
 
+mod common;
+
 use std::path::Path;
 use std::process::Command;
 
@@ -131,26 +133,10 @@ fn complete(queue: Option<&Path>, words: &[&str]) -> (bool, Vec<String>) {
 
 #[test]
 fn ids_complete_from_the_current_queue() {
-    let tmp = tempfile::tempdir().unwrap();
-    let root = tmp.path().join("q");
-    mqctl::demo::create_empty(&root).unwrap();
-    let queue = mqctl::queue::Queue::open(&root).unwrap();
-    let a = mqctl::queue::address::parse("a@example.org").unwrap();
-    let made = queue
-        .enqueue(
-            Some(&a),
-            std::slice::from_ref(&a),
-            b"Subject: x\r\n\r\nx\r\n",
-            mqctl::queue::write::EnqueueOptions {
-                at: jiff::Timestamp::now(),
-                last_attempt: None,
-                written: None,
-                durable: false,
-            },
-        )
-        .unwrap();
-    let id = made.entries[0].id.to_string();
-    let (ok, got) = complete(Some(&root), &["mqctl", "show", &id[..3]]);
+    let q = common::TestQueue::new();
+    let root = q.root();
+    let id = q.entry().create().id;
+    let (ok, got) = complete(Some(root), &["mqctl", "show", &id[..3]]);
     assert!(ok);
     assert_eq!(got, vec![id.clone()], "a unique prefix completes to the full id");
     let (ok, got) = complete(None, &["mqctl", "--queue", root.to_str().unwrap(), "drop", &id[..2]]);
