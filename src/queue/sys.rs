@@ -351,17 +351,22 @@ impl Dir {
 
     /// Creates `name` exclusively (O_CREAT|O_EXCL|O_NOFOLLOW) with `mode`.
     pub fn create_file<P: AsRef<[u8]> + ?Sized>(&self, name: &P, mode: u32) -> Result<std::fs::File, Errno> {
-        let name = name.as_ref();
+        let fd = self.open_child(name.as_ref(), OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL, mode)?;
+        Ok(std::fs::File::from(fd))
+    }
+
+    /// `openat` of a direct child (a name without `/`), never following a
+    /// symlink, with `flags` added to `O_NOFOLLOW|O_CLOEXEC`.
+    fn open_child(&self, name: &[u8], flags: OFlag, mode: u32) -> Result<OwnedFd, Errno> {
         if name.contains(&b'/') {
             return Err(Errno::EINVAL);
         }
-        let fd = nix::fcntl::openat(
+        nix::fcntl::openat(
             self.fd.as_fd(),
             OsStr::from_bytes(name),
-            OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+            flags | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
             Mode::from_bits_truncate(mode),
-        )?;
-        Ok(std::fs::File::from(fd))
+        )
     }
 
     pub fn unlink<P: AsRef<[u8]> + ?Sized>(&self, name: &P) -> Result<(), Errno> {
@@ -435,16 +440,8 @@ impl Dir {
     /// Sets the mode of a direct child without following a symlink: the
     /// child is opened `O_NOFOLLOW|O_NONBLOCK` and `fchmod`ed.
     pub fn chmod_child<P: AsRef<[u8]> + ?Sized>(&self, name: &P, mode: u32) -> Result<(), Errno> {
-        let name = name.as_ref();
-        if name.contains(&b'/') {
-            return Err(Errno::EINVAL);
-        }
-        let fd = nix::fcntl::openat(
-            self.fd.as_fd(),
-            OsStr::from_bytes(name),
-            OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC | OFlag::O_NOCTTY,
-            Mode::empty(),
-        )?;
+        let flags = OFlag::O_RDONLY | OFlag::O_NONBLOCK | OFlag::O_NOCTTY;
+        let fd = self.open_child(name.as_ref(), flags, 0)?;
         // A file with another name may be one outside the queue.
         let meta: Meta = nix::sys::stat::fstat(fd.as_fd())?.into();
         if meta.kind == Kind::File && meta.nlink != 1 {
