@@ -37,11 +37,7 @@ fn hold_moves_only_the_link_into_a_new_hold_folder() {
     assert_eq!(r.summary(), "1 held, 0 vanished, 0 failed");
 
     let mut expected = before.clone();
-    rename_key(
-        &mut expected,
-        &format!("queue/{}", a[0].id),
-        &format!("hold/{}", a[0].id),
-    );
+    move_entry(&mut expected, &a[0].id, "queue", "hold");
     expected.insert("hold".into(), Node::Dir { mode: 0o700 });
     let after = q.snapshot();
     assert_tree(&expected, &after);
@@ -341,11 +337,7 @@ fn recover_moves_only_stale_inflight_entries_back() {
     assert_eq!(r.lines(), vec![format!("release {} inflight -> queue", a[0].id)]);
     assert_eq!(r.summary(), "1 moved to queue, 0 vanished, 0 failed");
     let mut expected = before;
-    rename_key(
-        &mut expected,
-        &format!("inflight/{}", a[0].id),
-        &format!("queue/{}", a[0].id),
-    );
+    move_entry(&mut expected, &a[0].id, "inflight", "queue");
     assert_tree(&expected, &q.snapshot());
 
     // And again: nothing left, silent.
@@ -362,11 +354,7 @@ fn recover_older_than_zero_takes_a_fresh_inflight_entry() {
     let r = mqctl(&q.root, &["recover", "--older-than", "0s"]);
     assert_eq!(r.code, Some(0), "{r:?}");
     let mut expected = before;
-    rename_key(
-        &mut expected,
-        &format!("inflight/{}", a[0].id),
-        &format!("queue/{}", a[0].id),
-    );
+    move_entry(&mut expected, &a[0].id, "inflight", "queue");
     assert_tree(&expected, &q.snapshot());
 }
 
@@ -825,11 +813,7 @@ fn drop_of_an_entry_with_a_stranger_in_its_dest_folder_fails_and_keeps_the_files
     assert_eq!(r.counts().failed, 1);
     // Nothing of its data was removed; the entry waits in cleanup/ for `check`.
     let mut expected = before;
-    rename_key(
-        &mut expected,
-        &format!("queue/{}", a[0].id),
-        &format!("cleanup/{}", a[0].id),
-    );
+    move_entry(&mut expected, &a[0].id, "queue", "cleanup");
     assert_tree(&expected, &q.snapshot());
 }
 
@@ -898,16 +882,8 @@ fn hold_and_recover_move_only_symlinks() {
 
     let mut expected = before;
     expected.insert("hold".into(), Node::Dir { mode: 0o700 });
-    rename_key(
-        &mut expected,
-        &format!("queue/{}", a[0].id),
-        &format!("hold/{}", a[0].id),
-    );
-    rename_key(
-        &mut expected,
-        &format!("inflight/{}", a[1].id),
-        &format!("queue/{}", a[1].id),
-    );
+    move_entry(&mut expected, &a[0].id, "queue", "hold");
+    move_entry(&mut expected, &a[1].id, "inflight", "queue");
     assert_tree(&expected, &q.snapshot());
 }
 
@@ -953,6 +929,6 @@ fn recover_on_the_fixture_moves_the_stale_inflight_entry_back_unchanged() {
     assert_eq!(r.code, Some(0), "{r:?}");
     assert_eq!(r.lines(), vec![format!("release {id} inflight -> queue")]);
     let mut expected = before;
-    rename_key(&mut expected, &format!("inflight/{id}"), &format!("queue/{id}"));
+    move_entry(&mut expected, &id, "inflight", "queue");
     assert_tree(&expected, &snapshot(&root));
 }

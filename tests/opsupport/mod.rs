@@ -110,6 +110,11 @@ pub fn rename_key(t: &mut Tree, from: &str, to: &str) {
     t.insert(to.to_string(), v);
 }
 
+/// Moves the entry `id` from `<from>/` to `<to>/` in an expected tree.
+pub fn move_entry(t: &mut Tree, id: &str, from: &str, to: &str) {
+    rename_key(t, &format!("{from}/{id}"), &format!("{to}/{id}"));
+}
+
 /// Removes a key and everything under it; panics when it is not there.
 pub fn remove_tree(t: &mut Tree, key: &str) {
     assert!(t.remove(key).is_some(), "{key} not in the tree");
