@@ -929,6 +929,6 @@ fn recover_on_the_fixture_moves_the_stale_inflight_entry_back_unchanged() {
     assert_eq!(r.code, Some(0), "{r:?}");
     assert_eq!(r.lines(), vec![format!("release {id} inflight -> queue")]);
     let mut expected = before;
-    move_entry(&mut expected, &id, "inflight", "queue");
+    move_entry(&mut expected, id, "inflight", "queue");
     assert_tree(&expected, &snapshot(&root));
 }

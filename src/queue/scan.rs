@@ -70,6 +70,43 @@ pub struct Bufs {
 
 const CHUNK: usize = 2048;
 
+/// Threads that read entries during a scan, when `RAYON_NUM_THREADS` does
+/// not say otherwise. Reading an entry from a cold page cache waits on the
+/// disk several times in a row (link, folders, two files, a stat), so a
+/// scan keeps many reads in flight rather than one per core; on a warm
+/// cache the threads beyond the cores cost next to nothing. BENCHMARKS.md
+/// ("Cold cache") has the figures.
+const READERS: usize = 16;
+
+/// The scan's own pool of `READERS` threads (the global pool stays at one
+/// thread a core for the CPU-bound work). `None` if it cannot be built, in
+/// which case scans use the global pool.
+fn readers() -> Option<&'static rayon::ThreadPool> {
+    static POOL: std::sync::OnceLock<Option<rayon::ThreadPool>> = std::sync::OnceLock::new();
+    POOL.get_or_init(|| {
+        // 0 lets rayon read RAYON_NUM_THREADS.
+        let n = if std::env::var_os("RAYON_NUM_THREADS").is_some() {
+            0
+        } else {
+            READERS
+        };
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(n)
+            .thread_name(|i| format!("mqctl-read-{i}"))
+            .build()
+            .ok()
+    })
+    .as_ref()
+}
+
+/// `in_place_scope` on the readers' pool.
+fn readers_scope<'scope, R>(op: impl FnOnce(&rayon::Scope<'scope>) -> R) -> R {
+    match readers() {
+        Some(pool) => pool.in_place_scope(op),
+        None => rayon::in_place_scope(op),
+    }
+}
+
 fn timestamp((sec, nsec): (i64, i64)) -> Option<Timestamp> {
     Timestamp::new(sec, nsec as i32).ok()
 }
@@ -300,7 +337,7 @@ impl Queue {
         // Set when `sink` stops early, so the pool skips the rest of the chunk.
         let stop = AtomicBool::new(false);
         let names = &*chunk;
-        let flow = rayon::in_place_scope(|s| {
+        let flow = readers_scope(|s| {
             if !names.is_empty() {
                 s.spawn(|_| self.read_chunk(state, names, want, filter, &stop, spare));
             }
