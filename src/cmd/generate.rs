@@ -200,6 +200,11 @@ fn environment(roff: &mut Roff) {
         ("NO_COLOR", "When set and not empty, --color auto means no color."),
         ("COLUMNS", "The width tables fit, instead of the terminal's."),
         (
+            "RAYON_NUM_THREADS",
+            "Threads for reading and changing entries. By default a scan reads with 16 threads \
+(a cold cache is bound by the disk's latency, not the CPU) and changes use one thread a core.",
+        ),
+        (
             "COMPLETE",
             "Set by the completion scripts when they call mqctl to complete a command line.",
         ),
