@@ -273,6 +273,10 @@ pub fn apply(
         eprintln!("mqctl: aborted; nothing changed");
         return Ok(ExitCode::SomeFailed);
     }
+    // A signal in the moment between the warning and the prompt.
+    if stop.load(Ordering::SeqCst) {
+        return Ok(interrupted_before_changes(ctx));
+    }
     let mut audit = if dry_run { None } else { Some(Audit::open(log, true)?) };
     let opts = Apply {
         dry_run,
