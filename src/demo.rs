@@ -125,7 +125,6 @@ pub fn build(root: &Path, mails: usize, seed: u64, now: Timestamp) -> Result<Rep
     create_empty(root)?;
     let mut queue = Queue::open(root)?;
     let mut rng = fastrand::Rng::with_seed(seed);
-    let total_weight: u32 = DOMAINS.iter().map(|d| d.1).sum();
     let mut report = Report {
         domains: DOMAINS.len(),
         ..Report::default()
@@ -142,7 +141,7 @@ pub fn build(root: &Path, mails: usize, seed: u64, now: Timestamp) -> Result<Rep
         let mut to = Vec::with_capacity(rcpts);
         let mut domain = "";
         for _ in 0..rcpts {
-            domain = pick_domain(&mut rng, total_weight);
+            domain = pick_weighted(&mut rng, &DOMAINS);
             let name = NAMES[rng.usize(..NAMES.len())];
             to.push(address::parse(&format!("{name}@{domain}")).map_err(Error::Usage)?);
         }
@@ -210,15 +209,18 @@ pub fn build(root: &Path, mails: usize, seed: u64, now: Timestamp) -> Result<Rep
     Ok(report)
 }
 
-fn pick_domain(rng: &mut fastrand::Rng, total: u32) -> &'static str {
+/// One name of `table`, drawn with the weights beside them (also the
+/// benchmark queue's domains, from its own table).
+pub fn pick_weighted(rng: &mut fastrand::Rng, table: &[(&'static str, u32)]) -> &'static str {
+    let total: u32 = table.iter().map(|d| d.1).sum();
     let mut x = rng.u32(..total);
-    for (d, w) in DOMAINS {
+    for &(d, w) in table {
         if x < w {
             return d;
         }
         x -= w;
     }
-    DOMAINS[0].0
+    table[0].0
 }
 
 /// A plain-text message of 0.7 to 3.5 KB, CRLF, with the usual headers

@@ -157,7 +157,6 @@ fn enqueue_mails(
     now: Timestamp,
 ) -> BenchResult<(Vec<String>, usize, u64)> {
     let mut rng = fastrand::Rng::with_seed(seed);
-    let total_weight: u32 = DOMAINS.iter().map(|d| d.1).sum();
     let (mut ids, mut retried, mut bytes) = (Vec::new(), 0, 0u64);
     for (n, &count) in rcpts.iter().enumerate() {
         let sender = SENDERS[rng.usize(..SENDERS.len())];
@@ -165,7 +164,7 @@ fn enqueue_mails(
         let mut to = Vec::with_capacity(count);
         let mut domain = "";
         for _ in 0..count {
-            domain = pick(&mut rng, total_weight);
+            domain = mqctl::demo::pick_weighted(&mut rng, &DOMAINS);
             to.push(address::parse(&format!(
                 "{}@{domain}",
                 NAMES[rng.usize(..NAMES.len())]
@@ -205,15 +204,4 @@ fn enqueue_mails(
         ids.extend(made.entries.into_iter().map(|e| e.id.to_string()));
     }
     Ok((ids, retried, bytes))
-}
-
-fn pick(rng: &mut fastrand::Rng, total: u32) -> &'static str {
-    let mut x = rng.u32(..total);
-    for (d, w) in DOMAINS {
-        if x < w {
-            return d;
-        }
-        x -= w;
-    }
-    DOMAINS[0].0
 }
