@@ -366,23 +366,32 @@ proptest! {
     }
 }
 
+/// Options with no inflight rules, at the real time.
+fn plain_opts(dry_run: bool, stop: &AtomicBool) -> Apply<'_> {
+    Apply {
+        dry_run,
+        stop,
+        force_inflight: false,
+        inflight_stale_after: None,
+        now: Timestamp::now(),
+    }
+}
+
+/// The entries `simple` made, as queued entries to apply an operation to.
+fn queued(made: &[Made]) -> Vec<(State, EntryId)> {
+    made.iter()
+        .map(|m| (State::Queued, EntryId::new(m.id.as_bytes())))
+        .collect()
+}
+
 #[test]
 fn apply_with_the_stop_flag_set_changes_nothing_and_says_it_stopped() {
     let mut q = TestQueue::new();
     let a = q.simple(3, "2026-11-23T10:00:00Z");
     let before = q.snapshot();
     let stop = AtomicBool::new(true);
-    let opts = Apply {
-        dry_run: false,
-        stop: &stop,
-        force_inflight: false,
-        inflight_stale_after: None,
-        now: Timestamp::now(),
-    };
-    let batch: Vec<(State, EntryId)> = a
-        .iter()
-        .map(|m| (State::Queued, EntryId::new(m.id.as_bytes())))
-        .collect();
+    let opts = plain_opts(false, &stop);
+    let batch = queued(&a);
     let mut reported = 0;
     let stopped = q.queue.apply(Op::Drop, &batch, &opts, &mut |_| reported += 1).unwrap();
     assert!(stopped);
@@ -396,17 +405,8 @@ fn dry_run_apply_reports_done_and_changes_nothing() {
     let a = q.simple(2, "2026-11-23T10:00:00Z");
     let before = q.snapshot();
     let stop = AtomicBool::new(false);
-    let opts = Apply {
-        dry_run: true,
-        stop: &stop,
-        force_inflight: false,
-        inflight_stale_after: None,
-        now: Timestamp::now(),
-    };
-    let batch: Vec<(State, EntryId)> = a
-        .iter()
-        .map(|m| (State::Queued, EntryId::new(m.id.as_bytes())))
-        .collect();
+    let opts = plain_opts(true, &stop);
+    let batch = queued(&a);
     for op in [
         Op::Drop,
         Op::Move(State::Held),
