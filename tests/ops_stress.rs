@@ -424,30 +424,40 @@ fn writer(root: &Path, from: &str, n: usize, stop: &AtomicBool) -> Writer {
     w
 }
 
-#[test]
-fn a_live_writer_sending_during_a_bulk_drop_loses_and_duplicates_nothing() {
-    let (q, initial) = TestQueue::bulk(CONCURRENT_ENTRIES);
+/// Runs `run` (an mqctl command) while a simulated writer sends entries
+/// from `from`; the writer stops when the command has finished.
+fn with_writer(root: &Path, from: &str, n: usize, run: impl FnOnce() -> Run) -> (Writer, Run) {
     let stop = AtomicBool::new(false);
-    let (w, r) = thread::scope(|s| {
-        let w = s.spawn(|| writer(&q.root, "queue", initial.len(), &stop));
-        let (child, _, reader) = spawn(&q.root, &["drop", "--all", "--yes"]);
-        let r = finish(child, reader);
+    thread::scope(|s| {
+        let w = s.spawn(|| writer(root, from, n, &stop));
+        let r = run();
         stop.store(true, Ordering::SeqCst);
         (w.join().unwrap(), r)
-    });
+    })
+}
+
+/// Neither side failed, each of the `total` entries was handled once (by
+/// mqctl, `verb`, or sent by the writer), and the two really overlapped.
+fn assert_each_entry_once(r: &Run, w: &Writer, total: usize, verb: &str) -> Counts {
     assert!(w.errors.is_empty(), "writer errors: {:?}", w.errors);
     assert_eq!(r.code, Some(0), "{r:?}");
     let c = r.counts();
     assert_eq!(c.failed, 0, "{r:?}");
-    assert_eq!(
-        c.done as usize + w.sent,
-        initial.len(),
-        "dropped {c:?} + sent {}",
-        w.sent
-    );
+    assert_eq!(c.done as usize + w.sent, total, "{verb} {c:?} + sent {}", w.sent);
+    eprintln!("{verb} {c:?}, writer sent {} lost {}", w.sent, w.lost_races);
+    assert!(c.done > 0 && w.sent > 0, "no overlap: {verb} {c:?}, sent {}", w.sent);
+    c
+}
+
+#[test]
+fn a_live_writer_sending_during_a_bulk_drop_loses_and_duplicates_nothing() {
+    let (q, initial) = TestQueue::bulk(CONCURRENT_ENTRIES);
+    let (w, r) = with_writer(&q.root, "queue", initial.len(), || {
+        let (child, _, reader) = spawn(&q.root, &["drop", "--all", "--yes"]);
+        finish(child, reader)
+    });
+    let c = assert_each_entry_once(&r, &w, initial.len(), "dropped");
     assert_eq!(r.lines().len() as u64, c.done);
-    eprintln!("drop {c:?}, writer sent {} lost {}", w.sent, w.lost_races);
-    assert!(c.done > 0 && w.sent > 0, "no overlap: dropped {c:?}, sent {}", w.sent);
     assert!(entries(&q.root).is_empty());
     assert_eq!(count(&q.path("data")), 0, "leftover mail folders");
 }
@@ -458,27 +468,12 @@ fn a_live_writer_finishing_sends_during_recover_loses_and_duplicates_nothing() {
     for id in initial.keys() {
         q.put(id, "queue", "inflight");
     }
-    let stop = AtomicBool::new(false);
-    let (w, r) = thread::scope(|s| {
-        let w = s.spawn(|| writer(&q.root, "inflight", initial.len(), &stop));
+    let (w, r) = with_writer(&q.root, "inflight", initial.len(), || {
         let mut c = cmd(&q.root, &["recover", "--older-than", "0s"]);
         c.stdout(Stdio::piped()).stderr(Stdio::piped());
-        let r: Run = c.output().unwrap().into();
-        stop.store(true, Ordering::SeqCst);
-        (w.join().unwrap(), r)
+        c.output().unwrap().into()
     });
-    assert!(w.errors.is_empty(), "writer errors: {:?}", w.errors);
-    assert_eq!(r.code, Some(0), "{r:?}");
-    let c = r.counts();
-    assert_eq!(c.failed, 0, "{r:?}");
-    assert_eq!(
-        c.done as usize + w.sent,
-        initial.len(),
-        "recovered {c:?} + sent {}",
-        w.sent
-    );
-    eprintln!("recover {c:?}, writer sent {} lost {}", w.sent, w.lost_races);
-    assert!(c.done > 0 && w.sent > 0, "no overlap: recovered {c:?}, sent {}", w.sent);
+    let c = assert_each_entry_once(&r, &w, initial.len(), "recovered");
     let after = entries(&q.root);
     assert_eq!(after.len() as u64, c.done);
     for (id, (state, text)) in &after {
