@@ -209,10 +209,8 @@ pub fn run(ctx: &Context, a: &SelectArgs, change: &ChangeArgs, plan: Plan) -> Re
     let sel = change_selection(ctx, a, change, plan.states)?;
     let stop = stop_flag();
     let mut queue = ctx.open_queue()?;
+    // A signal during the scan is seen by `apply` before it changes anything.
     let (entries, missing) = collect(&queue, &sel, stop)?;
-    if stop.load(Ordering::SeqCst) {
-        return Ok(interrupted_before_changes(ctx));
-    }
     let mut tally = Tally::default();
     for id in &missing {
         // Gone since it was listed: another process took it.
