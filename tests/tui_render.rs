@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use jiff::{SignedDuration, Timestamp};
-use mqctl::cmd::stats::{DomainRow, Oldest, StateCounts, Stats};
+use mqctl::stats::{DomainRow, Oldest, StateCounts, Stats};
 use mqctl::queue::address;
 use mqctl::queue::{Contents, Entry, EntryId, Envelope, Headers, Problem, Queue, Schedule, State};
 use mqctl::tui::app::{Action, App, Counts, Detail, Effect, View, update};
@@ -385,6 +385,7 @@ fn stats() -> Stats {
             inflight: 2,
             cleanup: 1,
             hold: 2,
+            claimed: 0,
         },
         due: 3,
         deferred: 3,

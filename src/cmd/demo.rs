@@ -18,7 +18,9 @@ pub fn run(ctx: &Context, args: &DemoArgs) -> Result<ExitCode> {
     // On a terminal, show it in the TUI; then (or otherwise) say what was made.
     if std::io::stdin().is_terminal() && std::io::stdout().is_terminal() {
         let queue = crate::queue::Queue::open(&dir)?;
-        if super::tui::run_on(ctx, queue, "", "1h")? == crate::tui::Ended::Signalled {
+        let audit = crate::audit::Audit::open(None, false)?;
+        let stuck = crate::cli::StuckArg::default().stuck_after;
+        if super::tui::run_on(ctx, queue, audit, "", stuck)? == crate::tui::Ended::Signalled {
             return Ok(ExitCode::Interrupted);
         }
     }
