@@ -153,7 +153,10 @@ impl Audit {
 
     fn write(&mut self, bytes: &[u8]) -> Result<(), LogError> {
         let Some(f) = &mut self.file else { return Ok(()) };
-        let name = self.path.as_deref().map_or_else(String::new, |p| p.display().to_string());
+        let name = self
+            .path
+            .as_deref()
+            .map_or_else(String::new, |p| p.display().to_string());
         let fail = |e: std::io::Error| LogError(format!("the log {name} cannot be written: {e}"));
         // One write: O_APPEND puts it at the end in one piece.
         f.write_all(bytes).map_err(fail)?;

@@ -8,8 +8,8 @@ use std::io::{self, IsTerminal, Write};
 use jiff::Timestamp;
 use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
 
-pub use crate::escape::{escape, escape_bytes};
 use crate::escape::needs_escape;
+pub use crate::escape::{escape, escape_bytes};
 pub use crate::human::{human_duration, human_size, relative};
 use crate::queue::{Entry, parse::WriterTime};
 

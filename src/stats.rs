@@ -177,4 +177,3 @@ pub fn gather(
         .collect();
     Ok(s)
 }
-

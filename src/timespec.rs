@@ -85,8 +85,7 @@ pub fn count(s: &str) -> Result<usize, String> {
     if t.starts_with('-') {
         return Err("a count cannot be negative".into());
     }
-    t.parse::<usize>()
-        .map_err(|_| format!("{s:?} is not a whole number"))
+    t.parse::<usize>().map_err(|_| format!("{s:?} is not a whole number"))
 }
 
 #[cfg(test)]

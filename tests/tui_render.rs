@@ -6,9 +6,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use jiff::{SignedDuration, Timestamp};
-use mqctl::stats::{DomainRow, Oldest, StateCounts, Stats};
 use mqctl::queue::address;
 use mqctl::queue::{Contents, Entry, EntryId, Envelope, Headers, Problem, Queue, Schedule, State};
+use mqctl::stats::{DomainRow, Oldest, StateCounts, Stats};
 use mqctl::tui::app::{Action, App, Counts, Detail, Effect, View, update};
 use mqctl::tui::row::RawRow;
 use mqctl::tui::{Headless, render};

@@ -3,6 +3,7 @@
 //! selection, or entries already known, as the TUI's marks are); `apply`
 //! reads them, then runs the engine over them.
 
+use std::collections::HashMap;
 use std::ops::ControlFlow;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -11,7 +12,7 @@ use jiff::{SignedDuration, Timestamp};
 use super::{Change, Control, Ctx, Report, Step, Subject, Verb, Work};
 use crate::error::Result;
 use crate::queue::ops::{EntryOp, Item, Policy};
-use crate::queue::{Queue, State};
+use crate::queue::{EntryId, Queue, State};
 use crate::select::{self, Selection};
 
 /// Which entries a request is about.
@@ -80,11 +81,20 @@ pub fn collect(
     ctl_observer: &mut dyn super::Observer,
     report: &mut Report,
 ) -> Result<Vec<Item>> {
-    let mut out = Vec::new();
+    let mut out: Vec<Item> = Vec::new();
+    // The folders are read one after the other, so an entry another
+    // process moves meanwhile can be seen twice: it is one item, in the
+    // folder it was seen in last.
+    let mut seen: HashMap<EntryId, usize> = HashMap::new();
     let missing = select::for_each(queue, sel, sel.want(), &mut |e| {
         if stop.load(Ordering::Relaxed) {
             return Ok(ControlFlow::Break(()));
         }
+        if let Some(&i) = seen.get(&e.id) {
+            out[i].state = e.state;
+            return Ok(ControlFlow::Continue(()));
+        }
+        seen.insert(e.id.clone(), out.len());
         out.push(Item::new(e.state, e.id));
         if out.len() % 4096 == 0 {
             ctl_observer.scanned(out.len() as u64);

@@ -28,9 +28,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::audit::{Audit, LogError};
+use crate::queue::Queue;
 use crate::queue::live::{self, Writer};
 pub use crate::queue::ops::{BATCH, Change, Outcome, Retry, Step, Subject};
-use crate::queue::Queue;
 
 /// What a run does, as the user names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -248,7 +248,14 @@ fn op_phrase(op: &str, n: u64) -> String {
     match op {
         "cleanup" => format!("{n} {}", if one { "cleanup finished" } else { "cleanups finished" }),
         "remove-temp" => format!("{n} {}", if one { "temp file removed" } else { "temp files removed" }),
-        "remove-orphan" => format!("{n} {}", if one { "orphan mail removed" } else { "orphan mails removed" }),
+        "remove-orphan" => format!(
+            "{n} {}",
+            if one {
+                "orphan mail removed"
+            } else {
+                "orphan mails removed"
+            }
+        ),
         "recover" => format!("{n} put back"),
         op => format!("{n} {op}"),
     }
@@ -291,7 +298,11 @@ impl Report {
     pub fn summary(&self) -> String {
         let mut s = if self.done_by_op.len() > 1 || self.verb == Verb::Purge {
             let parts = self.parts();
-            let done = if self.dry_run { format!("would be {parts}") } else { parts };
+            let done = if self.dry_run {
+                format!("would be {parts}")
+            } else {
+                parts
+            };
             self.tally.summary_with(&done, self.dry_run)
         } else {
             self.tally.summary(self.verb.past(), self.dry_run)
@@ -300,7 +311,11 @@ impl Report {
             s.push_str(&format!(
                 ", {} {} no entry",
                 self.missing.len(),
-                if self.missing.len() == 1 { "id names" } else { "ids name" }
+                if self.missing.len() == 1 {
+                    "id names"
+                } else {
+                    "ids name"
+                }
             ));
         }
         match &self.end {
@@ -535,7 +550,9 @@ impl<W: Work> Runner<'_, '_, W> {
     }
 
     fn give_up(&mut self, rest: Vec<W::Item>) {
-        self.ctl.observer.notice(&Notice::DiskFull { left: rest.len() as u64 });
+        self.ctl.observer.notice(&Notice::DiskFull {
+            left: rest.len() as u64,
+        });
         let changes: Vec<Change> = rest
             .iter()
             .map(|i| Change {
@@ -549,9 +566,6 @@ impl<W: Work> Runner<'_, '_, W> {
     }
 
     fn log_failed(&mut self, e: LogError, unrecorded: Vec<Subject>) {
-        self.report.end = End::LogFailed {
-            error: e.0,
-            unrecorded,
-        };
+        self.report.end = End::LogFailed { error: e.0, unrecorded };
     }
 }

@@ -190,7 +190,12 @@ pub fn apply(queue: &Queue, req: PurgeRequest, ctl: &mut Control) -> Result<Repo
             }
             items.push(PurgeItem::Leftover(t));
         }
-        items.extend(queue.find_orphans(req.min_age, req.now)?.into_iter().map(PurgeItem::Leftover));
+        items.extend(
+            queue
+                .find_orphans(req.min_age, req.now)?
+                .into_iter()
+                .map(PurgeItem::Leftover),
+        );
     }
     let work = PurgeWork {
         stuck_after: req.stuck_after,

@@ -58,7 +58,12 @@ impl Work for RepairWork {
 /// Repairs `findings`. Putting back claimed entries needs every claimer
 /// gone: when a run still holds claims, those findings are left alone.
 /// Returns the report and the quarantine (to say where things went).
-pub fn apply(queue: &Queue, mut findings: Vec<Finding>, now: Timestamp, ctl: &mut Control) -> Result<(Report, Quarantine)> {
+pub fn apply(
+    queue: &Queue,
+    mut findings: Vec<Finding>,
+    now: Timestamp,
+    ctl: &mut Control,
+) -> Result<(Report, Quarantine)> {
     let mut report = Report::new(Verb::Repair, ctl.dry_run);
     let claimed = |f: &Finding| matches!(&f.repair, Repair::Recover { state, .. } if state.unclaimed().is_some());
     let lock = if findings.iter().any(claimed) {
@@ -77,5 +82,8 @@ pub fn apply(queue: &Queue, mut findings: Vec<Finding>, now: Timestamp, ctl: &mu
     };
     super::run(queue, &work, findings, ctl, &mut report);
     drop(lock);
-    Ok((report, work.quarantine.into_inner().expect("no panics while holding it")))
+    Ok((
+        report,
+        work.quarantine.into_inner().expect("no panics while holding it"),
+    ))
 }

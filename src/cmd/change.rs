@@ -156,11 +156,13 @@ impl<'a> Cli<'a> {
             Outcome::Done if !ctx.quiet => writeln!(self.out, "{op} {}{moved}{detail}", c.subject),
             Outcome::Vanished if ctx.verbose > 0 => writeln!(self.out, "{op} {}{moved}: vanished", c.subject),
             Outcome::Skipped(r) if !ctx.quiet => {
-                self.bar.suspend(|| eprintln!("mqctl: {op} {}{moved}: skipped: {r}", c.subject));
+                self.bar
+                    .suspend(|| eprintln!("mqctl: {op} {}{moved}: skipped: {r}", c.subject));
                 Ok(())
             }
             Outcome::Failed(r) => {
-                self.bar.suspend(|| eprintln!("mqctl: {op} {}{moved}: failed: {r}", c.subject));
+                self.bar
+                    .suspend(|| eprintln!("mqctl: {op} {}{moved}: failed: {r}", c.subject));
                 Ok(())
             }
             _ => Ok(()),
@@ -201,8 +203,12 @@ impl Observer for Cli<'_> {
                     .map(|w| format!("{} (pid {})", crate::escape::escape(&w.name), w.pid))
                     .collect();
                 let effect = live_writer_effect(self.verb);
-                self.bar
-                    .suspend(|| ctx.warn(format_args!("a writer has this queue open: {}; {effect}", who.join(", "))));
+                self.bar.suspend(|| {
+                    ctx.warn(format_args!(
+                        "a writer has this queue open: {}; {effect}",
+                        who.join(", ")
+                    ))
+                });
             }
             Notice::Waiting(n) if ctx.verbose > 0 => {
                 self.bar

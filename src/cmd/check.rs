@@ -88,7 +88,13 @@ pub fn run(ctx: &Context, args: &CheckArgs) -> Result<ExitCode> {
         }
         CheckFormat::Table if !ctx.quiet => {
             for c in &results {
-                writeln!(out, "{} {}: {}", outcome_word(&c.outcome), c.subject, c.detail.as_deref().unwrap_or(""))?;
+                writeln!(
+                    out,
+                    "{} {}: {}",
+                    outcome_word(&c.outcome),
+                    c.subject,
+                    c.detail.as_deref().unwrap_or("")
+                )?;
             }
         }
         _ => {}
@@ -123,7 +129,10 @@ pub fn run(ctx: &Context, args: &CheckArgs) -> Result<ExitCode> {
 
 /// `finish` without its own summary line (check prints its own).
 fn finish_quietly(ctx: &Context, obs: &mut Cli, report: &crate::change::Report) -> Result<ExitCode> {
-    let quiet = Context { quiet: true, ..ctx.clone() };
+    let quiet = Context {
+        quiet: true,
+        ..ctx.clone()
+    };
     finish(&quiet, obs, report)
 }
 

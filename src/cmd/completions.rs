@@ -31,4 +31,3 @@ pub fn write(out: &mut dyn Write, shell: &str) -> Result<()> {
     completer.write_registration(VAR, "mqctl", "mqctl", "mqctl", out)?;
     Ok(())
 }
-

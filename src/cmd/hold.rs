@@ -10,11 +10,17 @@ use crate::queue::State;
 use crate::queue::ops::EntryOp;
 
 pub fn hold(ctx: &Context, args: &ChangeCmdArgs) -> Result<ExitCode> {
-    run_entries(ctx, command(Verb::Hold, EntryOp::Move(State::Held), &[State::Queued], args))
+    run_entries(
+        ctx,
+        command(Verb::Hold, EntryOp::Move(State::Held), &[State::Queued], args),
+    )
 }
 
 pub fn release(ctx: &Context, args: &ChangeCmdArgs) -> Result<ExitCode> {
-    run_entries(ctx, command(Verb::Release, EntryOp::Move(State::Queued), &[State::Held], args))
+    run_entries(
+        ctx,
+        command(Verb::Release, EntryOp::Move(State::Queued), &[State::Held], args),
+    )
 }
 
 fn command<'a>(verb: Verb, op: EntryOp, states: &'static [State], args: &'a ChangeCmdArgs) -> EntryCommand<'a> {

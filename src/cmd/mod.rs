@@ -79,7 +79,11 @@ impl Context {
     /// queue's owner: root's cron job can write /var/log/mqctl.jsonl.
     pub fn open_for_change(&self, log: Option<&std::path::Path>, dry_run: bool) -> Result<(Queue, Audit)> {
         let queue = self.open_unsecured()?;
-        let audit = if dry_run { Audit::none() } else { Audit::open(log, true)? };
+        let audit = if dry_run {
+            Audit::none()
+        } else {
+            Audit::open(log, true)?
+        };
         secure(&queue, self.insecure)?;
         Ok((queue, audit))
     }

@@ -29,10 +29,7 @@ pub fn run(ctx: &Context, args: &RecoverArgs) -> Result<ExitCode> {
     // names its entry: a young one is reported, not passed over.
     if sel.ids.is_empty() && !args.force {
         items.retain(|i| {
-            i.state != State::Inflight
-                || queue
-                    .inflight_age(&i.id, ctx.now)
-                    .is_some_and(|age| age >= stuck_after)
+            i.state != State::Inflight || queue.inflight_age(&i.id, ctx.now).is_some_and(|age| age >= stuck_after)
         });
     }
     let req = Request {

@@ -219,9 +219,18 @@ enum Pending {
     None,
     Cleanup,
     /// Rename the new schedule over the old one, then put the entry back.
-    Rewrite { dest: String, tmp: String, claim: State, home: State },
+    Rewrite {
+        dest: String,
+        tmp: String,
+        claim: State,
+        home: State,
+    },
     /// Put a claimed entry back without a rewrite.
-    PutBack { claim: State, home: State, then: Step },
+    PutBack {
+        claim: State,
+        home: State,
+        then: Step,
+    },
 }
 
 fn errno_text(e: Errno) -> String {
@@ -296,7 +305,8 @@ impl Queue {
         let states = dirty.states.lock().expect("no panics while holding it");
         for s in states.iter() {
             if let Some(d) = self.state_dir(*s) {
-                d.fsync().map_err(|e| format!("syncing {}/: {}", s.dir(), errno_text(e)))?;
+                d.fsync()
+                    .map_err(|e| format!("syncing {}/: {}", s.dir(), errno_text(e)))?;
             }
         }
         if dirty.data.load(Ordering::SeqCst) {
@@ -315,8 +325,14 @@ impl Queue {
                     let _ = d.unlink(tmp.as_str());
                 }
                 change.detail = None;
-                let failed = Step::Final(Outcome::Failed(format!("the new schedule could not be synced ({e}): not changed")));
-                *pending = Pending::PutBack { claim, home, then: failed };
+                let failed = Step::Final(Outcome::Failed(format!(
+                    "the new schedule could not be synced ({e}): not changed"
+                )));
+                *pending = Pending::PutBack {
+                    claim,
+                    home,
+                    then: failed,
+                };
                 return;
             }
             p @ Pending::PutBack { .. } => {
@@ -324,7 +340,9 @@ impl Queue {
                 return;
             }
             Pending::Cleanup if change.from != Some(State::Cleanup) => {
-                change.outcome = Outcome::Failed(format!("moved to cleanup/, but not synced ({e}): left for `mqctl purge`"));
+                change.outcome = Outcome::Failed(format!(
+                    "moved to cleanup/, but not synced ({e}): left for `mqctl purge`"
+                ));
             }
             Pending::Cleanup => {
                 *pending = Pending::Cleanup;
@@ -382,7 +400,11 @@ impl Queue {
             return ended(change, step, Pending::None);
         }
         dirty.mark(&[from, to]);
-        let pending = if to == State::Cleanup { Pending::Cleanup } else { Pending::None };
+        let pending = if to == State::Cleanup {
+            Pending::Cleanup
+        } else {
+            Pending::None
+        };
         ended(change, step, pending)
     }
 
@@ -418,7 +440,9 @@ impl Queue {
         mut change: Change,
     ) -> (Change, Step, Pending) {
         let (from, id) = (item.state, &item.id);
-        let claim = from.claim().expect("checked: only queued and held entries are rewritten");
+        let claim = from
+            .claim()
+            .expect("checked: only queued and held entries are rewritten");
         let end = |mut change: Change, o: Outcome| {
             change.outcome = o.clone();
             (change, Step::Final(o), Pending::None)
@@ -443,7 +467,12 @@ impl Queue {
                 Err(e) => {
                     return end(
                         change,
-                        Outcome::Failed(format!("claiming it ({}/ to {}/): {}", from.dir(), claim.dir(), errno_text(e))),
+                        Outcome::Failed(format!(
+                            "claiming it ({}/ to {}/): {}",
+                            from.dir(),
+                            claim.dir(),
+                            errno_text(e)
+                        )),
                     );
                 }
             }
@@ -458,7 +487,11 @@ impl Queue {
                 return (change, then, Pending::None);
             }
             let home = from;
-            (change, Step::Final(Outcome::Done), Pending::PutBack { claim, home, then })
+            (
+                change,
+                Step::Final(Outcome::Done),
+                Pending::PutBack { claim, home, then },
+            )
         };
         let at_state = if policy.dry_run { from } else { claim };
         let link = match self.entry_link(at_state, id) {
@@ -468,7 +501,12 @@ impl Queue {
         let dest_path = link.dest_path();
         let dest = match self.data().open_dir(dest_path.as_str()) {
             Ok(d) => d,
-            Err(Errno::ENOENT) => return put_back(change, Step::Final(Outcome::Failed("its data folder is gone (see `mqctl check`)".into()))),
+            Err(Errno::ENOENT) => {
+                return put_back(
+                    change,
+                    Step::Final(Outcome::Failed("its data folder is gone (see `mqctl check`)".into())),
+                );
+            }
             Err(e) => {
                 return put_back(
                     change,
@@ -480,7 +518,10 @@ impl Queue {
         let meta = match dest.read_file_into("schedule", MAX_JSON_FILE, &mut buf) {
             Ok(m) => m,
             Err(ReadError::NotFound) => {
-                return put_back(change, Step::Final(Outcome::Failed("schedule is missing (see `mqctl check`)".into())));
+                return put_back(
+                    change,
+                    Step::Final(Outcome::Failed("schedule is missing (see `mqctl check`)".into())),
+                );
             }
             Err(e) => return put_back(change, Step::Final(Outcome::Failed(format!("schedule {e}")))),
         };
@@ -489,7 +530,9 @@ impl Queue {
             Err(e) => {
                 return put_back(
                     change,
-                    Step::Final(Outcome::Failed(format!("schedule is not valid JSON ({e}); not rewritten"))),
+                    Step::Final(Outcome::Failed(format!(
+                        "schedule is not valid JSON ({e}); not rewritten"
+                    ))),
                 );
             }
         };
@@ -505,7 +548,10 @@ impl Queue {
             }
             (Reschedule::DeferUntil(t), _) => t,
             (Reschedule::PerEntry, None) => {
-                return put_back(change, Step::Final(Outcome::Failed("no time given for this entry".into())));
+                return put_back(
+                    change,
+                    Step::Final(Outcome::Failed("no time given for this entry".into())),
+                );
             }
         };
         let text = parse::format_timestamp(new_at);
@@ -521,7 +567,16 @@ impl Queue {
             Ok(tmp) => {
                 dirty.data.store(true, Ordering::SeqCst);
                 let home = from;
-                (change, Step::Final(Outcome::Done), Pending::Rewrite { dest: dest_path, tmp, claim, home })
+                (
+                    change,
+                    Step::Final(Outcome::Done),
+                    Pending::Rewrite {
+                        dest: dest_path,
+                        tmp,
+                        claim,
+                        home,
+                    },
+                )
             }
             Err(Errno::ENOSPC | Errno::EDQUOT) => {
                 change.detail = None;
@@ -582,7 +637,15 @@ impl Queue {
     }
 
     /// Renames a claimed entry back home; `then` is what the change came to.
-    fn put_back(&self, id: &EntryId, claim: State, home: State, then: Step, change: &mut Change, dirty: &Dirty) -> Step {
+    fn put_back(
+        &self,
+        id: &EntryId,
+        claim: State,
+        home: State,
+        then: Step,
+        change: &mut Change,
+        dirty: &Dirty,
+    ) -> Step {
         let step = match self.move_entry(claim, home, id) {
             Ok(()) => {
                 dirty.mark(&[claim, home]);
@@ -655,15 +718,23 @@ impl Queue {
             }
             (State::Held, State::Queued) => self.check_target(from, id),
             (State::Inflight, State::Queued) if recover => {
-                self.check_stuck(id, policy, "a writer may be sending it: use --force if its writer is gone")?;
+                self.check_stuck(
+                    id,
+                    policy,
+                    "a writer may be sending it: use --force if its writer is gone",
+                )?;
                 self.check_target(from, id)
             }
             (State::Inflight, State::Queued) => Err(Step::Final(Outcome::Skipped(
                 "inflight: a writer is sending it (use `recover` if its writer died)".into(),
             ))),
-            (State::Claimed, State::Queued) | (State::ClaimedHeld, State::Held) if recover => self.check_target(from, id),
+            (State::Claimed, State::Queued) | (State::ClaimedHeld, State::Held) if recover => {
+                self.check_target(from, id)
+            }
             (State::Inflight, _) => Err(Step::Final(Outcome::Skipped("inflight: a writer is sending it".into()))),
-            (State::Cleanup, _) => Err(Step::Final(Outcome::Skipped("in cleanup/: already sent or dropped".into()))),
+            (State::Cleanup, _) => Err(Step::Final(Outcome::Skipped(
+                "in cleanup/: already sent or dropped".into(),
+            ))),
             (State::Claimed | State::ClaimedHeld, _) => Err(Step::Final(Outcome::Skipped(format!(
                 "in {}/: a running mqctl is changing it",
                 from.dir()
@@ -713,7 +784,11 @@ impl Queue {
     fn check_drop(&self, from: State, id: &EntryId, policy: &Policy) -> Result<(), Step> {
         match from {
             State::Queued | State::Held | State::Cleanup => {}
-            State::Inflight => self.check_stuck(id, policy, "a writer may be sending it: use --force, or `recover` first")?,
+            State::Inflight => self.check_stuck(
+                id,
+                policy,
+                "a writer may be sending it: use --force, or `recover` first",
+            )?,
             State::Claimed | State::ClaimedHeld => {
                 return Err(Step::Final(Outcome::Skipped(format!(
                     "in {}/: a running mqctl is changing it",
@@ -739,7 +814,11 @@ impl Queue {
                     "inflight: a writer is sending it right now (recover it first if its writer died)".into(),
                 )));
             }
-            State::Cleanup => return Err(Step::Final(Outcome::Skipped("in cleanup/: already sent or dropped".into()))),
+            State::Cleanup => {
+                return Err(Step::Final(Outcome::Skipped(
+                    "in cleanup/: already sent or dropped".into(),
+                )));
+            }
             State::Claimed | State::ClaimedHeld => {
                 return Err(Step::Final(Outcome::Skipped(format!(
                     "in {}/: a running mqctl is changing it",

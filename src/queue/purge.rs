@@ -22,7 +22,11 @@ use crate::escape::escape_bytes;
 pub enum Leftover {
     /// `data/<mail>/<dest>/<name>`: a writer temp file old enough to be
     /// left behind by a crash.
-    Temp { mail: Box<[u8]>, dest: Box<[u8]>, name: Box<[u8]> },
+    Temp {
+        mail: Box<[u8]>,
+        dest: Box<[u8]>,
+        name: Box<[u8]>,
+    },
     /// `data/<mail>`: a mail no entry links to, shaped as the writer makes
     /// them, old enough not to be an enqueue in progress.
     Orphan { mail: Box<[u8]> },

@@ -185,7 +185,11 @@ impl SelectArgs {
             younger_than: self.younger_than,
             larger_than: self.larger_than,
             subject: glob(&self.subject)?,
-            headers: self.header.iter().map(|h| HeaderFilter::parse(h)).collect::<Result<_>>()?,
+            headers: self
+                .header
+                .iter()
+                .map(|h| HeaderFilter::parse(h))
+                .collect::<Result<_>>()?,
             broken: self.broken.then_some(true),
             text: None,
             now: Some(now),

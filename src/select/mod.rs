@@ -213,7 +213,9 @@ impl Selection {
             return false;
         }
         if let Some(stuck) = self.stuck {
-            let is = e.state == State::Inflight && e.since.is_some_and(|t| crate::queue::is_stuck(t, now, self.stuck_after));
+            let is = e.state == State::Inflight
+                && e.since
+                    .is_some_and(|t| crate::queue::is_stuck(t, now, self.stuck_after));
             if is != stuck {
                 return false;
             }

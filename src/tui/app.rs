@@ -10,10 +10,10 @@ use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
 use super::keys::{self, Scope};
 use super::row::{NO_TIME, RawRow, Row, RowId, Store, unique_prefix_len};
-use crate::stats::Stats;
 use crate::queue::ops::{EntryOp, Reschedule};
 use crate::queue::{EntryId, State};
 use crate::select::Selection;
+use crate::stats::Stats;
 
 /// Counts for the header, over the whole queue (not only what the filter shows).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

@@ -5,8 +5,8 @@
 use clap::Parser;
 use jiff::Timestamp;
 
-use crate::select::args::SelectArgs;
 use crate::select::Selection;
+use crate::select::args::SelectArgs;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -40,7 +40,9 @@ pub fn parse(line: &str, now: Timestamp, stuck_after: jiff::SignedDuration) -> R
             "`-` (ids from stdin) is for the command line, not the filter",
         ))
     };
-    let mut sel = args.selection(now, stuck_after, &mut no_stdin).map_err(|e| e.to_string())?;
+    let mut sel = args
+        .selection(now, stuck_after, &mut no_stdin)
+        .map_err(|e| e.to_string())?;
     if !text.is_empty() {
         sel.text = Some(text);
     }

@@ -71,7 +71,10 @@ pub enum Repair {
     RemoveTemp(Rel),
     /// Move an entry back to where the writer (or mqctl) expects it: a
     /// stale inflight entry to queue/, a claimed one to where it came from.
-    Recover { state: State, id: EntryId },
+    Recover {
+        state: State,
+        id: EntryId,
+    },
     /// Rewrite a mis-spelt link to its canonical text.
     RewriteLink {
         state: State,

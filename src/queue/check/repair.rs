@@ -33,13 +33,19 @@ impl Queue {
             },
             Repair::Recover { state, id } => {
                 let to = state.unclaimed().unwrap_or(State::Queued);
-                match self.move_entry(*state, to, id).and_then(|()| self.sync_states(&[*state, to])) {
+                match self
+                    .move_entry(*state, to, id)
+                    .and_then(|()| self.sync_states(&[*state, to]))
+                {
                     Ok(()) => Outcome::Done,
                     Err(Errno::ENOENT) => Outcome::Vanished,
                     Err(e) => errno(&format!("moving it to {}/", to.dir()), e),
                 }
             }
-            Repair::RemoveTemp(rel) => match self.open_parent(rel).and_then(|(d, n)| d.unlink(&n).and_then(|()| d.fsync())) {
+            Repair::RemoveTemp(rel) => match self
+                .open_parent(rel)
+                .and_then(|(d, n)| d.unlink(&n).and_then(|()| d.fsync()))
+            {
                 Ok(()) => Outcome::Done,
                 Err(Errno::ENOENT) => Outcome::Vanished,
                 Err(e) => errno("removing", e),
@@ -70,7 +76,10 @@ impl Queue {
                     return Outcome::Vanished;
                 };
                 let new = EntryId::from_uuid(uuid::Uuid::new_v4());
-                match dir.move_noreplace(id.as_bytes(), dir, new.as_bytes()).and_then(|()| dir.fsync()) {
+                match dir
+                    .move_noreplace(id.as_bytes(), dir, new.as_bytes())
+                    .and_then(|()| dir.fsync())
+                {
                     Ok(()) => Outcome::Done,
                     Err(Errno::ENOENT) => Outcome::Vanished,
                     Err(e) => errno("renaming", e),
