@@ -139,8 +139,10 @@ mqctl tui --filter \"--domain broken-dns.example\"\n  NO_COLOR=1 mqctl tui\n\nPr
     Tui(TuiArgs),
 
     /// Build a realistic sample queue to try mqctl on.
-    #[command(after_help = "Examples:\n  mqctl demo\n  mqctl demo --rm                # removed when you quit the TUI\n  \
-mqctl demo /tmp/q && mqctl --queue /tmp/q stats")]
+    #[command(
+        after_help = "Examples:\n  mqctl demo\n  mqctl demo --rm                # removed when you quit the TUI\n  \
+mqctl demo /tmp/q && mqctl --queue /tmp/q stats"
+    )]
     Demo(DemoArgs),
 }
 

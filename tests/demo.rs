@@ -23,7 +23,9 @@ fn stats(root: &std::path::Path) -> Value {
 /// The number just before the first `label` in the demo's report
 /// ("2261 entries": 2261).
 fn number_before(report: &str, label: &str) -> u64 {
-    let at = report.find(label).unwrap_or_else(|| panic!("no {label:?} in:\n{report}"));
+    let at = report
+        .find(label)
+        .unwrap_or_else(|| panic!("no {label:?} in:\n{report}"));
     let digits: String = report[..at]
         .chars()
         .rev()
@@ -32,7 +34,9 @@ fn number_before(report: &str, label: &str) -> u64 {
         .into_iter()
         .rev()
         .collect();
-    digits.parse().unwrap_or_else(|_| panic!("no number before {label:?} in:\n{report}"))
+    digits
+        .parse()
+        .unwrap_or_else(|_| panic!("no number before {label:?} in:\n{report}"))
 }
 
 /// The command lines of the demo's report: the lines indented by two
@@ -227,7 +231,11 @@ fn the_printed_rm_line_removes_the_demo_queue_and_nothing_else() {
     assert_eq!(made.len(), 1, "{made:?}");
     let rm: Vec<&str> = commands(&out).into_iter().filter(|c| c.starts_with("rm ")).collect();
     assert_eq!(rm.len(), 1, "one rm line:\n{out}");
-    let st = std::process::Command::new("bash").arg("-c").arg(rm[0]).status().unwrap();
+    let st = std::process::Command::new("bash")
+        .arg("-c")
+        .arg(rm[0])
+        .status()
+        .unwrap();
     assert!(st.success(), "{}", rm[0]);
     assert!(!made[0].exists(), "{} removed {:?}", rm[0], made[0]);
     assert_eq!(fs::read_to_string(tmpdir.join("keep.txt")).unwrap(), "mine");
@@ -256,7 +264,10 @@ fn without_mqctl_on_path_the_report_aliases_mqctl_to_the_binary_that_ran() {
     assert!(cmds[0].starts_with("alias mqctl="), "the alias comes first:\n{out}");
     assert!(cmds[1].starts_with("export MQCTL_QUEUE="), "{out}");
     // In bash, the two lines make `mqctl` that binary on that queue.
-    let script = format!("shopt -s expand_aliases\n{}\n{}\nmqctl list --count\n", cmds[0], cmds[1]);
+    let script = format!(
+        "shopt -s expand_aliases\n{}\n{}\nmqctl list --count\n",
+        cmds[0], cmds[1]
+    );
     let run = std::process::Command::new("bash")
         .arg("-c")
         .arg(&script)
@@ -264,7 +275,11 @@ fn without_mqctl_on_path_the_report_aliases_mqctl_to_the_binary_that_ran() {
         .env_remove("MQCTL_QUEUE")
         .output()
         .unwrap();
-    assert!(run.status.success(), "{script}\n{}", String::from_utf8_lossy(&run.stderr));
+    assert!(
+        run.status.success(),
+        "{script}\n{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
     assert_eq!(
         String::from_utf8_lossy(&run.stdout).trim(),
         count(&q, &[]).to_string(),

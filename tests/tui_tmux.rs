@@ -300,7 +300,13 @@ fn fresh_bash(tmpdir: &Path, extra: Option<&Path>) -> String {
         "LANG=C.UTF-8".into(),
         "PS1='$ '".into(),
     ];
-    for keep in ["HOME", "CARGO_HOME", "RUSTUP_HOME", "RUSTUP_TOOLCHAIN", "CARGO_TARGET_DIR"] {
+    for keep in [
+        "HOME",
+        "CARGO_HOME",
+        "RUSTUP_HOME",
+        "RUSTUP_TOOLCHAIN",
+        "CARGO_TARGET_DIR",
+    ] {
         if let Ok(v) = std::env::var(keep) {
             vars.push(format!("{keep}={}", sh(&v)));
         }
@@ -402,10 +408,7 @@ fn every_command_the_demo_prints_runs_in_bash_as_printed_and_exits_0() {
     t.wait_for_prompt();
     let printed = t.history();
     assert_eq!(t.last_status("demo"), 0, "{printed}");
-    let made: Vec<PathBuf> = std::fs::read_dir(&tmpdir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
+    let made: Vec<PathBuf> = std::fs::read_dir(&tmpdir).unwrap().map(|e| e.unwrap().path()).collect();
     assert_eq!(made.len(), 1, "one sample queue in TMPDIR: {made:?}");
 
     // The report: from the line that ran the demo to the next prompt.
@@ -420,10 +423,16 @@ fn every_command_the_demo_prints_runs_in_bash_as_printed_and_exits_0() {
     let commands: Vec<&str> = report.iter().filter_map(|l| l.strip_prefix("  ")).collect();
     let prose = report.iter().filter(|l| !l.starts_with("  "));
     for l in prose {
-        assert!(!l.starts_with(char::is_whitespace), "neither prose nor a command: {l:?}");
+        assert!(
+            !l.starts_with(char::is_whitespace),
+            "neither prose nor a command: {l:?}"
+        );
     }
     assert!(commands.len() >= 10, "{report:#?}");
-    assert!(commands[0].starts_with("alias mqctl="), "mqctl is not on PATH: {report:#?}");
+    assert!(
+        commands[0].starts_with("alias mqctl="),
+        "mqctl is not on PATH: {report:#?}"
+    );
     assert!(commands[1].starts_with("export MQCTL_QUEUE="), "{report:#?}");
     assert!(commands.last().unwrap().starts_with("rm -rf "), "{report:#?}");
 

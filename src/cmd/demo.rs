@@ -263,7 +263,10 @@ mod tests {
     #[test]
     fn an_alias_to_a_path_that_needs_quotes_is_quoted_twice() {
         assert_eq!(alias_line(OsStr::new("/opt/mqctl")), "alias mqctl=/opt/mqctl");
-        assert_eq!(alias_line(OsStr::new("/my src/mqctl")), "alias mqctl=\"'/my src/mqctl'\"");
+        assert_eq!(
+            alias_line(OsStr::new("/my src/mqctl")),
+            "alias mqctl=\"'/my src/mqctl'\""
+        );
         assert_eq!(
             alias_line(OsStr::new("/it's/mqctl")),
             "alias mqctl=''\\''/it'\\''\\'\\'''\\''s/mqctl'\\'''"
