@@ -366,13 +366,14 @@ impl Tmux {
 /// built binary, by its path under target/, from the crate's folder, on
 /// the terminal, with PATH, HOME and TMPDIR as the shell has them. Those are
 /// all the printed lines depend on (the alias names the running binary,
-/// whatever profile built it). Running cargo itself here would work (cargo
-/// 1.95 holds no build-directory lock while tests run: a `cargo run
-/// --release` inside `cargo test` was measured not to wait), but on a fresh
-/// CI clone it is a second, release build of every dependency: about 75 s
-/// of both cores here, more while the other tests compete for them, in a CI
-/// run that must stay under 15 minutes, and it tests cargo rather than
-/// mqctl. `MQCTL_TEST_CARGO_RUN=1` makes this test type the literal
+/// whatever profile built it). Typing the cargo command itself works too:
+/// cargo 1.95 holds no build-directory lock while the tests run, so the
+/// inner `cargo run --release` does not wait for the outer `cargo test`.
+/// But on a fresh CI clone it is a second, release build of every
+/// dependency, about 75 s of both cores on an idle machine (220 s measured
+/// while other builds shared them), inside a CI run that must stay under
+/// 15 minutes, and it would test cargo rather than mqctl.
+/// `MQCTL_TEST_CARGO_RUN=1` makes this test type the literal
 /// `cargo run --release -- demo` instead.
 #[test]
 fn every_command_the_demo_prints_runs_in_bash_as_printed_and_exits_0() {
