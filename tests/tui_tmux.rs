@@ -484,3 +484,35 @@ fn demo_rm_removes_its_queue_when_the_tui_is_closed() {
     assert!(!s.contains("rm -rf"), "nothing left to remove: {s}");
     assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 0);
 }
+
+#[test]
+fn demo_ended_by_sigterm_says_where_its_queue_stays_and_how_to_remove_it() {
+    if no_tmux() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let q = tmp.path().join("q");
+    let pidfile = tmp.path().join("pid");
+    let cmd = format!(
+        "sh -c 'echo $$ > {}; exec \"$0\" demo --mails 40 \"$1\"' {} {}; echo EXITED $?; sleep 60",
+        sh(pidfile.to_str().unwrap()),
+        sh(BIN),
+        sh(q.to_str().unwrap())
+    );
+    let t = Tmux::start("demo-term", 100, 30, &cmd);
+    t.wait_for("shown");
+    let pid = std::fs::read_to_string(&pidfile).unwrap();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", pid.trim()])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let s = t.wait_for("EXITED 130");
+    assert!(
+        s.contains(&format!("the sample queue stays in {}", q.display())) && s.contains("rm -rf "),
+        "{s}"
+    );
+    assert!(links(&q.join("queue")) > 0, "the queue is still there");
+}
