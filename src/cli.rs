@@ -147,7 +147,10 @@ mqctl tui --filter \"--domain broken-dns.example\"\n  NO_COLOR=1 mqctl tui\n\nPr
     Tui(TuiArgs),
 
     /// Build a realistic sample queue to try mqctl on.
-    #[command(after_help = "Examples:\n  mqctl demo\n  mqctl demo /tmp/q && mqctl --queue /tmp/q stats")]
+    #[command(
+        after_help = "Examples:\n  mqctl demo\n  mqctl demo --rm                # removed when you quit the TUI\n  \
+mqctl demo /tmp/q && mqctl --queue /tmp/q stats"
+    )]
     Demo(DemoArgs),
 }
 
@@ -310,6 +313,10 @@ pub struct DemoArgs {
     /// Seed for the random choices (the same seed gives the same queue shape).
     #[arg(long, default_value_t = 1, value_name = "N")]
     pub seed: u64,
+
+    /// Remove the sample queue when you quit the TUI (needs a terminal).
+    #[arg(long)]
+    pub rm: bool,
 }
 
 /// What every command that changes the queue takes.
