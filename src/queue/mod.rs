@@ -1,4 +1,4 @@
-//! The on-disk protocol (PROTOCOL.md): opening a queue safely, reading its
+//! The on-disk protocol (docs/queue-format.md, docs/writer.md): opening a queue safely, reading its
 //! entries in parallel, and (in `write`) changing it the writer's way.
 
 pub mod address;
@@ -28,7 +28,7 @@ use crate::error::{Error, Result};
 /// An entry named by where it is: the state folder and the link's name.
 pub type EntryRef = (State, EntryId);
 
-/// Bound on `metadata` and `schedule` (SECURITY.md): anything larger is not
+/// Bound on `metadata` and `schedule` (docs/security.md): anything larger is not
 /// the writer's and is never read whole.
 pub const MAX_JSON_FILE: u64 = 64 * 1024;
 

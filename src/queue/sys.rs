@@ -1,5 +1,5 @@
 //! Every system call that touches the queue goes through this module, so the
-//! rules of SECURITY.md live in one place: directories are opened with
+//! rules of docs/security.md live in one place: directories are opened with
 //! `O_NOFOLLOW`, everything afterwards is relative to a directory fd, files
 //! are opened non-blocking without following links and `fstat`ed before a
 //! bounded read, and paths built from queue contents never escape the root.
