@@ -31,6 +31,9 @@ pub struct Stats {
     pub due: u64,
     /// Queued entries waiting for a later attempt.
     pub deferred: u64,
+    /// Queued entries whose schedule cannot be read (broken): with `due`
+    /// and `deferred` they add up to the queued entries.
+    pub unscheduled: u64,
     /// Inflight entries older than the stuck age (their writer likely died).
     pub stuck: u64,
     pub broken: u64,
@@ -109,7 +112,8 @@ pub fn gather(
             match e.is_due(now) {
                 Some(true) => s.due += 1,
                 Some(false) => s.deferred += 1,
-                None => {}
+                // No readable schedule: neither due nor deferred.
+                None => s.unscheduled += 1,
             }
         }
         if e.state == State::Inflight && e.since.is_some_and(|t| crate::queue::is_stuck(t, now, stuck_after)) {

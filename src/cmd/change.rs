@@ -251,24 +251,31 @@ impl Observer for Cli<'_> {
 }
 
 /// A progress bar on stderr, only on a terminal, only once the work has
-/// taken a second, never with `--quiet`: count, rate and time left.
+/// taken a second (`MQCTL_PROGRESS_AFTER_MS` changes that, for tests),
+/// never with `--quiet`: count, rate and time left.
 pub struct Progress {
     started: Instant,
+    after: Duration,
     bar: Option<indicatif::ProgressBar>,
     enabled: bool,
 }
 
 impl Progress {
     pub fn new(quiet: bool) -> Progress {
+        let after = std::env::var("MQCTL_PROGRESS_AFTER_MS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .map_or(Duration::from_secs(1), Duration::from_millis);
         Progress {
             started: Instant::now(),
+            after,
             bar: None,
             enabled: !quiet && std::io::stderr().is_terminal(),
         }
     }
 
     pub fn show(&mut self, done: u64, total: Option<u64>, what: &str) {
-        if !self.enabled || self.started.elapsed() < Duration::from_secs(1) {
+        if !self.enabled || self.started.elapsed() < self.after {
             return;
         }
         let bar = self.bar.get_or_insert_with(|| {
@@ -309,9 +316,17 @@ impl Progress {
         }
     }
 
+    /// Takes the bar off the screen (before a question).
     pub fn clear(&mut self) {
         if let Some(b) = self.bar.take() {
             b.finish_and_clear();
+        }
+    }
+
+    /// Leaves the bar's last state on the screen, above the summary.
+    pub fn done(&mut self) {
+        if let Some(b) = self.bar.take() {
+            b.finish();
         }
     }
 }
@@ -320,7 +335,7 @@ impl Progress {
 /// failed, the summary (stderr), and the exit code.
 pub fn finish(ctx: &Context, obs: &mut Cli, report: &Report) -> Result<ExitCode> {
     obs.flush();
-    obs.bar.clear();
+    obs.bar.done();
     for id in &report.missing {
         eprintln!("mqctl: no entry {}", crate::escape::escape(id));
     }

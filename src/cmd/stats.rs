@@ -35,7 +35,14 @@ fn write_table(out: &mut dyn Write, s: &Stats, ctx: &Context) -> Result<()> {
         row(
             "queue",
             s.states.queue,
-            format!("{} due, {} deferred", s.due, s.deferred),
+            if s.unscheduled > 0 {
+                format!(
+                    "{} due, {} deferred, {} broken (no readable schedule)",
+                    s.due, s.deferred, s.unscheduled
+                )
+            } else {
+                format!("{} due, {} deferred", s.due, s.deferred)
+            },
         ),
         None,
     );
@@ -57,6 +64,16 @@ fn write_table(out: &mut dyn Write, s: &Stats, ctx: &Context) -> Result<()> {
         None,
     );
     t.push(row("hold", s.states.hold, String::new()), None);
+    if s.states.claimed > 0 {
+        t.push(
+            row(
+                "claimed",
+                s.states.claimed,
+                "held by a running mqctl (or left by one: `mqctl recover`)".into(),
+            ),
+            None,
+        );
+    }
     t.push(
         row("total", s.total, format!("{} mails, {}", s.mails, human_size(s.bytes))),
         None,
@@ -129,6 +146,7 @@ fn write_prometheus(out: &mut dyn Write, s: &Stats, now: Timestamp) -> Result<()
             st("inflight", s.states.inflight),
             st("cleanup", s.states.cleanup),
             st("hold", s.states.hold),
+            st("claimed", s.states.claimed),
         ],
     )?;
     gauge(
