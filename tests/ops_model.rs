@@ -376,7 +376,7 @@ fn run_case(mails: Vec<MailSpec>, steps: Vec<Step>) -> Result<(), TestCaseError>
             stuck_after: stale.unwrap_or(SignedDuration::from_hours(1)),
             now,
         };
-        let (end, got) = apply(&mut q.queue, op_of(&step.kind), &batch, &rules);
+        let (end, got) = apply(&q.queue, op_of(&step.kind), &batch, &rules);
         prop_assert_eq!(end, End::Finished);
         prop_assert_eq!(got.len(), batch.len(), "one report per entry");
         for c in &got {
@@ -433,13 +433,13 @@ fn queued(made: &[Made]) -> Vec<(State, EntryId)> {
 
 #[test]
 fn apply_with_the_stop_flag_set_changes_nothing_and_says_it_stopped() {
-    let mut q = TestQueue::new();
+    let q = TestQueue::new();
     let a = q.simple(3, "2026-11-23T10:00:00Z");
     let before = q.snapshot();
     let stop = AtomicBool::new(true);
     let rules = plain_rules(false, &stop);
     let batch = queued(&a);
-    let (end, reported) = apply(&mut q.queue, (Verb::Drop, EntryOp::Drop), &batch, &rules);
+    let (end, reported) = apply(&q.queue, (Verb::Drop, EntryOp::Drop), &batch, &rules);
     assert_eq!(end, End::Interrupted);
     assert!(reported.is_empty());
     assert_tree(&before, &q.snapshot());
@@ -447,7 +447,7 @@ fn apply_with_the_stop_flag_set_changes_nothing_and_says_it_stopped() {
 
 #[test]
 fn dry_run_apply_reports_done_and_changes_nothing() {
-    let mut q = TestQueue::new();
+    let q = TestQueue::new();
     let a = q.simple(2, "2026-11-23T10:00:00Z");
     let before = q.snapshot();
     let stop = AtomicBool::new(false);
@@ -462,7 +462,7 @@ fn dry_run_apply_reports_done_and_changes_nothing() {
             EntryOp::Schedule(Reschedule::DeferBy(SignedDuration::from_hours(1), base())),
         ),
     ] {
-        let (_, got) = apply(&mut q.queue, op, &batch, &rules);
+        let (_, got) = apply(&q.queue, op, &batch, &rules);
         let got: Vec<Outcome> = got.into_iter().map(|c| c.outcome).collect();
         assert_eq!(got, vec![Outcome::Done, Outcome::Done], "{op:?}");
         assert_tree(&before, &q.snapshot());
