@@ -6,39 +6,30 @@ mod common;
 use std::collections::BTreeSet;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
 
 use common::*;
 use serde_json::Value;
 
-fn stats(root: &std::path::Path) -> Value {
-    let a = mqctl()
+/// `stats --format json --top 1000` of the queue at `root`.
+fn stats(root: &Path) -> Value {
+    mqctl(["stats", "--format", "json", "--top", "1000"])
         .env("MQCTL_QUEUE", root)
-        .args(["stats", "--format", "json", "--top", "1000"])
-        .assert()
-        .success();
-    serde_json::from_slice(&a.get_output().stdout).unwrap()
-}
-
-fn count(root: &std::path::Path, args: &[&str]) -> u64 {
-    let a = mqctl()
-        .env("MQCTL_QUEUE", root)
-        .args(["list", "--count"])
-        .args(args)
-        .assert()
-        .success();
-    stdout_of(&a).trim().parse().unwrap()
+        .run()
+        .success()
+        .json()
 }
 
 #[test]
 fn demo_builds_a_realistic_queue() {
-    let tmp = tempfile::tempdir().unwrap();
-    let root = tmp.path().join("sample");
-    let a = mqctl().arg("demo").arg(&root).assert().success();
-    let out = stdout_of(&a);
+    let q = TestQueue::unbuilt();
+    let root = q.root();
+    let a = mqctl(["demo"]).arg(root).run().success();
+    let out = a.out();
     assert!(out.contains("MQCTL_QUEUE="), "{out}");
     assert!(out.contains(root.to_str().unwrap()), "{out}");
 
-    let s = stats(&root);
+    let s = stats(root);
     let total = s["total"].as_u64().unwrap();
     assert!(total >= 2000, "{total} entries");
     let domains: Vec<&str> = s["domains"]
@@ -54,7 +45,7 @@ fn demo_builds_a_realistic_queue() {
     assert!(s["broken"].as_u64().unwrap() > 0);
     assert!(s["due"].as_u64().unwrap() > 0);
     assert!(s["deferred"].as_u64().unwrap() > 0);
-    assert_eq!(count(&root, &[]), total);
+    assert_eq!(q.list_count(&[]), total);
     // The report's numbers are the queue's.
     let line = out
         .lines()
@@ -72,15 +63,10 @@ fn demo_builds_a_realistic_queue() {
     assert_eq!(nums[6], s["broken"], "{line}");
 
     // One listing (each command reads the whole queue: keep them few).
-    let a = mqctl()
-        .env("MQCTL_QUEUE", &root)
-        .args(["list", "--format", "jsonl", "--fields", "to,at,last_attempt,problem"])
-        .assert()
-        .success();
-    let entries: Vec<Value> = stdout_of(&a)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let entries = q
+        .run(["list", "--format", "jsonl", "--fields", "to,at,last_attempt,problem"])
+        .success()
+        .jsonl();
     assert_eq!(entries.len() as u64, total);
     let retried = entries.iter().filter(|e| e["last_attempt"].is_string()).count();
     let never = entries
@@ -106,8 +92,8 @@ fn demo_builds_a_realistic_queue() {
     assert!(rcpt_domains.len() >= 15, "{rcpt_domains:?}");
 
     // Its hostile subject is shown escaped.
-    let a = mqctl().env("MQCTL_QUEUE", &root).arg("list").assert().success();
-    assert!(!a.get_output().stdout.contains(&0x1b));
+    let a = q.run(["list"]).success();
+    assert!(!a.stdout.contains(&0x1b));
 
     // The writer's layout and modes.
     for d in ["data", "queue", "inflight", "cleanup"] {
@@ -121,20 +107,16 @@ fn demo_builds_a_realistic_queue() {
 fn demo_into_a_non_empty_folder_fails_with_exit_2() {
     let tmp = tempfile::tempdir().unwrap();
     fs::write(tmp.path().join("precious.txt"), "keep me").unwrap();
-    let before = snapshot_tree(tmp.path());
-    let a = mqctl().arg("demo").arg(tmp.path()).assert().code(2);
-    assert!(stderr_of(&a).contains("not empty"), "{}", stderr_of(&a));
-    assert_eq!(before, snapshot_tree(tmp.path()));
+    let before = snapshot(tmp.path());
+    let a = mqctl(["demo"]).arg(tmp.path()).run().expect(2);
+    assert!(a.stderr.contains("not empty"), "{}", a.stderr);
+    assert_eq!(before, snapshot(tmp.path()));
 }
 
 #[test]
 fn demo_into_an_empty_folder_works() {
     let tmp = tempfile::tempdir().unwrap();
-    mqctl()
-        .args(["demo", "--mails", "20"])
-        .arg(tmp.path())
-        .assert()
-        .success();
+    mqctl(["demo", "--mails", "20"]).arg(tmp.path()).run().success();
     let s = stats(tmp.path());
     assert!(s["total"].as_u64().unwrap() >= 20);
 }
@@ -142,14 +124,13 @@ fn demo_into_an_empty_folder_works() {
 #[test]
 fn demo_without_a_folder_makes_a_new_temporary_one() {
     let tmp = tempfile::tempdir().unwrap();
-    let a = mqctl()
+    let a = mqctl(["demo", "--mails", "10"])
         .env("TMPDIR", tmp.path())
-        .args(["demo", "--mails", "10"])
-        .assert()
+        .run()
         .success();
     let made: Vec<_> = fs::read_dir(tmp.path()).unwrap().map(|e| e.unwrap().path()).collect();
     assert_eq!(made.len(), 1, "{made:?}");
-    let out = stdout_of(&a);
+    let out = a.out();
     assert!(out.contains(made[0].to_str().unwrap()), "{out}");
     assert!(out.contains("MQCTL_QUEUE"), "{out}");
     assert!(stats(&made[0])["total"].as_u64().unwrap() >= 10);
@@ -160,10 +141,9 @@ fn demo_with_the_same_seed_has_the_same_shape() {
     let tmp = tempfile::tempdir().unwrap();
     let shape = |name: &str| {
         let root = tmp.path().join(name);
-        mqctl()
-            .args(["demo", "--mails", "60", "--seed", "7"])
+        mqctl(["demo", "--mails", "60", "--seed", "7"])
             .arg(&root)
-            .assert()
+            .run()
             .success();
         let mut s = stats(&root);
         // Ids are fresh UUIDs every time; the shape is what must repeat.

@@ -9,16 +9,16 @@
 //! of the expected times; nothing left of dropped entries and emptied mails;
 //! no temp file. Each reported outcome must be the one the model predicts.
 
-mod opsupport;
+mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::sync::atomic::AtomicBool;
 
+use common::*;
 use jiff::{SignedDuration, Timestamp};
 use mqctl::queue::ops::{Apply, Op, Outcome};
 use mqctl::queue::{EntryId, Schedule, State, parse};
-use opsupport::*;
 use proptest::prelude::*;
 
 #[derive(Debug, Clone)]
@@ -105,7 +105,7 @@ fn step_strategy() -> impl Strategy<Value = Step> {
 /// What the model knows of one entry.
 #[derive(Debug, Clone)]
 struct M {
-    made: Made,
+    made: Created,
     /// None once dropped / cleaned up.
     state: Option<State>,
     at: Timestamp,
@@ -198,7 +198,7 @@ fn same_kind(a: &Outcome, b: &Outcome) -> bool {
 
 /// Checks the queue on disk against the model.
 fn check(q: &TestQueue, model: &[M]) -> Result<(), TestCaseError> {
-    let on_disk = entries(&q.root);
+    let on_disk = entries(q.root());
     let live: BTreeMap<String, (String, Vec<u8>)> = model
         .iter()
         .filter_map(|m| {
@@ -230,7 +230,7 @@ fn check(q: &TestQueue, model: &[M]) -> Result<(), TestCaseError> {
         "data/ differs from the model (leftover or lost mail/dest folders)"
     );
     for m in model.iter().filter(|m| m.state.is_some()) {
-        let d = q.path(&m.made.dest_rel());
+        let d = q.path(&m.made.dest_dir());
         let mut files: Vec<String> = fs::read_dir(&d)
             .unwrap()
             .map(|e| e.unwrap().file_name().into_string().unwrap())
@@ -248,14 +248,14 @@ fn check(q: &TestQueue, model: &[M]) -> Result<(), TestCaseError> {
             last_attempt: m.last,
         });
         prop_assert_eq!(String::from_utf8_lossy(&sched), want, "schedule of {}", m.made.id);
-        prop_assert!(q.path(&m.made.mail_rel()).join("contents").is_file());
+        prop_assert!(q.path(&m.made.mail_dir()).join("contents").is_file());
     }
-    prop_assert!(temp_files(&q.root).is_empty());
+    prop_assert!(temp_files(q.root()).is_empty());
     Ok(())
 }
 
 fn run_case(mails: Vec<MailSpec>, steps: Vec<Step>) -> Result<(), TestCaseError> {
-    let mut q = TestQueue::new();
+    let q = TestQueue::new();
     fs::create_dir(q.path("hold")).unwrap();
     let mut model: Vec<M> = Vec::new();
     for (i, spec) in mails.iter().enumerate() {
@@ -263,12 +263,12 @@ fn run_case(mails: Vec<MailSpec>, steps: Vec<Step>) -> Result<(), TestCaseError>
         // each afterwards to the spec's own times.
         let to: Vec<String> = (0..spec.rcpts.len()).map(|r| format!("r{r}@m{i}.example")).collect();
         let to: Vec<&str> = to.iter().map(String::as_str).collect();
-        let made = q.mail("alice@example.org", &to, base(), None);
+        let made = q.enqueue(&to).at(base()).create();
         for (mk, &(state, at, retried)) in made.into_iter().zip(&spec.rcpts) {
             let at = minutes(at);
             let last = retried.then(|| at - SignedDuration::from_hours(4));
             let s = parse::schedule_json(&Schedule { at, last_attempt: last });
-            fs::write(q.path(&mk.dest_rel()).join("schedule"), s).unwrap();
+            fs::write(q.path(&mk.dest_dir()).join("schedule"), s).unwrap();
             if state != State::Queued {
                 q.put(&mk.id, "queue", dir(state));
             }
@@ -280,7 +280,7 @@ fn run_case(mails: Vec<MailSpec>, steps: Vec<Step>) -> Result<(), TestCaseError>
             });
         }
     }
-    q.queue = mqctl::queue::Queue::open(&q.root).unwrap();
+    let mut queue = q.open();
     check(&q, &model)?;
     let stop = AtomicBool::new(false);
     for (n, step) in steps.iter().enumerate() {
@@ -326,8 +326,7 @@ fn run_case(mails: Vec<MailSpec>, steps: Vec<Step>) -> Result<(), TestCaseError>
             now,
         };
         let mut got = Vec::new();
-        let stopped = q
-            .queue
+        let stopped = queue
             .apply(op_of(&step.kind), &batch, &opts, &mut |c| got.push(c.clone()))
             .unwrap();
         prop_assert!(!stopped);
@@ -378,7 +377,7 @@ fn plain_opts(dry_run: bool, stop: &AtomicBool) -> Apply<'_> {
 }
 
 /// The entries `simple` made, as queued entries to apply an operation to.
-fn queued(made: &[Made]) -> Vec<(State, EntryId)> {
+fn queued(made: &[Created]) -> Vec<(State, EntryId)> {
     made.iter()
         .map(|m| (State::Queued, EntryId::new(m.id.as_bytes())))
         .collect()
@@ -386,14 +385,14 @@ fn queued(made: &[Made]) -> Vec<(State, EntryId)> {
 
 #[test]
 fn apply_with_the_stop_flag_set_changes_nothing_and_says_it_stopped() {
-    let mut q = TestQueue::new();
+    let q = TestQueue::new();
     let a = q.simple(3, "2026-11-23T10:00:00Z");
     let before = q.snapshot();
     let stop = AtomicBool::new(true);
     let opts = plain_opts(false, &stop);
     let batch = queued(&a);
     let mut reported = 0;
-    let stopped = q.queue.apply(Op::Drop, &batch, &opts, &mut |_| reported += 1).unwrap();
+    let stopped = q.open().apply(Op::Drop, &batch, &opts, &mut |_| reported += 1).unwrap();
     assert!(stopped);
     assert_eq!(reported, 0);
     assert_tree(&before, &q.snapshot());
@@ -401,7 +400,8 @@ fn apply_with_the_stop_flag_set_changes_nothing_and_says_it_stopped() {
 
 #[test]
 fn dry_run_apply_reports_done_and_changes_nothing() {
-    let mut q = TestQueue::new();
+    let q = TestQueue::new();
+    let mut queue = q.open();
     let a = q.simple(2, "2026-11-23T10:00:00Z");
     let before = q.snapshot();
     let stop = AtomicBool::new(false);
@@ -414,7 +414,7 @@ fn dry_run_apply_reports_done_and_changes_nothing() {
         Op::DeferBy(SignedDuration::from_hours(1), base()),
     ] {
         let mut got = Vec::new();
-        q.queue
+        queue
             .apply(op, &batch, &opts, &mut |c| got.push(c.outcome.clone()))
             .unwrap();
         assert_eq!(got, vec![Outcome::Done, Outcome::Done], "{op:?}");
