@@ -93,7 +93,7 @@ fn release_of_a_queued_entry_and_hold_of_a_held_one_are_skipped() {
 fn reschedule_rewrites_only_at_keeping_unknown_fields_and_key_order() {
     let q = TestQueue::new().real_clock();
     let a = q.simple(2, "2026-11-23T10:00:00Z");
-    let sched = q.path(&format!("{}/schedule", a[0].dest_dir()));
+    let sched = q.path(format!("{}/schedule", a[0].dest_dir()));
     // The writer's bytes plus a field mqctl does not know, in the middle.
     fs::write(
         &sched,
@@ -242,8 +242,8 @@ fn drop_removes_link_and_dest_and_the_mail_only_with_its_last_recipient() {
     assert_eq!(r.lines(), vec![format!("drop {} queue -> cleanup", m[0].id)]);
     assert_eq!(r.summary(), "1 dropped, 0 vanished, 0 failed");
     let mut expected = before.clone();
-    expected.remove(&format!("queue/{}", m[0].id));
-    expected.remove_tree(&m[0].dest_dir());
+    expected.remove(format!("queue/{}", m[0].id));
+    expected.remove_tree(m[0].dest_dir());
     // Siblings, their data and the shared contents stay byte-identical.
     assert_tree(&expected, &q.snapshot());
 
@@ -251,11 +251,11 @@ fn drop_removes_link_and_dest_and_the_mail_only_with_its_last_recipient() {
     let r = q.run(["drop", &m[1].id, &m[2].id]);
     assert_eq!(r.code, 0, "{r:?}");
     assert_eq!(r.summary(), "2 dropped, 0 vanished, 0 failed");
-    expected.remove(&format!("queue/{}", m[1].id));
-    expected.remove(&format!("hold/{}", m[2].id));
-    expected.remove_tree(&m[0].mail_dir());
+    expected.remove(format!("queue/{}", m[1].id));
+    expected.remove(format!("hold/{}", m[2].id));
+    expected.remove_tree(m[0].mail_dir());
     assert_tree(&expected, &q.snapshot());
-    assert!(q.path(&other[0].dest_dir()).join("schedule").exists());
+    assert!(q.path(other[0].dest_dir()).join("schedule").exists());
 }
 
 #[test]
@@ -278,8 +278,8 @@ fn drop_inflight_needs_force_or_a_stuck_entry() {
     assert_eq!(r.summary(), "1 dropped, 0 vanished, 0 failed", "{r:?}");
     assert_eq!(r.lines(), vec![format!("drop {} inflight -> cleanup", a[0].id)]);
     let mut expected = before;
-    expected.remove(&format!("inflight/{}", a[0].id));
-    expected.remove_tree(&a[0].dest_dir());
+    expected.remove(format!("inflight/{}", a[0].id));
+    expected.remove_tree(a[0].dest_dir());
     assert_tree(&expected, &q.snapshot());
 
     // --stuck-after sets what counts as stuck.
@@ -301,7 +301,7 @@ fn drop_force_takes_the_fixture_inflight_entry() {
     assert_eq!(r.code, 0, "{r:?}");
     assert_eq!(r.lines(), vec![format!("drop {id} inflight -> cleanup")]);
     let mut expected = before;
-    expected.remove(&format!("inflight/{id}"));
+    expected.remove(format!("inflight/{id}"));
     expected.remove_tree("data/79277d12-9936-49a9-ba22-5d19ca314442");
     assert_tree(&expected, &q.snapshot());
 }
@@ -361,9 +361,9 @@ fn purge_finishes_cleanups_and_removes_old_leftovers_only() {
     q.put(&pending[1].id, "queue", "cleanup");
     // Orphans: a crash during enqueue left data no link points to.
     for e in orphan.iter().chain(&odd).chain(&young) {
-        fs::remove_file(q.path(&format!("queue/{}", e.id))).unwrap();
+        fs::remove_file(q.path(format!("queue/{}", e.id))).unwrap();
     }
-    fs::write(q.path(&odd[0].mail_dir()).join("notes.txt"), b"not the writer's").unwrap();
+    fs::write(q.path(odd[0].mail_dir()).join("notes.txt"), b"not the writer's").unwrap();
     // Temp files of interrupted rewrites: an old one and a young one.
     let old_tmp = format!("{}/schedule.0b5c1c83-9c43-4b8e-9f4e-0d1d9f7a3e21", live[0].dest_dir());
     let young_tmp = format!("{}/schedule.5d0c1c83-9c43-4b8e-9f4e-0d1d9f7a3e22", live[1].dest_dir());
@@ -371,8 +371,8 @@ fn purge_finishes_cleanups_and_removes_old_leftovers_only() {
     fs::write(q.path(&young_tmp), b"{\"at\":").unwrap();
     let old = SystemTime::now() - Duration::from_secs(3 * 3600);
     set_mtime(&q.path(&old_tmp), old);
-    set_mtime_tree(&q.path(&orphan[0].mail_dir()), old);
-    set_mtime_tree(&q.path(&odd[0].mail_dir()), old);
+    set_mtime_tree(&q.path(orphan[0].mail_dir()), old);
+    set_mtime_tree(&q.path(odd[0].mail_dir()), old);
     let before = q.snapshot();
 
     let d = q.run(["purge", "--dry-run"]);
@@ -409,14 +409,14 @@ fn purge_finishes_cleanups_and_removes_old_leftovers_only() {
     );
 
     let mut expected = before;
-    expected.remove(&format!("cleanup/{}", pending[0].id));
-    expected.remove(&format!("cleanup/{}", pending[1].id));
-    expected.remove_tree(&pending[0].mail_dir());
+    expected.remove(format!("cleanup/{}", pending[0].id));
+    expected.remove(format!("cleanup/{}", pending[1].id));
+    expected.remove_tree(pending[0].mail_dir());
     expected.remove(&old_tmp);
-    expected.remove_tree(&orphan[0].mail_dir());
+    expected.remove_tree(orphan[0].mail_dir());
     // Kept: the young temp file, the young orphan, the odd-shaped orphan.
     assert_tree(&expected, &q.snapshot());
-    assert!(q.path(&young_tmp).exists() && q.path(&young[0].mail_dir()).exists());
+    assert!(q.path(&young_tmp).exists() && q.path(young[0].mail_dir()).exists());
 
     // Idempotent: a second purge finds nothing more it may remove.
     let again = q.snapshot();
@@ -446,7 +446,7 @@ fn purge_removes_a_leftover_temp_file_that_blocks_a_cleanup() {
     let q = TestQueue::new().real_clock();
     let a = q.simple(1, "2026-11-23T10:00:00Z");
     fs::write(
-        q.path(&a[0].dest_dir())
+        q.path(a[0].dest_dir())
             .join("schedule.0b5c1c83-9c43-4b8e-9f4e-0d1d9f7a3e21"),
         b"{",
     )
@@ -591,7 +591,7 @@ fn a_bad_link_text_fails_the_entry_and_exits_1_without_moving_it() {
     // A link a hostile user planted: the writer's prefix check would pass it.
     std::os::unix::fs::symlink(
         format!("../data/../../{}", good[0].dest_dir()),
-        q.path(&format!("queue/{bad}")),
+        q.path(format!("queue/{bad}")),
     )
     .unwrap();
     let before = q.snapshot();
@@ -625,7 +625,7 @@ fn a_bad_link_text_fails_the_entry_and_exits_1_without_moving_it() {
     assert!(r.stderr.contains("failed"), "{r:?}");
     assert_eq!(r.counts().failed, 1, "{r:?}");
     assert_tree(&before_drop, &q.snapshot());
-    assert!(q.path(&format!("queue/{bad}")).symlink_metadata().is_ok());
+    assert!(q.path(format!("queue/{bad}")).symlink_metadata().is_ok());
 }
 
 #[test]
@@ -712,7 +712,7 @@ fn purge_refuses_a_cleanup_link_that_leaves_the_queue() {
     fs::write(outside.join("m/contents"), b"keep").unwrap();
     let outside_before = snapshot(&outside);
     let bad = "0d0d0d0d-0000-4000-8000-000000000002";
-    std::os::unix::fs::symlink("../data/../../outside/m/d", q.path(&format!("cleanup/{bad}"))).unwrap();
+    std::os::unix::fs::symlink("../data/../../outside/m/d", q.path(format!("cleanup/{bad}"))).unwrap();
     let before = q.snapshot();
     let r = q.run(["purge", "--min-age", "0s"]);
     assert_eq!(r.code, 1, "{r:?}");
@@ -722,7 +722,7 @@ fn purge_refuses_a_cleanup_link_that_leaves_the_queue() {
     );
     assert_tree(&before, &q.snapshot());
     assert_tree(&outside_before, &snapshot(&outside));
-    assert!(q.path(&a[0].dest_dir()).join("schedule").exists());
+    assert!(q.path(a[0].dest_dir()).join("schedule").exists());
 }
 
 #[test]
@@ -756,20 +756,20 @@ fn rewrites_and_new_folders_keep_the_queue_owners_ids_when_run_as_root() {
     chown_r(q.root(), 4242, 4343);
     let r = q.run(["reschedule", &a[0].id, "--at", "2026-11-24T00:00:00Z"]);
     assert_eq!(r.code, 0, "{r:?}");
-    let sched = q.path(&a[0].dest_dir()).join("schedule");
+    let sched = q.path(a[0].dest_dir()).join("schedule");
     assert_eq!(owner(&sched), (4242, 4343));
     assert_eq!(mode(&sched), 0o600);
     let r = q.run(["hold", &a[1].id]);
     assert_eq!(r.code, 0, "{r:?}");
     assert_eq!(owner(&q.path("hold")), (4242, 4343));
-    assert_eq!(owner(&q.path(&format!("hold/{}", a[1].id))), (4242, 4343));
+    assert_eq!(owner(&q.path(format!("hold/{}", a[1].id))), (4242, 4343));
 }
 
 #[test]
 fn drop_of_an_entry_with_a_stranger_in_its_dest_folder_fails_and_keeps_the_files() {
     let q = TestQueue::new().real_clock();
     let a = q.simple(2, "2026-11-23T10:00:00Z");
-    fs::write(q.path(&a[0].dest_dir()).join("notes.txt"), b"not the writer's").unwrap();
+    fs::write(q.path(a[0].dest_dir()).join("notes.txt"), b"not the writer's").unwrap();
     let before = q.snapshot();
     let r = q.run(["drop", &a[0].id]);
     assert_eq!(r.code, 1, "{r:?}");
@@ -787,7 +787,7 @@ fn a_move_onto_an_existing_name_fails_and_replaces_nothing() {
     let a = q.simple(2, "2026-11-23T10:00:00Z");
     // The same id in queue/ and hold/, pointing at different recipients.
     fs::create_dir(q.path("hold")).unwrap();
-    std::os::unix::fs::symlink(a[1].link(), q.path(&format!("hold/{}", a[0].id))).unwrap();
+    std::os::unix::fs::symlink(a[1].link(), q.path(format!("hold/{}", a[0].id))).unwrap();
     let before = q.snapshot();
     let r = q.run(["hold", &a[0].id]);
     assert_eq!(r.code, 1, "{r:?}");
@@ -862,7 +862,7 @@ fn drop_and_reschedule_never_follow_a_dest_folder_that_is_a_symlink() {
         br#"{"at":"2026-11-23T10:00:00Z","last_attempt":null}"#,
     )
     .unwrap();
-    let dest = q.path(&a[0].dest_dir());
+    let dest = q.path(a[0].dest_dir());
     fs::remove_dir_all(&dest).unwrap();
     std::os::unix::fs::symlink(&outside, &dest).unwrap();
     let outside_before = snapshot(&outside);
@@ -876,8 +876,8 @@ fn drop_and_reschedule_never_follow_a_dest_folder_that_is_a_symlink() {
     assert_eq!(r.counts().failed, 1, "{r:?}");
     assert_tree(&outside_before, &snapshot(&outside));
     // The sibling recipient and the contents are untouched.
-    assert!(q.path(&a[1].dest_dir()).join("schedule").is_file());
-    assert!(q.path(&a[0].mail_dir()).join("contents").is_file());
+    assert!(q.path(a[1].dest_dir()).join("schedule").is_file());
+    assert!(q.path(a[0].mail_dir()).join("contents").is_file());
 }
 
 #[test]

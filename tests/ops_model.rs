@@ -230,7 +230,7 @@ fn check(q: &TestQueue, model: &[M]) -> Result<(), TestCaseError> {
         "data/ differs from the model (leftover or lost mail/dest folders)"
     );
     for m in model.iter().filter(|m| m.state.is_some()) {
-        let d = q.path(&m.made.dest_dir());
+        let d = q.path(m.made.dest_dir());
         let mut files: Vec<String> = fs::read_dir(&d)
             .unwrap()
             .map(|e| e.unwrap().file_name().into_string().unwrap())
@@ -248,7 +248,7 @@ fn check(q: &TestQueue, model: &[M]) -> Result<(), TestCaseError> {
             last_attempt: m.last,
         });
         prop_assert_eq!(String::from_utf8_lossy(&sched), want, "schedule of {}", m.made.id);
-        prop_assert!(q.path(&m.made.mail_dir()).join("contents").is_file());
+        prop_assert!(q.path(m.made.mail_dir()).join("contents").is_file());
     }
     prop_assert!(temp_files(q.root()).is_empty());
     Ok(())
@@ -268,7 +268,7 @@ fn run_case(mails: Vec<MailSpec>, steps: Vec<Step>) -> Result<(), TestCaseError>
             let at = minutes(at);
             let last = retried.then(|| at - SignedDuration::from_hours(4));
             let s = parse::schedule_json(&Schedule { at, last_attempt: last });
-            fs::write(q.path(&mk.dest_dir()).join("schedule"), s).unwrap();
+            fs::write(q.path(mk.dest_dir()).join("schedule"), s).unwrap();
             if state != State::Queued {
                 q.put(&mk.id, "queue", dir(state));
             }

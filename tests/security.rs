@@ -46,7 +46,7 @@ fn case01_absolute_link_target() {
     let bad = fx.mail(&["carol@example.com"]);
     // queue/<id> -> /…/sentinel/etc and inflight/<id2> -> /…/sentinel/mail/<dest>:
     // followed, a drop would unlink the sentinel's files.
-    fx.plant_link("queue", bad.id(), &fx.sentinel().join("etc"));
+    fx.plant_link("queue", bad.id(), fx.sentinel().join("etc"));
     let inflight = uuid();
     let abs_dest = fx.sentinel().join("mail").join(FAKE_DEST);
     fx.plant_link("inflight", &inflight, &abs_dest);
@@ -125,15 +125,12 @@ fn case02_traversal() {
         fx.run(["reschedule", "--yes", "--at", "now", id]).expect(1);
         let r = fx.run(["drop", "--yes", id]).expect(1);
         assert!(r.stderr.contains("not ../data/<mail>/<dest>"), "{}", r.stderr);
-        assert!(
-            fx.path(&q(id)).is_symlink(),
-            "a traversal link is not moved to cleanup/"
-        );
+        assert!(fx.path(q(id)).is_symlink(), "a traversal link is not moved to cleanup/");
     }
     // hold/ is mqctl's own (no writer reads it), but release is refused.
     fx.run(["hold", "--yes", a.id()]).expect(0);
     fx.run(["release", "--yes", a.id()]).expect(1);
-    assert!(fx.path(&format!("hold/{}", a.id())).is_symlink());
+    assert!(fx.path(format!("hold/{}", a.id())).is_symlink());
     fx.run(["purge"]).expect(0);
     fx.repair(0);
     fx.expect_quarantined(&format!("hold/{}", a.id()), "bad-link");
@@ -156,7 +153,7 @@ fn case03_nonstandard_spellings() {
         format!("../data/{}/{}", m[3].mail.to_uppercase(), m[3].dest().to_uppercase()),
     ];
     for (mail, text) in m.iter().zip(&spellings) {
-        fx.plant_link("queue", mail.id(), &text);
+        fx.plant_link("queue", mail.id(), text);
     }
     // A real queue is older than an hour: its mails are past every
     // "a writer may be mid-write" age.
@@ -204,12 +201,12 @@ fn case04_dangling_entry() {
     let good = fx.mail(GOOD);
     let gone_mail = fx.mail(&["a@example.com"]);
     let gone_dest = fx.mail(&["b@example.com", "c@example.com"]);
-    std::fs::remove_dir_all(fx.path(&format!("data/{}", gone_mail.mail))).unwrap();
-    std::fs::remove_dir_all(fx.path(&gone_dest.dest_dir())).unwrap();
+    std::fs::remove_dir_all(fx.path(format!("data/{}", gone_mail.mail))).unwrap();
+    std::fs::remove_dir_all(fx.path(gone_dest.dest_dir())).unwrap();
     // A dangling cleanup entry is finished, not an error.
     let cleanup = fx.mail(&["d@example.com"]);
-    std::fs::rename(fx.path(&q(cleanup.id())), fx.path(&format!("cleanup/{}", cleanup.id()))).unwrap();
-    std::fs::remove_dir_all(fx.path(&format!("data/{}", cleanup.mail))).unwrap();
+    std::fs::rename(fx.path(q(cleanup.id())), fx.path(format!("cleanup/{}", cleanup.id()))).unwrap();
+    std::fs::remove_dir_all(fx.path(format!("data/{}", cleanup.mail))).unwrap();
     let before = fx.contents();
 
     fx.expect_findings(&[("dangling", &q(gone_mail.id())), ("dangling", &q(gone_dest.id()))]);
@@ -218,7 +215,7 @@ fn case04_dangling_entry() {
     fx.expect_quarantined(&q(gone_mail.id()), "dangling");
     fx.expect_quarantined(&q(gone_dest.id()), "dangling");
     assert!(
-        fx.path(&format!("data/{}/contents", gone_dest.mail)).is_file(),
+        fx.path(format!("data/{}/contents", gone_dest.mail)).is_file(),
         "the other recipient's mail stays"
     );
     finish(&fx, &before);
@@ -230,27 +227,27 @@ fn case05_symlinked_dest_or_mail() {
     let good = fx.mail(GOOD);
     // data/<mail> is a symlink to the sentinel's writer-shaped mail.
     let m1 = fx.mail(&["a@example.com"]);
-    std::fs::remove_dir_all(fx.path(&format!("data/{}", m1.mail))).unwrap();
-    std::os::unix::fs::symlink(fx.sentinel().join("mail"), fx.path(&format!("data/{}", m1.mail))).unwrap();
-    fx.plant_link("queue", m1.id(), &format!("../data/{}/{FAKE_DEST}", m1.mail));
+    std::fs::remove_dir_all(fx.path(format!("data/{}", m1.mail))).unwrap();
+    std::os::unix::fs::symlink(fx.sentinel().join("mail"), fx.path(format!("data/{}", m1.mail))).unwrap();
+    fx.plant_link("queue", m1.id(), format!("../data/{}/{FAKE_DEST}", m1.mail));
     // The same, relative.
     let m2 = fx.mail(&["b@example.com"]);
-    std::fs::remove_dir_all(fx.path(&format!("data/{}", m2.mail))).unwrap();
-    std::os::unix::fs::symlink("../../sentinel/mail", fx.path(&format!("data/{}", m2.mail))).unwrap();
-    fx.plant_link("queue", m2.id(), &format!("../data/{}/{FAKE_DEST}", m2.mail));
+    std::fs::remove_dir_all(fx.path(format!("data/{}", m2.mail))).unwrap();
+    std::os::unix::fs::symlink("../../sentinel/mail", fx.path(format!("data/{}", m2.mail))).unwrap();
+    fx.plant_link("queue", m2.id(), format!("../data/{}/{FAKE_DEST}", m2.mail));
     // data/<mail>/<dest> is a symlink; the mail's other recipient is fine.
     let m3 = fx.mail(&["c@example.com", "d@example.com"]);
-    std::fs::remove_dir_all(fx.path(&m3.dest_dir())).unwrap();
-    std::os::unix::fs::symlink(fx.sentinel().join("mail").join(FAKE_DEST), fx.path(&m3.dest_dir())).unwrap();
+    std::fs::remove_dir_all(fx.path(m3.dest_dir())).unwrap();
+    std::os::unix::fs::symlink(fx.sentinel().join("mail").join(FAKE_DEST), fx.path(m3.dest_dir())).unwrap();
     // Hard links to files outside the queue (same filesystem): a contents
     // that is the sentinel's shadow file, a metadata that is its metadata.
     // Reading, chmodding or moving them must not touch the sentinel.
     let m4 = fx.mail(&["e@example.com"]);
-    let contents4 = fx.path(&format!("data/{}/contents", m4.mail));
+    let contents4 = fx.path(format!("data/{}/contents", m4.mail));
     std::fs::remove_file(&contents4).unwrap();
     std::fs::hard_link(fx.sentinel().join("etc/shadow"), &contents4).unwrap();
     let m5 = fx.mail(&["f@example.com"]);
-    let meta5 = fx.path(&format!("{}/metadata", m5.dest_dir()));
+    let meta5 = fx.path(format!("{}/metadata", m5.dest_dir()));
     std::fs::remove_file(&meta5).unwrap();
     std::fs::hard_link(fx.sentinel().join("mail").join(FAKE_DEST).join("metadata"), &meta5).unwrap();
     let before = fx.contents();
@@ -294,14 +291,14 @@ fn case05_symlinked_dest_or_mail() {
     // nothing is moved out of the queue.
     let fx = TestQueue::new().hostile();
     let m = fx.mail(GOOD);
-    std::fs::write(fx.path(&format!("{}/metadata", m.dest_dir())), b"{").unwrap();
+    std::fs::write(fx.path(format!("{}/metadata", m.dest_dir())), b"{").unwrap();
     std::os::unix::fs::symlink(fx.sentinel().join("etc"), fx.path("quarantine")).unwrap();
     let before = fx.contents();
     fx.expect_findings(&[("foreign", "quarantine"), ("metadata-invalid", &q(m.id()))]);
     let r = fx.run(["check", "--repair", "--yes"]).expect(1);
     assert!(r.stderr.contains("repair failed"), "{}", r.stderr);
     fx.expect_no_mail_lost(&before, "a symlinked quarantine/");
-    assert!(fx.path(&q(m.id())).is_symlink());
+    assert!(fx.path(q(m.id())).is_symlink());
     std::fs::remove_file(fx.path("quarantine")).unwrap();
     fx.repair(0);
     finish(&fx, &before);
@@ -364,7 +361,7 @@ fn case06_fifo_or_device() {
     // A device node as metadata (root only: mknod needs CAP_MKNOD).
     let m4 = fx.mail(&["d@example.com"]);
     if is_root() {
-        let p = fx.path(&format!("{}/metadata", m4.dest_dir()));
+        let p = fx.path(format!("{}/metadata", m4.dest_dir()));
         std::fs::remove_file(&p).unwrap();
         nix::sys::stat::mknod(
             &p,
@@ -471,7 +468,7 @@ fn case08_bad_json() {
     let fx = TestQueue::new().hostile();
     let good = fx.mail(GOOD);
     let file =
-        |m: &Mail, name: &str, body: &[u8]| std::fs::write(fx.path(&format!("{}/{name}", m.dest_dir())), body).unwrap();
+        |m: &Mail, name: &str, body: &[u8]| std::fs::write(fx.path(format!("{}/{name}", m.dest_dir())), body).unwrap();
     let s_trunc = fx.mail(&["a@example.com"]);
     file(&s_trunc, "schedule", br#"{"at":"2026-11-22T21:3"#);
     let s_type = fx.mail(&["b@example.com"]);
@@ -519,14 +516,14 @@ fn case08_bad_json() {
 
     fx.run(["reschedule", "--yes", "--at", "2030-01-02T03:04:05Z", unknown.id()])
         .expect(0);
-    let text = std::fs::read_to_string(fx.path(&format!("{}/schedule", unknown.dest_dir()))).unwrap();
+    let text = std::fs::read_to_string(fx.path(format!("{}/schedule", unknown.dest_dir()))).unwrap();
     assert_eq!(
         text,
         r#"{"at":"2030-01-02T03:04:05Z","last_attempt":"2025-12-31T20:00:00.5Z","x-retries":{"n":[1,2,3],"why":"dns"}}"#,
         "only `at` changes; unknown fields and their order are kept"
     );
     assert_eq!(
-        std::fs::read(fx.path(&format!("{}/metadata", unknown.dest_dir()))).unwrap(),
+        std::fs::read(fx.path(format!("{}/metadata", unknown.dest_dir()))).unwrap(),
         meta_unknown,
         "metadata is never rewritten"
     );
@@ -534,7 +531,7 @@ fn case08_bad_json() {
     let t0 = Timestamp::now();
     fx.repair(0);
     for m in [&s_trunc, &s_type, &s_garbage] {
-        let p = fx.path(&format!("{}/schedule", m.dest_dir()));
+        let p = fx.path(format!("{}/schedule", m.dest_dir()));
         let s = mqctl::queue::parse::schedule(&std::fs::read(&p).unwrap()).expect("a recreated schedule parses");
         assert!(
             s.at >= t0 - SignedDuration::from_secs(5) && s.last_attempt.is_none(),
@@ -554,11 +551,11 @@ fn case09_missing_schedule() {
     let fx = TestQueue::new().hostile();
     let good = fx.mail(GOOD);
     let m1 = fx.mail(&["a@example.com"]);
-    std::fs::remove_file(fx.path(&format!("{}/schedule", m1.dest_dir()))).unwrap();
+    std::fs::remove_file(fx.path(format!("{}/schedule", m1.dest_dir()))).unwrap();
     // Both files gone: nothing to rebuild the entry from.
     let m2 = fx.mail(&["b@example.com"]);
-    std::fs::remove_file(fx.path(&format!("{}/schedule", m2.dest_dir()))).unwrap();
-    std::fs::remove_file(fx.path(&format!("{}/metadata", m2.dest_dir()))).unwrap();
+    std::fs::remove_file(fx.path(format!("{}/schedule", m2.dest_dir()))).unwrap();
+    std::fs::remove_file(fx.path(format!("{}/metadata", m2.dest_dir()))).unwrap();
     let before = fx.contents();
 
     fx.expect_findings(&[
@@ -569,11 +566,11 @@ fn case09_missing_schedule() {
     fx.run(["reschedule", "--yes", "--at", "now", m1.id()]).expect(1);
     let t0 = Timestamp::now();
     fx.repair(0);
-    let p = fx.path(&format!("{}/schedule", m1.dest_dir()));
+    let p = fx.path(format!("{}/schedule", m1.dest_dir()));
     let s = mqctl::queue::parse::schedule(&std::fs::read(&p).unwrap()).unwrap();
     assert!(s.at >= t0 - SignedDuration::from_secs(5) && s.last_attempt.is_none());
     assert_eq!(std::fs::metadata(&p).unwrap().mode() & 0o7777, 0o600);
-    assert!(fx.path(&q(m1.id())).is_symlink(), "the entry stays queued");
+    assert!(fx.path(q(m1.id())).is_symlink(), "the entry stays queued");
     fx.expect_quarantined(&q(m2.id()), "schedule-unreadable");
     finish(&fx, &before);
 }
@@ -600,7 +597,7 @@ fn case10_leftover_temp_files() {
     fx.age(&as_link, 7200);
     // A leftover in a dropped entry: the writer's own cleanup would stop on it.
     let dropped = fx.mail(&["b@example.com"]);
-    std::fs::rename(fx.path(&q(dropped.id())), fx.path(&format!("cleanup/{}", dropped.id()))).unwrap();
+    std::fs::rename(fx.path(q(dropped.id())), fx.path(format!("cleanup/{}", dropped.id()))).unwrap();
     let dropped_tmp = format!("{}/schedule.{}", dropped.dest_dir(), uuid());
     std::fs::write(fx.path(&dropped_tmp), b"{}").unwrap();
     let before = fx.contents();
@@ -625,7 +622,7 @@ fn case10_leftover_temp_files() {
         "purge with the default age keeps a fresh temp file"
     );
     assert!(
-        !fx.path(&format!("cleanup/{}", dropped.id())).exists(),
+        !fx.path(format!("cleanup/{}", dropped.id())).exists(),
         "purge finished the cleanup"
     );
     fx.run(["purge", "--min-age", "0s"]).expect(0);
@@ -642,9 +639,9 @@ fn case11_orphan_mail() {
     let good = fx.mail(GOOD);
     let orphan = |age: bool| {
         let m = fx.mail(&["a@example.com"]);
-        std::fs::remove_file(fx.path(&q(m.id()))).unwrap();
+        std::fs::remove_file(fx.path(q(m.id()))).unwrap();
         if age {
-            fx.age_tree(&format!("data/{}", m.mail), 7200);
+            fx.age_tree(format!("data/{}", m.mail), 7200);
         }
         m
     };
@@ -652,19 +649,19 @@ fn case11_orphan_mail() {
     let fresh = orphan(false);
     // A crash right after `contents` was written: no dest folder at all.
     let partial = orphan(false);
-    std::fs::remove_dir_all(fx.path(&partial.dest_dir())).unwrap();
-    fx.age_tree(&format!("data/{}", partial.mail), 7200);
+    std::fs::remove_dir_all(fx.path(partial.dest_dir())).unwrap();
+    fx.age_tree(format!("data/{}", partial.mail), 7200);
     // One recipient of a linked mail lost its link long ago.
     let two = fx.mail(&["b@example.com", "c@example.com"]);
-    std::fs::remove_file(fx.path(&q(&two[1].id))).unwrap();
+    std::fs::remove_file(fx.path(q(&two[1].id))).unwrap();
     let lost_dest = two[1].dest_dir();
     fx.age_tree(&lost_dest, 7200);
     // Not a mail folder at all.
     std::fs::create_dir(fx.path("data/not-a-mail")).unwrap();
     std::fs::write(fx.path("data/.contents.swp"), b"vim").unwrap();
     let fake = uuid();
-    std::os::unix::fs::symlink(fx.sentinel().join("mail"), fx.path(&format!("data/{fake}"))).unwrap();
-    fx.age(&format!("data/{fake}"), 7200);
+    std::os::unix::fs::symlink(fx.sentinel().join("mail"), fx.path(format!("data/{fake}"))).unwrap();
+    fx.age(format!("data/{fake}"), 7200);
     let before = fx.contents();
 
     let found = fx.expect_findings(&[
@@ -698,7 +695,7 @@ fn case11_orphan_mail() {
     fx.expect_quarantined("data/not-a-mail", "foreign");
     fx.expect_quarantined(&format!("data/{fake}"), "foreign");
     assert!(
-        fx.path(&format!("data/{}/contents", fresh.mail)).exists(),
+        fx.path(format!("data/{}/contents", fresh.mail)).exists(),
         "fresh orphan left"
     );
     // `finish` purges with --min-age 0s, which may take the fresh orphan:
@@ -714,7 +711,7 @@ fn case12_stale_inflight() {
     let good = fx.mail(GOOD);
     let m = fx.mail(&["a@example.com"]);
     let inflight = format!("inflight/{}", m.id());
-    std::fs::rename(fx.path(&q(m.id())), fx.path(&inflight)).unwrap();
+    std::fs::rename(fx.path(q(m.id())), fx.path(&inflight)).unwrap();
     let bad = uuid();
     fx.plant_link("inflight", &bad, "/etc");
     let before = fx.contents();
@@ -740,9 +737,9 @@ fn case12_stale_inflight() {
         "{}",
         r.stderr
     );
-    assert!(fx.path(&format!("inflight/{bad}")).is_symlink() && !fx.path(&q(&bad)).exists());
-    assert!(fx.path(&q(m.id())).is_symlink(), "the good stale entry was recovered");
-    std::fs::rename(fx.path(&q(m.id())), fx.path(&inflight)).unwrap();
+    assert!(fx.path(format!("inflight/{bad}")).is_symlink() && !fx.path(q(&bad)).exists());
+    assert!(fx.path(q(m.id())).is_symlink(), "the good stale entry was recovered");
+    std::fs::rename(fx.path(q(m.id())), fx.path(&inflight)).unwrap();
     fx.expect_findings(&[("stale-inflight", &inflight), ("bad-link", &format!("inflight/{bad}"))]);
     fx.expect_listed(&[&bad], &[good.id(), m.id()]);
     let reps = fx.repair(0);
@@ -750,7 +747,7 @@ fn case12_stale_inflight() {
         reps.iter()
             .any(|r| r["code"] == "stale-inflight" && r["result"] == "repaired")
     );
-    assert!(fx.path(&q(m.id())).is_symlink(), "recovered into queue/");
+    assert!(fx.path(q(m.id())).is_symlink(), "recovered into queue/");
     assert!(!fx.path(&inflight).exists());
     fx.expect_quarantined(&format!("inflight/{bad}"), "bad-link");
     finish(&fx, &before);
@@ -763,9 +760,9 @@ fn case13_vanishes_between_listing_and_acting() {
     // A script listed these ids; before mqctl acts, the writer sent m0 (and
     // cleaned it up) and is dropping m1 (in cleanup/).
     let ids = format!("{}\n{}\n{}\n", m[0].id(), m[1].id(), m[2].id());
-    std::fs::remove_file(fx.path(&q(m[0].id()))).unwrap();
-    std::fs::remove_dir_all(fx.path(&format!("data/{}", m[0].mail))).unwrap();
-    std::fs::rename(fx.path(&q(m[1].id())), fx.path(&format!("cleanup/{}", m[1].id()))).unwrap();
+    std::fs::remove_file(fx.path(q(m[0].id()))).unwrap();
+    std::fs::remove_dir_all(fx.path(format!("data/{}", m[0].mail))).unwrap();
+    std::fs::rename(fx.path(q(m[1].id())), fx.path(format!("cleanup/{}", m[1].id()))).unwrap();
     let before = fx.contents();
 
     let r = fx
@@ -779,9 +776,9 @@ fn case13_vanishes_between_listing_and_acting() {
         r.stderr
     );
     assert!(r.stderr.contains(&format!("{}: vanished", m[0].id())), "{}", r.stderr);
-    assert!(fx.path(&format!("hold/{}", m[2].id())).is_symlink());
+    assert!(fx.path(format!("hold/{}", m[2].id())).is_symlink());
     assert!(
-        fx.path(&format!("cleanup/{}", m[1].id())).is_symlink(),
+        fx.path(format!("cleanup/{}", m[1].id())).is_symlink(),
         "the writer's entry is left to it"
     );
     // NUL-separated, all gone: nothing to do, still success.
@@ -804,9 +801,9 @@ fn case13_vanishes_between_listing_and_acting() {
     fx.expect_findings(&[("stale-cleanup", &format!("cleanup/{}", m[1].id()))]);
     fx.expect_listed(&[], &[m[2].id(), m[3].id()]);
     fx.repair(0);
-    assert!(!fx.path(&format!("cleanup/{}", m[1].id())).exists());
+    assert!(!fx.path(format!("cleanup/{}", m[1].id())).exists());
     assert!(
-        !fx.path(&format!("data/{}", m[1].mail)).exists(),
+        !fx.path(format!("data/{}", m[1].mail)).exists(),
         "a dropped mail is cleaned up"
     );
     let mut before = before;
@@ -850,7 +847,7 @@ fn case14_target_exists() {
     fx.plant_link("hold", m.id(), m.link());
     // Something else already has the name drop would move to.
     let d = fx.mail(&["b@example.com"]);
-    std::fs::write(fx.path(&format!("cleanup/{}", d.id())), b"not a link").unwrap();
+    std::fs::write(fx.path(format!("cleanup/{}", d.id())), b"not a link").unwrap();
     // Two entries linking one dest folder.
     let s = fx.mail(&["c@example.com"]);
     let other = uuid();
@@ -885,7 +882,7 @@ fn case14_target_exists() {
     fx.expect_quarantined(&q(&extra), "shared-dest");
     assert!(fx.quarantined(&format!("cleanup/{}", d.id())));
     assert!(
-        fx.path(&q(m.id())).is_symlink() && fx.path(&q(d.id())).is_symlink(),
+        fx.path(q(m.id())).is_symlink() && fx.path(q(d.id())).is_symlink(),
         "the queued copies stay"
     );
     finish(&fx, &before);
@@ -899,12 +896,12 @@ fn case15_hostile_names_and_escapes() {
     // newline (a forged output line), linking a real dest.
     let m1 = fx.mail(&["a@example.com"]);
     let bad_name: &[u8] = b"\xff\x1b[2Jevil\nmqctl: all good";
-    std::fs::remove_file(fx.path(&q(m1.id()))).unwrap();
+    std::fs::remove_file(fx.path(q(m1.id()))).unwrap();
     fx.plant_link("queue", OsStr::from_bytes(bad_name), m1.link());
     // Escapes in an address (valid JSON: the writer could store it).
     let m2 = fx.mail(&["b@example.com"]);
     std::fs::write(
-        fx.path(&format!("{}/metadata", m2.dest_dir())),
+        fx.path(format!("{}/metadata", m2.dest_dir())),
         "{\"from\":{\"localpart\":{\"Ascii\":{\"raw\":\"evil\\u001b]52;c;cHduZWQ=\\u0007\"}},\"hostname\":{\"AsciiDomain\":{\"raw\":\"ex\\u202eample.com\"}}},\"to\":{\"localpart\":{\"Ascii\":{\"raw\":\"b\\u001b[31m\\u009b1m\"}},\"hostname\":{\"AsciiDomain\":{\"raw\":\"example.com\\r\\nX: y\"}}},\"metadata\":null}",
     )
     .unwrap();
@@ -912,7 +909,7 @@ fn case15_hostile_names_and_escapes() {
     let m3 = fx.enqueue(&["c@example.com"]).from("alice@example.org").body(b"Subject: \x1b[2J\x1b]0;title\x07 hi \xff\xfe =?UTF-8?Q?=1B[31mred?=\r\nMessage-ID: <\x1b[5m@x>\r\n\r\nbody\r\n").create();
     // Names in data/ that are not the writer's.
     std::fs::create_dir(fx.path("data/\x1b]0;pwned\x07")).unwrap();
-    std::fs::write(fx.path(&format!("data/{}/\u{202e}gpj.swp", m3.mail)), b"x").unwrap();
+    std::fs::write(fx.path(format!("data/{}/\u{202e}gpj.swp", m3.mail)), b"x").unwrap();
     let before = fx.contents();
 
     let esc_name = format!("queue/{}", mqctl::output::escape_bytes(bad_name));
@@ -1033,12 +1030,12 @@ fn case16_unsafe_root() {
     chmod(fx.tmp(), 0o755);
     let snap = fx.snapshot();
     for args in &everything {
-        let r = fx.mqctl(args).as_user(65534, 65534).run().expect(3);
+        let r = fx.mqctl(args).user(65534, 65534).run().expect(3);
         assert!(r.stderr.contains("owned by uid 1000"), "{args:?}: {}", r.stderr);
     }
     let r = fx
         .mqctl(["--insecure", "list", "--format", "ids"])
-        .as_user(65534, 65534)
+        .user(65534, 65534)
         .run()
         .expect(0);
     assert_eq!(r.out().trim(), good.id());
@@ -1056,13 +1053,13 @@ fn case17_root_keeps_owner_and_mode() {
     // Work for every kind of repair that writes: a lost schedule (rewritten),
     // a mis-spelt link (relinked), a bad metadata (quarantined, with notes),
     // an old temp file (removed), a file with a loose mode (chmodded).
-    std::fs::remove_file(fx.path(&format!("{}/schedule", ms[0].dest_dir()))).unwrap();
-    fx.plant_link("queue", ms[1].id(), &format!("./{}", ms[1].link()));
-    std::fs::write(fx.path(&format!("{}/metadata", ms[2].dest_dir())), b"{").unwrap();
+    std::fs::remove_file(fx.path(format!("{}/schedule", ms[0].dest_dir()))).unwrap();
+    fx.plant_link("queue", ms[1].id(), format!("./{}", ms[1].link()));
+    std::fs::write(fx.path(format!("{}/metadata", ms[2].dest_dir())), b"{").unwrap();
     let tmp = format!("{}/schedule.{}", ms[3].dest_dir(), uuid());
     std::fs::write(fx.path(&tmp), b"{}").unwrap();
     fx.age(&tmp, 7200);
-    chmod(&fx.path(&format!("data/{}/contents", ms[3].mail)), 0o644);
+    chmod(&fx.path(format!("data/{}/contents", ms[3].mail)), 0o644);
     chown_r(fx.root(), 65534, 65534);
 
     let reps = fx.repair(0);
@@ -1110,9 +1107,9 @@ fn case18_readonly_eacces_enospc() {
     let ids: Vec<String> = ms.iter().map(|m| m.id().to_string()).collect();
     // Repairs that must write: a lost schedule, a bad metadata to quarantine.
     let lost = &ms[0];
-    std::fs::remove_file(fx.path(&format!("{}/schedule", lost.dest_dir()))).unwrap();
+    std::fs::remove_file(fx.path(format!("{}/schedule", lost.dest_dir()))).unwrap();
     let bad = &ms[1];
-    std::fs::write(fx.path(&format!("{}/metadata", bad.dest_dir())), b"{").unwrap();
+    std::fs::write(fx.path(format!("{}/metadata", bad.dest_dir())), b"{").unwrap();
     let good: Vec<String> = ids[2..].to_vec();
 
     // ENOSPC in the middle of bulk operations.
@@ -1148,7 +1145,7 @@ fn case18_readonly_eacces_enospc() {
     if fx.quarantined(&q(bad.id())) {
         fx.expect_quarantined(&q(bad.id()), "metadata-invalid");
     }
-    assert!(!fx.path(&format!("{}/schedule", lost.dest_dir())).exists());
+    assert!(!fx.path(format!("{}/schedule", lost.dest_dir())).exists());
     // Room again: the repair finishes.
     std::fs::remove_file(filler).unwrap();
     fx.repair(0);
@@ -1157,8 +1154,8 @@ fn case18_readonly_eacces_enospc() {
 
     // A read-only filesystem: clear errors, nothing changed.
     let cleanup = &ms[2];
-    std::fs::rename(fx.path(&q(cleanup.id())), fx.path(&format!("cleanup/{}", cleanup.id()))).unwrap();
-    std::fs::remove_file(fx.path(&format!("{}/schedule", ms[3].dest_dir()))).unwrap();
+    std::fs::rename(fx.path(q(cleanup.id())), fx.path(format!("cleanup/{}", cleanup.id()))).unwrap();
+    std::fs::remove_file(fx.path(format!("{}/schedule", ms[3].dest_dir()))).unwrap();
     let _ = std::fs::remove_dir(fx.path("hold"));
     mnt.remount(true);
     let snap = fx.snapshot();
@@ -1226,7 +1223,7 @@ fn eacces() {
     chmod(&fx.path("queue"), 0o700);
 
     // One dest folder read-only: its entry fails, the others are rescheduled.
-    chmod(&fx.path(&ms[5].dest_dir()), 0o500);
+    chmod(&fx.path(ms[5].dest_dir()), 0o500);
     let r = fx
         .run(["reschedule", "--all", "--yes", "--at", "2031-01-01T00:00:00Z"])
         .expect(1);
@@ -1238,7 +1235,7 @@ fn eacces() {
     assert!(r.stderr.contains("19 rescheduled"), "{}", r.stderr);
     assert_one_state(fx.root(), &ids);
     assert_readable(fx.root());
-    chmod(&fx.path(&ms[5].dest_dir()), 0o700);
+    chmod(&fx.path(ms[5].dest_dir()), 0o700);
     chmod(&fx.path("hold"), 0o700);
     fx.expect_clean();
     fx.drop_and_purge();
@@ -1299,7 +1296,7 @@ fn case19_kill9_bulk_drop() {
                 .any(|e| by_id.get(e.id.as_bytes()).is_some_and(|s| s[0] == "queue"))
             {
                 assert_eq!(
-                    std::fs::read(fx.path(&format!("data/{}/contents", m.mail))).unwrap(),
+                    std::fs::read(fx.path(format!("data/{}/contents", m.mail))).unwrap(),
                     body
                 );
             }

@@ -201,7 +201,7 @@ fn empty_queue_has_zero_counts_and_no_oldest() {
     assert_eq!(j["domains"], json!([]));
     q.run(["stats"]).success();
     let a = q.run(["stats", "--format", "prometheus"]).success();
-    parse_prometheus(&a.out());
+    parse_prometheus(a.out());
 }
 
 /// Parses the Prometheus text format strictly: every sample follows a
@@ -277,7 +277,7 @@ fn parse_prometheus(text: &str) -> BTreeMap<String, f64> {
 fn prometheus_lines_parse_and_carry_the_figures() {
     let s = shape();
     let a = s.q.run(["stats", "--format", "prometheus"]).success();
-    let m = parse_prometheus(&a.out());
+    let m = parse_prometheus(a.out());
     assert_eq!(m["mqctl_entries{state=\"queue\"}"], 5.0);
     assert_eq!(m["mqctl_entries{state=\"inflight\"}"], 1.0);
     assert_eq!(m["mqctl_entries{state=\"cleanup\"}"], 1.0);
@@ -297,7 +297,7 @@ fn prometheus_escapes_label_values() {
     q.entry().recipient_json(&address_json("x@we\"ird\\dom")).create();
     let a = q.run(["stats", "--format", "prometheus"]).success();
     let out = a.out();
-    let m = parse_prometheus(&out);
+    let m = parse_prometheus(out);
     assert_eq!(m["mqctl_domain_entries{domain=\"we\\\"ird\\\\dom\"}"], 1.0, "{out}");
 }
 

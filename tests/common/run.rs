@@ -176,7 +176,7 @@ impl<'q> Mqctl<'q> {
     }
 
     /// Runs as this user and group (we must be root).
-    pub fn as_user(mut self, uid: u32, gid: u32) -> Self {
+    pub fn user(mut self, uid: u32, gid: u32) -> Self {
         use std::os::unix::process::CommandExt;
         self.cmd.uid(uid).gid(gid);
         self
