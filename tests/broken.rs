@@ -152,6 +152,26 @@ impl Case {
     fn atimes(&self) -> Vec<i128> {
         self.out_files.iter().map(|f| atime_ns(f)).collect()
     }
+
+    /// `<mail>/<dest>` of the valid entry outside, relative to `outside/`.
+    fn out_entry(&self) -> String {
+        let name = |p: &PathBuf| p.file_name().unwrap().to_str().unwrap().to_string();
+        format!("{}/{}", name(&self.out_mail), name(&self.out_dest))
+    }
+
+    /// Plants `<state>/BROKEN -> target`, a link text that from a state
+    /// folder really reaches the valid entry outside; asserts it is
+    /// reported as not the writer's form and nothing outside is read.
+    fn assert_trap_reported_unread(&self, state: State, target: &str) {
+        let t = self.atimes();
+        assert!(
+            self.q.path("queue").join(target).join("metadata").exists(),
+            "the trap is real"
+        );
+        self.q.plant_link(state, BROKEN, target);
+        self.check(BROKEN, "is not ../data/<mail>/<dest>");
+        self.assert_outside_unread(&t);
+    }
 }
 
 const BROKEN: &str = "ffffffff-0000-4000-8000-00000000000b";
@@ -177,39 +197,16 @@ fn absolute_link_to_etc_passwd_is_reported() {
 #[test]
 fn traversal_through_data_dotdot_is_reported_and_not_followed() {
     let c = case();
-    let t = c.atimes();
     // From queue/, ../data/../../outside/… is the valid entry outside.
-    let target = format!(
-        "../data/../../outside/{}/{}",
-        c.out_mail.file_name().unwrap().to_str().unwrap(),
-        c.out_dest.file_name().unwrap().to_str().unwrap()
-    );
-    assert!(
-        c.q.path("queue").join(&target).join("metadata").exists(),
-        "the trap is real"
-    );
-    c.q.plant_link(State::Queue, BROKEN, &target);
-    c.check(BROKEN, "is not ../data/<mail>/<dest>");
-    c.assert_outside_unread(&t);
+    let target = format!("../data/../../outside/{}", c.out_entry());
+    c.assert_trap_reported_unread(State::Queue, &target);
 }
 
 #[test]
 fn traversal_after_a_real_mail_folder_is_reported_and_not_followed() {
     let c = case();
-    let t = c.atimes();
-    let target = format!(
-        "../data/{}/../../../outside/{}/{}",
-        c.good.mail,
-        c.out_mail.file_name().unwrap().to_str().unwrap(),
-        c.out_dest.file_name().unwrap().to_str().unwrap()
-    );
-    assert!(
-        c.q.path("queue").join(&target).join("metadata").exists(),
-        "the trap is real"
-    );
-    c.q.plant_link(State::Inflight, BROKEN, &target);
-    c.check(BROKEN, "is not ../data/<mail>/<dest>");
-    c.assert_outside_unread(&t);
+    let target = format!("../data/{}/../../../outside/{}", c.good.mail, c.out_entry());
+    c.assert_trap_reported_unread(State::Inflight, &target);
 }
 
 #[test]

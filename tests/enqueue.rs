@@ -250,9 +250,7 @@ fn enqueue_reads_the_message_from_stdin_without_a_file() {
 fn quiet_enqueue_prints_only_the_new_ids() {
     let q = TestQueue::new();
     let a = enqueue(&q, "alice@example.org", &["a@example.com", "b@example.com"], &["-q"]).success();
-    let mut printed: Vec<String> = a.out().lines().map(str::to_string).collect();
-    printed.sort();
-    assert_eq!(printed, names(&q.path("queue")));
+    assert_eq!(a.sorted_lines(), names(&q.path("queue")));
 }
 
 #[test]

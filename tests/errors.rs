@@ -4,6 +4,7 @@
 mod common;
 
 use std::fs;
+use std::path::PathBuf;
 
 use common::*;
 
@@ -67,12 +68,18 @@ fn queue_root_that_is_a_file_exits_3() {
     assert!(r.stderr.contains("not a folder"), "{r:?}");
 }
 
-#[test]
-fn queue_root_that_is_a_symlink_exits_3_and_says_so() {
+/// A queue with one entry, and a symlink to its root beside it.
+fn linked_queue() -> (TestQueue, PathBuf) {
     let q = TestQueue::new();
     q.entry().create();
     let link = q.tmp().join("link-to-queue");
     std::os::unix::fs::symlink(q.root(), &link).unwrap();
+    (q, link)
+}
+
+#[test]
+fn queue_root_that_is_a_symlink_exits_3_and_says_so() {
+    let (_q, link) = linked_queue();
     let r = mqctl(["--queue"]).arg(&link).arg("list").run().expect(3);
     assert!(r.stderr.contains(link.to_str().unwrap()), "{r:?}");
     assert!(r.stderr.contains("symlink"), "the message should say why: {r:?}");
@@ -82,10 +89,7 @@ fn queue_root_that_is_a_symlink_exits_3_and_says_so() {
 #[test]
 fn queue_root_symlink_is_refused_even_with_a_trailing_slash() {
     // Shell completion adds the slash; it must not be a way around the rule.
-    let q = TestQueue::new();
-    q.entry().create();
-    let link = q.tmp().join("link-to-queue");
-    std::os::unix::fs::symlink(q.root(), &link).unwrap();
+    let (q, link) = linked_queue();
     let with_slash = format!("{}/", link.display());
     let r = mqctl(["--queue", &with_slash, "list"]).run().expect(3);
     assert!(r.stdout.is_empty(), "{r:?}");

@@ -114,6 +114,11 @@ impl Sample {
     fn ids(&self, args: &[&str]) -> Vec<String> {
         self.q.list_ids(args)
     }
+    /// `list --format ids -` with `input` on stdin, sorted.
+    fn ids_from_stdin(&self, input: impl Into<Vec<u8>>) -> Vec<String> {
+        let r = self.q.mqctl(["list", "--format", "ids", "-"]).stdin(input).run();
+        r.success().sorted_lines()
+    }
     fn all(&self) -> Vec<&Created> {
         vec![&self.a, &self.b, &self.c, &self.g, &self.d, &self.e, &self.f]
     }
@@ -357,27 +362,13 @@ fn unknown_id_warns_and_lists_the_rest() {
 #[test]
 fn dash_reads_ids_from_stdin_one_per_line() {
     let s = sample();
-    let a =
-        s.q.mqctl(["list", "--format", "ids", "-"])
-            .stdin(format!("{A}\n\ndddd\n{C}\n"))
-            .run()
-            .success();
-    let mut got: Vec<String> = a.out().lines().map(str::to_string).collect();
-    got.sort();
-    assert_eq!(got, [A, C, E]);
+    assert_eq!(s.ids_from_stdin(format!("{A}\n\ndddd\n{C}\n")), [A, C, E]);
 }
 
 #[test]
 fn dash_reads_nul_separated_ids_from_stdin() {
     let s = sample();
-    let a =
-        s.q.mqctl(["list", "--format", "ids", "-"])
-            .stdin(format!("{A}\0{C}\0dddd\0"))
-            .run()
-            .success();
-    let mut got: Vec<String> = a.out().lines().map(str::to_string).collect();
-    got.sort();
-    assert_eq!(got, [A, C, E]);
+    assert_eq!(s.ids_from_stdin(format!("{A}\0{C}\0dddd\0")), [A, C, E]);
 }
 
 #[test]
@@ -404,10 +395,7 @@ fn ids_format_piped_back_through_stdin_round_trips() {
     let s = sample();
     let a = s.q.run(["list", "--format", "ids", "-0", "--state", "queue"]).success();
     let ids0 = a.stdout.clone();
-    let back = s.q.mqctl(["list", "--format", "ids", "-"]).stdin(ids0).run().success();
-    let mut got: Vec<String> = back.out().lines().map(str::to_string).collect();
-    got.sort();
-    assert_eq!(got, ids_of(&[&s.a, &s.c, &s.g, &s.f]));
+    assert_eq!(s.ids_from_stdin(ids0), ids_of(&[&s.a, &s.c, &s.g, &s.f]));
 }
 
 const ALL_FIELDS: [&str; 14] = [

@@ -26,8 +26,7 @@ fn hold_moves_only_the_link_into_a_new_hold_folder() {
     let before = q.snapshot();
     assert!(!q.path("hold").exists());
 
-    let r = q.run(["hold", &a[0].id]);
-    assert_eq!(r.code, 0, "{r:?}");
+    let r = q.run(["hold", &a[0].id]).expect(0);
     assert_eq!(r.lines(), vec![format!("hold {} queue -> hold", a[0].id)]);
     assert_eq!(r.summary(), "1 held, 0 vanished, 0 failed");
 
@@ -40,8 +39,7 @@ fn hold_moves_only_the_link_into_a_new_hold_folder() {
     assert_eq!(owner(&q.path("hold")), owner(q.root()));
 
     // release puts it back: the tree is the original plus the (now empty) hold/.
-    let r = q.run(["release", &a[0].id[..8]]);
-    assert_eq!(r.code, 0, "{r:?}");
+    let r = q.run(["release", &a[0].id[..8]]).expect(0);
     assert_eq!(r.lines(), vec![format!("release {} hold -> queue", a[0].id)]);
     let mut expected = before.clone();
     expected.set("hold", Node::dir(0o700));
@@ -52,8 +50,7 @@ fn hold_moves_only_the_link_into_a_new_hold_folder() {
 fn hold_and_release_round_trip_on_the_real_writer_fixture() {
     let q = TestQueue::fixture();
     let before = q.snapshot();
-    let r = q.run(["hold", "--all", "--yes"]);
-    assert_eq!(r.code, 0, "{r:?}");
+    let r = q.run(["hold", "--all", "--yes"]).expect(0);
     assert_eq!(r.summary(), "8 held, 0 vanished, 0 failed");
     let mut expected = before.clone();
     expected.set("hold", Node::dir(0o700));
@@ -62,8 +59,7 @@ fn hold_and_release_round_trip_on_the_real_writer_fixture() {
     }
     assert_tree(&expected, &q.snapshot());
 
-    let r = q.run(["release", "--all", "--yes"]);
-    assert_eq!(r.code, 0, "{r:?}");
+    let r = q.run(["release", "--all", "--yes"]).expect(0);
     assert_eq!(r.summary(), "8 moved to queue, 0 vanished, 0 failed");
     let mut expected = before;
     // The only trace of the round trip: hold/ exists, empty, 0700.
@@ -77,8 +73,7 @@ fn release_of_a_queued_entry_and_hold_of_a_held_one_are_skipped() {
     let a = q.simple(2, "2026-11-23T10:00:00Z");
     q.put(&a[1].id, "queue", "hold");
     let before = q.snapshot();
-    let r = q.run(["release", &a[0].id]);
-    assert_eq!(r.code, 0, "{r:?}");
+    let r = q.run(["release", &a[0].id]).expect(0);
     assert!(r.stderr.contains("skipped: already in queue/"), "{r:?}");
     assert_eq!(r.summary(), "0 moved to queue, 0 vanished, 1 skipped, 0 failed");
     let r = q.run(["hold", &a[1].id]);
@@ -102,8 +97,9 @@ fn reschedule_rewrites_only_at_keeping_unknown_fields_and_key_order() {
     .unwrap();
     let before = q.snapshot();
 
-    let r = q.run(["reschedule", &a[0].id, "--at", "2026-11-24T06:00:00Z"]);
-    assert_eq!(r.code, 0, "{r:?}");
+    let r = q
+        .run(["reschedule", &a[0].id, "--at", "2026-11-24T06:00:00Z"])
+        .expect(0);
     assert_eq!(
         r.lines(),
         vec![format!("reschedule {} queue at 2026-11-24T06:00:00Z", a[0].id)]
@@ -127,8 +123,11 @@ fn reschedule_of_a_held_entry_keeps_it_held_and_relative_times_use_the_clock() {
     let a = q.simple(1, "2026-11-23T10:00:00Z");
     q.put(&a[0].id, "queue", "hold");
     let before = q.snapshot();
-    let r = q.mqctl(["reschedule", &a[0].id, "--at", "+2h30m"]).now(CLOCK).run();
-    assert_eq!(r.code, 0, "{r:?}");
+    let r = q
+        .mqctl(["reschedule", &a[0].id, "--at", "+2h30m"])
+        .now(CLOCK)
+        .run()
+        .expect(0);
     assert_eq!(
         r.lines(),
         vec![format!("reschedule {} hold at 2026-11-23T14:30:00Z", a[0].id)]
@@ -151,8 +150,7 @@ fn reschedule_on_the_fixture_keeps_last_attempt_byte_identical() {
         &Node::file(br#"{"at":"2026-11-22T21:35:25.426680706Z","last_attempt":"2026-11-22T17:35:25.426680706Z"}"#),
         &before[key],
     );
-    let r = q.run(["reschedule", "1114", "--at", "+1h"]);
-    assert_eq!(r.code, 0, "{r:?}");
+    let r = q.run(["reschedule", "1114", "--at", "+1h"]).expect(0);
     assert_eq!(
         r.lines(),
         vec![format!("reschedule {id} queue at 2026-11-22T21:40:00Z")]
@@ -175,11 +173,13 @@ fn defer_by_pushes_from_the_later_of_at_and_now() {
         .last_attempt(ts("2026-11-23T11:00:00Z"))
         .create(); // not due: from its at
     let before = q.snapshot();
-    let r = q.mqctl(["defer", "--all", "--by", "2h", "--yes"]).now(CLOCK).run();
-    assert_eq!(r.code, 0, "{r:?}");
+    let r = q
+        .mqctl(["defer", "--all", "--by", "2h", "--yes"])
+        .now(CLOCK)
+        .run()
+        .expect(0);
     assert_eq!(r.summary(), "2 deferred, 0 vanished, 0 failed");
-    let mut lines = r.lines();
-    lines.sort();
+    let lines = r.sorted_lines();
     let mut want = vec![
         format!("defer {} queue at 2026-11-23T14:00:00Z", past[0].id),
         format!("defer {} queue at 2026-11-23T17:00:00.500Z", future[0].id),
@@ -207,8 +207,8 @@ fn defer_until_earlier_than_the_current_at_skips_and_changes_nothing() {
     let r = q
         .mqctl(["defer", "--all", "--until", "2026-11-23T20:00:00Z", "--yes"])
         .now(CLOCK)
-        .run();
-    assert_eq!(r.code, 0, "{r:?}");
+        .run()
+        .expect(0);
     assert_eq!(
         r.lines(),
         vec![format!("defer {} queue at 2026-11-23T20:00:00Z", early[0].id)]
@@ -237,8 +237,7 @@ fn drop_removes_link_and_dest_and_the_mail_only_with_its_last_recipient() {
     q.put(&m[2].id, "queue", "hold");
     let before = q.snapshot();
 
-    let r = q.run(["drop", &m[0].id]);
-    assert_eq!(r.code, 0, "{r:?}");
+    let r = q.run(["drop", &m[0].id]).expect(0);
     assert_eq!(r.lines(), vec![format!("drop {} queue -> cleanup", m[0].id)]);
     assert_eq!(r.summary(), "1 dropped, 0 vanished, 0 failed");
     let mut expected = before.clone();
@@ -248,8 +247,7 @@ fn drop_removes_link_and_dest_and_the_mail_only_with_its_last_recipient() {
     assert_tree(&expected, &q.snapshot());
 
     // The last two recipients (one of them held): the whole mail goes.
-    let r = q.run(["drop", &m[1].id, &m[2].id]);
-    assert_eq!(r.code, 0, "{r:?}");
+    let r = q.run(["drop", &m[1].id, &m[2].id]).expect(0);
     assert_eq!(r.summary(), "2 dropped, 0 vanished, 0 failed");
     expected.remove(format!("queue/{}", m[1].id));
     expected.remove(format!("hold/{}", m[2].id));
@@ -265,8 +263,7 @@ fn drop_inflight_needs_force_or_a_stuck_entry() {
     q.put(&a[0].id, "queue", "inflight");
     let before = q.snapshot();
 
-    let r = q.run(["drop", &a[0].id]);
-    assert_eq!(r.code, 0, "{r:?}");
+    let r = q.run(["drop", &a[0].id]).expect(0);
     assert!(r.stdout.is_empty(), "{r:?}");
     assert!(r.stderr.contains("skipped: inflight for"), "{r:?}");
     assert!(r.stderr.contains("use --force"), "{r:?}");
@@ -297,8 +294,7 @@ fn drop_force_takes_the_fixture_inflight_entry() {
     let r = q.run(["drop", "b9daf055"]);
     assert_eq!(r.summary(), "0 dropped, 0 vanished, 1 skipped, 0 failed", "{r:?}");
     assert_tree(&before, &q.snapshot());
-    let r = q.run(["drop", "b9daf055", "--force"]);
-    assert_eq!(r.code, 0, "{r:?}");
+    let r = q.run(["drop", "b9daf055", "--force"]).expect(0);
     assert_eq!(r.lines(), vec![format!("drop {id} inflight -> cleanup")]);
     let mut expected = before;
     expected.remove(format!("inflight/{id}"));
@@ -320,8 +316,7 @@ fn recover_moves_only_stale_inflight_entries_back() {
     assert_eq!((r.code, r.out(), r.stderr.as_str()), (0, "", ""));
     assert_tree(&before, &q.snapshot());
 
-    let r = q.mqctl(["recover"]).now("+2h").run();
-    assert_eq!(r.code, 0, "{r:?}");
+    let r = q.mqctl(["recover"]).now("+2h").run().expect(0);
     assert_eq!(r.lines(), vec![format!("release {} inflight -> queue", a[0].id)]);
     assert_eq!(r.summary(), "1 moved to queue, 0 vanished, 0 failed");
     let mut expected = before;
@@ -339,8 +334,7 @@ fn recover_older_than_zero_takes_a_fresh_inflight_entry() {
     let a = q.simple(1, "2026-11-23T10:00:00Z");
     q.put(&a[0].id, "queue", "inflight");
     let before = q.snapshot();
-    let r = q.run(["recover", "--older-than", "0s"]);
-    assert_eq!(r.code, 0, "{r:?}");
+    q.run(["recover", "--older-than", "0s"]).expect(0);
     let mut expected = before;
     expected.move_entry(&a[0].id, "inflight", "queue");
     assert_tree(&expected, &q.snapshot());
@@ -375,19 +369,16 @@ fn purge_finishes_cleanups_and_removes_old_leftovers_only() {
     set_mtime_tree(&q.path(odd[0].mail_dir()), old);
     let before = q.snapshot();
 
-    let d = q.run(["purge", "--dry-run"]);
-    assert_eq!(d.code, 0, "{d:?}");
+    let d = q.run(["purge", "--dry-run"]).expect(0);
     assert_tree(&before, &q.snapshot());
-    let r = q.run(["purge"]);
-    assert_eq!(r.code, 0, "{r:?}");
+    let r = q.run(["purge"]).expect(0);
     assert_eq!(d.stdout, r.stdout, "the dry run printed other lines than the real run");
     assert!(
         d.stderr
             .contains("1 temp files and 1 orphan mails would be removed, 1 left for `mqctl check`, 0 failed"),
         "{d:?}"
     );
-    let mut lines = r.lines();
-    lines.sort();
+    let lines = r.sorted_lines();
     let mut want = vec![
         format!("cleanup {} cleanup", pending[0].id),
         format!("cleanup {} cleanup", pending[1].id),
@@ -420,8 +411,7 @@ fn purge_finishes_cleanups_and_removes_old_leftovers_only() {
 
     // Idempotent: a second purge finds nothing more it may remove.
     let again = q.snapshot();
-    let r = q.run(["purge"]);
-    assert_eq!(r.code, 0, "{r:?}");
+    let r = q.run(["purge"]).expect(0);
     assert!(r.stdout.is_empty(), "{r:?}");
     assert_tree(&again, &q.snapshot());
 }
@@ -430,8 +420,7 @@ fn purge_finishes_cleanups_and_removes_old_leftovers_only() {
 fn purge_finishes_the_fixture_cleanup_entry() {
     let q = TestQueue::fixture();
     let before = q.snapshot();
-    let r = q.run(["purge"]);
-    assert_eq!(r.code, 0, "{r:?}");
+    let r = q.run(["purge"]).expect(0);
     assert_eq!(r.lines(), vec!["cleanup 1975c4df-3c81-4ef5-9df7-3ba545d643ba cleanup"]);
     let mut expected = before;
     expected.remove("cleanup/1975c4df-3c81-4ef5-9df7-3ba545d643ba");
@@ -452,8 +441,7 @@ fn purge_removes_a_leftover_temp_file_that_blocks_a_cleanup() {
     )
     .unwrap();
     q.put(&a[0].id, "queue", "cleanup");
-    let r = q.run(["purge"]);
-    assert_eq!(r.code, 0, "{r:?}");
+    q.run(["purge"]).expect(0);
     assert_eq!(count(&q.path("data")), 0);
     assert_eq!(count(&q.path("cleanup")), 0);
 }
@@ -475,8 +463,7 @@ fn no_ids_and_no_filter_is_refused_with_exit_2() {
         vec!["defer", "--by", "1h"],
         vec!["hold", "--yes"],
     ] {
-        let r = q.run(&args);
-        assert_eq!(r.code, 2, "{args:?}: {r:?}");
+        let r = q.run(&args).expect(2);
         assert!(r.stdout.is_empty(), "{args:?}: {r:?}");
         assert!(r.stderr.contains("--all"), "{args:?}: {r:?}");
         assert_tree(&before, &q.snapshot());
@@ -488,14 +475,12 @@ fn all_acts_on_every_entry_of_the_default_states() {
     let q = TestQueue::new().real_clock();
     let a = q.simple(3, "2026-11-23T10:00:00Z");
     q.put(&a[2].id, "queue", "inflight");
-    let r = q.run(["hold", "--all", "--yes"]);
-    assert_eq!(r.code, 0, "{r:?}");
+    let r = q.run(["hold", "--all", "--yes"]).expect(0);
     assert_eq!(r.summary(), "2 held, 0 vanished, 0 failed");
     assert_eq!(count(&q.path("hold")), 2);
     assert_eq!(count(&q.path("inflight")), 1);
     // A filter alone is a selection too.
-    let r = q.run(["release", "--to", "rcpt0@*"]);
-    assert_eq!(r.code, 0, "{r:?}");
+    let r = q.run(["release", "--to", "rcpt0@*"]).expect(0);
     assert_eq!(r.lines(), vec![format!("release {} hold -> queue", a[0].id)]);
 }
 
@@ -521,16 +506,14 @@ fn dry_run_prints_the_real_runs_lines_and_changes_nothing() {
         dry.push("--dry-run");
         // recover measures age from the link's ctime (now, after unpacking).
         let now = if args[0] == "recover" { "+1m" } else { NOW };
-        let d = q.mqctl(&dry).now(now).run();
-        assert_eq!(d.code, 0, "{args:?}: {d:?}");
+        let d = q.mqctl(&dry).now(now).run().expect(0);
         assert_tree(&before, &q.snapshot());
         assert!(d.summary().starts_with("dry run, nothing changed: "), "{d:?}");
         let mut real_args = args.clone();
         if !matches!(args[0], "purge" | "recover") {
             real_args.push("--yes");
         }
-        let r = q.mqctl(&real_args).now(now).run();
-        assert_eq!(r.code, 0, "{args:?}: {r:?}");
+        let r = q.mqctl(&real_args).now(now).run().expect(0);
         assert_eq!(
             d.stdout, r.stdout,
             "{args:?}: dry run and real run print different lines"
@@ -557,8 +540,7 @@ fn inflight_entries_are_refused_by_reschedule_hold_and_defer() {
         vec!["defer", id, "--by", "1h"],
         vec!["release", id],
     ] {
-        let r = q.run(&args);
-        assert_eq!(r.code, 0, "{args:?}: {r:?}");
+        let r = q.run(&args).expect(0);
         assert!(r.stdout.is_empty(), "{args:?}: {r:?}");
         assert!(
             r.stderr.contains(&format!("{id} inflight: skipped: inflight")),
@@ -574,8 +556,9 @@ fn inflight_entries_are_refused_by_reschedule_hold_and_defer() {
 fn summary_counts_done_skipped_and_vanished_ids() {
     let q = TestQueue::fixture();
     let gone = "00000000-0000-4000-8000-000000000000";
-    let r = q.run(["hold", "61fa4b17", "b0b27933", "b9daf055", gone, "--yes"]);
-    assert_eq!(r.code, 0, "{r:?}");
+    let r = q
+        .run(["hold", "61fa4b17", "b0b27933", "b9daf055", gone, "--yes"])
+        .expect(0);
     assert_eq!(
         r.summary(),
         "2 held, 1 vanished (moved by another process), 1 skipped, 0 failed"
@@ -595,8 +578,7 @@ fn a_bad_link_text_fails_the_entry_and_exits_1_without_moving_it() {
     )
     .unwrap();
     let before = q.snapshot();
-    let r = q.run(["reschedule", "--all", "--at", "now", "--yes"]);
-    assert_eq!(r.code, 1, "{r:?}");
+    let r = q.run(["reschedule", "--all", "--at", "now", "--yes"]).expect(1);
     assert!(
         r.stderr.contains(&format!("reschedule {bad} queue: failed: link text")),
         "{r:?}"
@@ -620,8 +602,7 @@ fn a_bad_link_text_fails_the_entry_and_exits_1_without_moving_it() {
 
     // drop must not hand it to cleanup/ (the writer's cleanup would follow it).
     let before_drop = q.snapshot();
-    let r = q.run(["drop", bad]);
-    assert_eq!(r.code, 1, "{r:?}");
+    let r = q.run(["drop", bad]).expect(1);
     assert!(r.stderr.contains("failed"), "{r:?}");
     assert_eq!(r.counts().failed, 1, "{r:?}");
     assert_tree(&before_drop, &q.snapshot());
@@ -633,12 +614,10 @@ fn log_file_records_each_change_as_json() {
     let q = TestQueue::fixture();
     let log = q.tmp().join("audit.jsonl");
     let log_s = log.to_str().unwrap();
-    let r = q.run(["hold", "61fa4b17", "b9daf055", "--log", log_s]);
-    assert_eq!(r.code, 0, "{r:?}");
-    let r = q.run(["drop", "61fa4b17", "--log", log_s]);
-    assert_eq!(r.code, 0, "{r:?}");
-    let r = q.run(["reschedule", "5566b6f5", "--at", "2026-11-23T00:00:00Z", "--log", log_s]);
-    assert_eq!(r.code, 0, "{r:?}");
+    q.run(["hold", "61fa4b17", "b9daf055", "--log", log_s]).expect(0);
+    q.run(["drop", "61fa4b17", "--log", log_s]).expect(0);
+    q.run(["reschedule", "5566b6f5", "--at", "2026-11-23T00:00:00Z", "--log", log_s])
+        .expect(0);
     let text = fs::read_to_string(&log).unwrap();
     let lines: Vec<serde_json::Value> = text
         .lines()
@@ -694,8 +673,8 @@ fn ids_from_stdin_select_entries() {
     let r = q
         .mqctl(["hold", "-", "--yes"])
         .stdin(b"61fa4b17\n3453c267-5639-4536-a657-aa8c71da73bc\n".to_vec())
-        .run();
-    assert_eq!(r.code, 0, "{r:?}");
+        .run()
+        .expect(0);
     assert_eq!(r.summary(), "2 held, 0 vanished, 0 failed");
     assert_eq!(count(&q.path("hold")), 2);
 }
@@ -714,8 +693,7 @@ fn purge_refuses_a_cleanup_link_that_leaves_the_queue() {
     let bad = "0d0d0d0d-0000-4000-8000-000000000002";
     std::os::unix::fs::symlink("../data/../../outside/m/d", q.path(format!("cleanup/{bad}"))).unwrap();
     let before = q.snapshot();
-    let r = q.run(["purge", "--min-age", "0s"]);
-    assert_eq!(r.code, 1, "{r:?}");
+    let r = q.run(["purge", "--min-age", "0s"]).expect(1);
     assert!(
         r.stderr.contains(&format!("cleanup {bad} cleanup: failed: link text")),
         "{r:?}"
@@ -735,8 +713,7 @@ fn purge_removes_old_metadata_temp_files_too() {
     fs::write(q.path(&tmp), b"{").unwrap();
     fs::write(q.path(&odd), b"{").unwrap();
     let before = q.snapshot();
-    let r = q.mqctl(["purge"]).now("+2h").run();
-    assert_eq!(r.code, 0, "{r:?}");
+    let r = q.mqctl(["purge"]).now("+2h").run().expect(0);
     assert_eq!(r.lines(), vec![format!("remove {tmp} (temp file)")]);
     let mut expected = before;
     expected.remove(&tmp);
@@ -747,20 +724,18 @@ fn purge_removes_old_metadata_temp_files_too() {
 /// what mqctl creates or rewrites keeps that owner (and 0600 / 0700).
 #[test]
 fn rewrites_and_new_folders_keep_the_queue_owners_ids_when_run_as_root() {
-    if !is_root() {
-        eprintln!("skipped: needs root to chown the test queue");
+    if skipped_unless_root("to chown the test queue") {
         return;
     }
     let q = TestQueue::new().real_clock();
     let a = q.simple(2, "2026-11-23T10:00:00Z");
     chown_r(q.root(), 4242, 4343);
-    let r = q.run(["reschedule", &a[0].id, "--at", "2026-11-24T00:00:00Z"]);
-    assert_eq!(r.code, 0, "{r:?}");
+    q.run(["reschedule", &a[0].id, "--at", "2026-11-24T00:00:00Z"])
+        .expect(0);
     let sched = q.path(a[0].dest_dir()).join("schedule");
     assert_eq!(owner(&sched), (4242, 4343));
     assert_eq!(mode(&sched), 0o600);
-    let r = q.run(["hold", &a[1].id]);
-    assert_eq!(r.code, 0, "{r:?}");
+    q.run(["hold", &a[1].id]).expect(0);
     assert_eq!(owner(&q.path("hold")), (4242, 4343));
     assert_eq!(owner(&q.path(format!("hold/{}", a[1].id))), (4242, 4343));
 }
@@ -771,8 +746,7 @@ fn drop_of_an_entry_with_a_stranger_in_its_dest_folder_fails_and_keeps_the_files
     let a = q.simple(2, "2026-11-23T10:00:00Z");
     fs::write(q.path(a[0].dest_dir()).join("notes.txt"), b"not the writer's").unwrap();
     let before = q.snapshot();
-    let r = q.run(["drop", &a[0].id]);
-    assert_eq!(r.code, 1, "{r:?}");
+    let r = q.run(["drop", &a[0].id]).expect(1);
     assert!(r.stderr.contains("notes.txt"), "{r:?}");
     assert_eq!(r.counts().failed, 1);
     // Nothing of its data was removed; the entry waits in cleanup/ for `check`.
@@ -789,12 +763,10 @@ fn a_move_onto_an_existing_name_fails_and_replaces_nothing() {
     fs::create_dir(q.path("hold")).unwrap();
     std::os::unix::fs::symlink(a[1].link(), q.path(format!("hold/{}", a[0].id))).unwrap();
     let before = q.snapshot();
-    let r = q.run(["hold", &a[0].id]);
-    assert_eq!(r.code, 1, "{r:?}");
+    let r = q.run(["hold", &a[0].id]).expect(1);
     assert!(r.stderr.contains("already exists"), "{r:?}");
     assert_eq!(r.counts().failed, 1, "{r:?}");
-    let r = q.run(["release", &a[0].id]);
-    assert_eq!(r.code, 1, "{r:?}");
+    q.run(["release", &a[0].id]).expect(1);
     assert_tree(&before, &q.snapshot());
 }
 
@@ -807,11 +779,10 @@ fn a_closed_stdout_does_not_stop_or_fail_a_bulk_change() {
     }
     let log = q.tmp().join("log.jsonl");
     // Like `| head -0`: the reader is gone at once.
-    let r = q
-        .mqctl(["hold", "--all", "--yes", "--log", log.to_str().unwrap()])
+    q.mqctl(["hold", "--all", "--yes", "--log", log.to_str().unwrap()])
         .close_stdout()
-        .run();
-    assert_eq!(r.code, 0, "{r:?}");
+        .run()
+        .expect(0);
     assert_eq!(count(&q.path("hold")), ids.len(), "every entry is held");
     assert_eq!(count(&q.path("queue")), 0);
     assert_eq!(fs::read_to_string(&log).unwrap().lines().count(), ids.len());
@@ -831,16 +802,14 @@ fn hold_and_recover_move_only_symlinks() {
     std::os::unix::fs::symlink(a[0].link(), q.path("inflight/sub/e")).unwrap();
     let before = q.snapshot();
 
-    let r = q.run(["hold", "--all", "--yes"]);
-    assert_eq!(r.code, 0, "{r:?}");
+    let r = q.run(["hold", "--all", "--yes"]).expect(0);
     assert_eq!(r.lines(), vec![format!("hold {} queue -> hold", a[0].id)]);
     assert!(
         r.stderr
             .contains("hold notalink queue: skipped: a regular file, not an entry"),
         "{r:?}"
     );
-    let r = q.run(["recover", "--older-than", "0s"]);
-    assert_eq!(r.code, 0, "{r:?}");
+    let r = q.run(["recover", "--older-than", "0s"]).expect(0);
     assert_eq!(r.lines(), vec![format!("release {} inflight -> queue", a[1].id)]);
 
     let mut expected = before;
@@ -868,11 +837,10 @@ fn drop_and_reschedule_never_follow_a_dest_folder_that_is_a_symlink() {
     let outside_before = snapshot(&outside);
     let before = q.snapshot();
 
-    let r = q.run(["reschedule", &a[0].id, "--at", "2026-11-24T00:00:00Z"]);
-    assert_eq!(r.code, 1, "{r:?}");
+    q.run(["reschedule", &a[0].id, "--at", "2026-11-24T00:00:00Z"])
+        .expect(1);
     assert_tree(&before, &q.snapshot());
-    let r = q.run(["drop", &a[0].id]);
-    assert_eq!(r.code, 1, "{r:?}");
+    let r = q.run(["drop", &a[0].id]).expect(1);
     assert_eq!(r.counts().failed, 1, "{r:?}");
     assert_tree(&outside_before, &snapshot(&outside));
     // The sibling recipient and the contents are untouched.
@@ -888,8 +856,7 @@ fn recover_on_the_fixture_moves_the_stale_inflight_entry_back_unchanged() {
     // Unpacked just now: not stale yet by the real clock; two hours later it is.
     let r = q.mqctl(["recover"]).real_clock().run();
     assert_eq!((r.code, r.out(), r.stderr.as_str()), (0, "", ""));
-    let r = q.mqctl(["recover"]).now("+2h").run();
-    assert_eq!(r.code, 0, "{r:?}");
+    let r = q.mqctl(["recover"]).now("+2h").run().expect(0);
     assert_eq!(r.lines(), vec![format!("release {id} inflight -> queue")]);
     let mut expected = before;
     expected.move_entry(id, "inflight", "queue");

@@ -152,12 +152,10 @@ fn crash_test(bulk: Bulk, seed: u64) {
 
     // purge finishes interrupted cleanups and removes the temp files of
     // interrupted rewrites; a re-run finishes the job.
-    let p = q.mqctl(["purge", "--min-age", "0s"]).now(LATER).run();
-    assert_eq!(p.code, 0, "{p:?}");
+    q.mqctl(["purge", "--min-age", "0s"]).now(LATER).run().expect(0);
     assert_eq!(count(&q.path("cleanup")), 0);
     assert!(temp_files(q.root()).is_empty(), "{:?}", temp_files(q.root()));
-    let r = q.mqctl(&args).now(LATER).run();
-    assert_eq!(r.code, 0, "{r:?}");
+    let r = q.mqctl(&args).now(LATER).run().expect(0);
     assert_eq!(r.counts().failed, 0, "{r:?}");
     check_after_kill(q.root(), bulk, &initial, &orig);
     let after = entries(q.root());
@@ -203,19 +201,25 @@ fn kill_9_during_bulk_hold_loses_nothing_and_a_rerun_finishes() {
 
 const CONCURRENT_ENTRIES: usize = 4_000;
 
+/// Runs `a` and `b` at once (clock LATER); both must exit 0 and fail no
+/// entry. Returns each run with its summary's counts.
+fn at_once(q: &TestQueue, a: &[&str], b: &[&str]) -> [(Run, Counts); 2] {
+    let (a, b) = (spawn(q, a), spawn(q, b));
+    [a.finish(), b.finish()].map(|r| {
+        let r = r.expect(0);
+        let c = r.counts();
+        assert_eq!(c.failed, 0, "{r:?}");
+        (r, c)
+    })
+}
+
 #[test]
 fn two_bulk_drops_at_once_handle_each_entry_once() {
     let (q, initial) = TestQueue::bulk(CONCURRENT_ENTRIES);
-    let (a, b) = (
-        spawn(&q, &["drop", "--all", "--yes"]),
-        spawn(&q, &["drop", "--all", "--yes"]),
-    );
-    let (a, b) = (a.finish(), b.finish());
-    assert_eq!((a.code, b.code), (0, 0), "{a:?}\n{b:?}");
-    let (ca, cb) = (a.counts(), b.counts());
+    let drop = ["drop", "--all", "--yes"];
+    let [(a, ca), (b, cb)] = at_once(&q, &drop, &drop);
     eprintln!("two drops: {ca:?} {cb:?}");
     assert_eq!(ca.done + cb.done, initial.len() as u64, "{ca:?} {cb:?}");
-    assert_eq!((ca.failed, cb.failed), (0, 0));
     assert!(ca.done + ca.vanished + ca.skipped <= initial.len() as u64);
     // Each entry was reported dropped by exactly one of them.
     let ids = |r: &Run| -> BTreeSet<String> {
@@ -234,15 +238,8 @@ fn two_bulk_drops_at_once_handle_each_entry_once() {
 #[test]
 fn hold_and_drop_at_once_leave_every_entry_held_or_dropped() {
     let (q, initial) = TestQueue::bulk(CONCURRENT_ENTRIES);
-    let (h, d) = (
-        spawn(&q, &["hold", "--all", "--yes"]),
-        spawn(&q, &["drop", "--all", "--yes"]),
-    );
-    let (h, d) = (h.finish(), d.finish());
-    assert_eq!((h.code, d.code), (0, 0), "{h:?}\n{d:?}");
-    let (ch, cd) = (h.counts(), d.counts());
+    let [(_, ch), (_, cd)] = at_once(&q, &["hold", "--all", "--yes"], &["drop", "--all", "--yes"]);
     eprintln!("hold {ch:?} drop {cd:?}");
-    assert_eq!((ch.failed, cd.failed), (0, 0));
     let after = entries(q.root());
     assert!(after.values().all(|(s, _)| s == "hold"), "entries left outside hold/");
     assert_eq!(after.len() as u64 + cd.done, initial.len() as u64, "{ch:?} {cd:?}");
@@ -258,15 +255,9 @@ fn two_purges_at_once_clean_each_pending_entry_once() {
     for id in initial.keys() {
         q.put(id, "queue", "cleanup");
     }
-    let (a, b) = (
-        spawn(&q, &["purge", "--min-age", "0s"]),
-        spawn(&q, &["purge", "--min-age", "0s"]),
-    );
-    let (a, b) = (a.finish(), b.finish());
-    assert_eq!((a.code, b.code), (0, 0), "{a:?}\n{b:?}");
-    let (ca, cb) = (a.counts(), b.counts());
+    let purge = ["purge", "--min-age", "0s"];
+    let [(_, ca), (_, cb)] = at_once(&q, &purge, &purge);
     eprintln!("two purges: {ca:?} {cb:?}");
-    assert_eq!((ca.failed, cb.failed), (0, 0));
     assert_eq!(
         ca.done + cb.done,
         initial.len() as u64,

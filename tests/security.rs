@@ -1044,8 +1044,7 @@ fn case16_unsafe_root() {
 
 #[test]
 fn case17_root_keeps_owner_and_mode() {
-    if !is_root() {
-        eprintln!("case17: skipped: needs root (runs mqctl as root on a queue owned by uid 65534)");
+    if skipped_unless_root("case17 runs mqctl as root on a queue owned by uid 65534") {
         return;
     }
     let fx = TestQueue::new().hostile();

@@ -7,20 +7,6 @@ mod common;
 use std::collections::BTreeMap;
 
 use common::*;
-
-/// The age buckets `stats` prints, youngest first (qshape's doubling).
-const BUCKETS: [&str; 10] = [
-    "0-5m",
-    "5-10m",
-    "10-20m",
-    "20-40m",
-    "40-80m",
-    "80-160m",
-    "160-320m",
-    "320-640m",
-    "640-1280m",
-    "1280m+",
-];
 use serde_json::{Value, json};
 
 /// Ages land in the buckets 0-5m, 5-10m, 20-40m, 160-320m and 1280m+.

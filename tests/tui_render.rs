@@ -2,9 +2,12 @@
 //! 160×48. The entries are built in the test with fixed ids and a fixed
 //! "now", so every screen is reproducible.
 
+mod common;
+
 use std::sync::Arc;
 use std::time::Duration;
 
+use common::BUCKETS;
 use jiff::{SignedDuration, Timestamp};
 use mqctl::cmd::stats::{DomainRow, Oldest, StateCounts, Stats};
 use mqctl::queue::address;
@@ -358,21 +361,7 @@ fn detail_view() {
 }
 
 fn stats() -> Stats {
-    let buckets: Vec<String> = [
-        "0-5m",
-        "5-10m",
-        "10-20m",
-        "20-40m",
-        "40-80m",
-        "80-160m",
-        "160-320m",
-        "320-640m",
-        "640-1280m",
-        "1280m+",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
+    let buckets: Vec<String> = BUCKETS.iter().map(|s| s.to_string()).collect();
     let row = |d: &str, ages: [u64; 10]| DomainRow {
         domain: d.into(),
         total: ages.iter().sum(),

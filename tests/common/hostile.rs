@@ -397,6 +397,16 @@ pub fn is_root() -> bool {
     nix::unistd::geteuid().is_root()
 }
 
+/// True, after printing that the test is skipped and `why` it needs root,
+/// when not running as root.
+pub fn skipped_unless_root(why: &str) -> bool {
+    let skip = !is_root();
+    if skip {
+        eprintln!("skipped: needs root ({why})");
+    }
+    skip
+}
+
 /// `chown -R -h uid:gid path`.
 pub fn chown_r(path: &Path, uid: u32, gid: u32) {
     for (rel, _) in snapshot(path) {

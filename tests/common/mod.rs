@@ -71,6 +71,20 @@ pub fn format_ts(t: Timestamp) -> String {
     }
 }
 
+/// The age buckets `mqctl stats` prints, youngest first (qshape's doubling).
+pub const BUCKETS: [&str; 10] = [
+    "0-5m",
+    "5-10m",
+    "10-20m",
+    "20-40m",
+    "40-80m",
+    "80-160m",
+    "160-320m",
+    "320-640m",
+    "640-1280m",
+    "1280m+",
+];
+
 /// A fresh lowercase hyphenated UUID v4, as the writer names things.
 pub fn uuid() -> String {
     uuid::Uuid::new_v4().hyphenated().to_string()

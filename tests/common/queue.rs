@@ -312,15 +312,8 @@ impl TestQueue {
 
     /// `list ARGS --format ids` (exit 0), sorted.
     pub fn list_ids(&self, args: &[&str]) -> Vec<String> {
-        let r = self
-            .mqctl(["list"])
-            .args(args)
-            .args(["--format", "ids"])
-            .run()
-            .success();
-        let mut ids: Vec<String> = r.lines().into_iter().map(str::to_string).collect();
-        ids.sort();
-        ids
+        let r = self.mqctl(["list"]).args(args).args(["--format", "ids"]).run();
+        r.success().sorted_lines()
     }
 
     /// `list ARGS --format json` (exit 0): the array's objects.

@@ -396,6 +396,13 @@ impl Run {
         self.out().lines().collect()
     }
 
+    /// The lines of stdout, sorted (for output in no particular order).
+    pub fn sorted_lines(&self) -> Vec<String> {
+        let mut v: Vec<String> = self.out().lines().map(str::to_string).collect();
+        v.sort();
+        v
+    }
+
     /// stdout as one JSON document.
     #[track_caller]
     pub fn json(&self) -> Value {
