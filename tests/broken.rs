@@ -120,8 +120,7 @@ impl Case {
         assert!(broken_only.contains(&broken.to_string()) && !broken_only.contains(&self.good.id));
         let show = self.run(&["show", broken]).success().out().to_string();
         assert!(show.contains("Problem"), "{show}");
-        let stats = self.run(&["stats", "--format", "json"]).success();
-        let stats: Value = serde_json::from_slice(&stats.stdout).unwrap();
+        let stats = self.run(&["stats", "--format", "json"]).success().json();
         assert!(stats["broken"].as_u64().unwrap() >= 1);
         let raw = self.run(&["show", "--raw", broken]);
 

@@ -354,7 +354,7 @@ fn purge_finishes_cleanups_and_removes_old_leftovers_only() {
     q.put(&pending[0].id, "queue", "cleanup");
     q.put(&pending[1].id, "queue", "cleanup");
     // Orphans: a crash during enqueue left data no link points to.
-    for e in orphan.iter().chain(&odd).chain(&young) {
+    for e in orphan.iter().chain(odd.iter()).chain(young.iter()) {
         fs::remove_file(q.path(format!("queue/{}", e.id))).unwrap();
     }
     fs::write(q.path(odd[0].mail_dir()).join("notes.txt"), b"not the writer's").unwrap();
@@ -775,7 +775,7 @@ fn a_closed_stdout_does_not_stop_or_fail_a_bulk_change() {
     let q = TestQueue::new().real_clock();
     let mut ids = Vec::new();
     for _ in 0..400 {
-        ids.extend(q.simple(3, "2026-11-23T10:00:00Z"));
+        ids.extend(q.simple(3, "2026-11-23T10:00:00Z").entries);
     }
     let log = q.tmp().join("log.jsonl");
     // Like `| head -0`: the reader is gone at once.

@@ -264,7 +264,7 @@ fn run_case(mails: Vec<MailSpec>, steps: Vec<Step>) -> Result<(), TestCaseError>
         let to: Vec<String> = (0..spec.rcpts.len()).map(|r| format!("r{r}@m{i}.example")).collect();
         let to: Vec<&str> = to.iter().map(String::as_str).collect();
         let made = q.enqueue(&to).at(base()).create();
-        for (mk, &(state, at, retried)) in made.into_iter().zip(&spec.rcpts) {
+        for (mk, &(state, at, retried)) in made.entries.into_iter().zip(&spec.rcpts) {
             let at = minutes(at);
             let last = retried.then(|| at - SignedDuration::from_hours(4));
             let s = parse::schedule_json(&Schedule { at, last_attempt: last });

@@ -26,7 +26,7 @@ const LATER: &str = "2030-01-01T00:00:00Z";
 const CRASH_ENTRIES: usize = 20_000;
 
 /// Starts `mqctl ARGS` at the clock LATER.
-fn spawn(q: &TestQueue, args: &[&str]) -> Spawned {
+fn spawn<'q>(q: &'q TestQueue, args: &[&str]) -> Spawned<'q> {
     q.mqctl(args).now(LATER).spawn()
 }
 
@@ -509,7 +509,7 @@ fn sigterm_stops_a_bulk_reschedule_with_no_temp_file_left() {
 
 /// Waits until the child has the queue root open (it opens the queue right
 /// after installing its signal handlers, before scanning).
-fn wait_until_queue_open(child: &mut Spawned, root: &Path, limit: Duration) -> bool {
+fn wait_until_queue_open(child: &mut Spawned<'_>, root: &Path, limit: Duration) -> bool {
     let fds = PathBuf::from(format!("/proc/{}/fd", child.pid()));
     let t = Instant::now();
     while t.elapsed() < limit {

@@ -281,14 +281,21 @@ fn snap(name: &str, w: u16, h: u16, a: &App) {
     insta::assert_snapshot!(format!("{name}_{w}x{h}"), text(&b));
 }
 
+/// At each of SIZES: the app opened with `filter` (in colour), after the
+/// keys `typed`, snapshotted as `name`.
+fn snap_after(name: &str, filter: &str, typed: &str) {
+    for (w, h) in SIZES {
+        let mut a = app(w, h, true, filter);
+        for c in typed.chars() {
+            update(&mut a, key(KeyCode::Char(c)));
+        }
+        snap(name, w, h, &a);
+    }
+}
+
 #[test]
 fn main_view() {
-    for (w, h) in SIZES {
-        let mut a = app(w, h, true, "");
-        update(&mut a, key(KeyCode::Char('j')));
-        update(&mut a, key(KeyCode::Char(' ')));
-        snap("main", w, h, &a);
-    }
+    snap_after("main", "", "j ");
 }
 
 #[test]
@@ -427,12 +434,7 @@ fn filter_typing_and_applied() {
 
 #[test]
 fn confirm_dialog() {
-    for (w, h) in SIZES {
-        let mut a = app(w, h, true, "--state hold");
-        update(&mut a, key(KeyCode::Char('*')));
-        update(&mut a, key(KeyCode::Char('d')));
-        snap("confirm_drop", w, h, &a);
-    }
+    snap_after("confirm_drop", "--state hold", "*d");
 }
 
 #[test]
@@ -447,11 +449,7 @@ fn progress_gauge() {
 
 #[test]
 fn help_overlay() {
-    for (w, h) in SIZES {
-        let mut a = app(w, h, true, "");
-        update(&mut a, key(KeyCode::Char('?')));
-        snap("help", w, h, &a);
-    }
+    snap_after("help", "", "?");
 }
 
 #[test]

@@ -450,19 +450,3 @@ impl std::ops::Deref for Mail {
         &self.entries
     }
 }
-
-impl IntoIterator for Mail {
-    type Item = Created;
-    type IntoIter = std::vec::IntoIter<Created>;
-    fn into_iter(self) -> Self::IntoIter {
-        self.entries.into_iter()
-    }
-}
-
-impl<'a> IntoIterator for &'a Mail {
-    type Item = &'a Created;
-    type IntoIter = std::slice::Iter<'a, Created>;
-    fn into_iter(self) -> Self::IntoIter {
-        self.entries.iter()
-    }
-}

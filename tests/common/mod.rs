@@ -11,16 +11,18 @@
 //!   [`TestQueue::mail`] / [`TestQueue::enqueue`] / [`TestQueue::simple`]
 //!   enqueue a mail through the library.
 //! - Runs (run.rs): [`TestQueue::run`] / [`TestQueue::mqctl`] / [`mqctl`] run
-//!   the real binary and give a [`Run`]: exit code, stdout, stderr, summary.
+//!   the real binary and give a [`Run`]: exit code, stdout, stderr, summary;
+//!   [`measure`] gives the peak memory of one run.
 //! - Trees (tree.rs): [`snapshot`] records every path under a folder (kind,
 //!   mode, owner, size, bytes or link text, modification time) to assert
 //!   that nothing changed, or exactly what did ([`assert_tree`]).
 //! - Hostile queues (hostile.rs): the sentinel, `check` / `--repair`
-//!   helpers, mail inventories, a tmpfs, full disks, memory use.
+//!   helpers, mail inventories, a tmpfs, full disks.
 //!
-//! Each test crate uses only part of this, hence `dead_code` is allowed.
+//! Each test crate uses only part of this, hence `dead_code` is allowed
+//! (and unused re-exports).
 
-#![allow(dead_code, unused_imports)]
+#![allow(dead_code)]
 
 mod entry;
 mod hostile;
@@ -28,11 +30,8 @@ mod queue;
 mod run;
 mod tree;
 
-pub use entry::*;
-pub use hostile::*;
-pub use queue::*;
-pub use run::*;
-pub use tree::*;
+#[allow(unused_imports)]
+pub use {entry::*, hostile::*, queue::*, run::*, tree::*};
 
 use jiff::{SignedDuration, Timestamp};
 
@@ -57,7 +56,7 @@ pub fn at_mins(minutes: i64) -> String {
 
 /// A time the way the writer (chrono's serde) writes it: UTC, `Z`, a
 /// fraction of 3, 6 or 9 digits only when it is not zero.
-pub fn format_ts(t: Timestamp) -> String {
+fn format_ts(t: Timestamp) -> String {
     let base = t.strftime("%Y-%m-%dT%H:%M:%S").to_string();
     let ns = t.subsec_nanosecond();
     if ns == 0 {

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::ffi::OsStr;
 use std::fs;
-use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::os::unix::ffi::OsStringExt;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
@@ -337,7 +337,7 @@ impl TestQueue {
     /// Adds mails of 1–3 recipients through the library until there are
     /// `n` entries (in parallel, each chunk with its own seeded RNG);
     /// returns every entry's id and link text.
-    pub fn fill(&self, n: usize, seed: u64) -> BTreeMap<String, String> {
+    fn fill(&self, n: usize, seed: u64) -> BTreeMap<String, String> {
         use rayon::prelude::*;
         const CHUNK: usize = 500;
         let queue = self.open();
@@ -386,7 +386,7 @@ fn fill_chunk(queue: &Queue, n: usize, seed: u64) -> Vec<(String, String)> {
 /// A temporary folder on tmpfs when `/dev/shm` has at least 2 GiB free,
 /// else in the default place.
 #[allow(clippy::unnecessary_cast)] // c_ulong is not u64 everywhere
-pub fn scratch_dir() -> TempDir {
+fn scratch_dir() -> TempDir {
     let shm = Path::new("/dev/shm");
     let roomy = nix::sys::statvfs::statvfs(shm)
         .map(|s| s.blocks_available() as u64 * s.fragment_size() as u64 >= 2 << 30)

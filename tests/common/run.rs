@@ -102,6 +102,11 @@ impl<'q> Mqctl<'q> {
     {
         let mut cmd = Command::new(program);
         cmd.env("NO_COLOR", "1").env_remove("COLUMNS");
+        for (k, _) in std::env::vars_os() {
+            if k.to_string_lossy().starts_with("MQCTL_") {
+                cmd.env_remove(k);
+            }
+        }
         Mqctl {
             cmd,
             args: Vec::new(),
@@ -142,12 +147,6 @@ impl<'q> Mqctl<'q> {
     /// Sets an environment variable.
     pub fn env(mut self, k: impl AsRef<OsStr>, v: impl AsRef<OsStr>) -> Self {
         self.cmd.env(k, v);
-        self
-    }
-
-    /// Unsets an environment variable.
-    pub fn env_remove(mut self, k: impl AsRef<OsStr>) -> Self {
-        self.cmd.env_remove(k);
         self
     }
 
@@ -231,17 +230,16 @@ impl<'q> Mqctl<'q> {
             stdout: stdout.map(|h| h.join().unwrap()).unwrap_or_default(),
             stderr: stderr.join().unwrap(),
         };
-        let run = Run::from_output(args, out);
-        if let Some(q) = queue {
-            q.assert_sentinel_intact(&format!("after mqctl {:?}", run.args));
-        }
-        run
+        check_sentinel(queue, &args);
+        Run::from_output(args, out)
     }
 
     /// Starts it with stdout and stderr read in the background; stdin is
-    /// closed.
-    pub fn spawn(self) -> Spawned {
-        let Mqctl { mut cmd, args, .. } = self;
+    /// closed. No time limit: the test decides when to stop it.
+    pub fn spawn(self) -> Spawned<'q> {
+        let Mqctl {
+            mut cmd, args, queue, ..
+        } = self;
         cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
         let mut child = cmd.spawn().unwrap();
         let started = Arc::new(AtomicBool::new(false));
@@ -250,6 +248,7 @@ impl<'q> Mqctl<'q> {
         Spawned {
             child,
             args,
+            queue,
             started,
             stdout,
             stderr,
@@ -259,6 +258,13 @@ impl<'q> Mqctl<'q> {
     /// The `std` command, to wire up by hand (no time limit, no check).
     pub fn command(self) -> Command {
         self.cmd
+    }
+}
+
+/// On a hostile queue, asserts the sentinel is intact after a run.
+fn check_sentinel(queue: Option<&TestQueue>, args: &[String]) {
+    if let Some(q) = queue {
+        q.assert_sentinel_intact(&format!("after mqctl {args:?}"));
     }
 }
 
@@ -281,16 +287,18 @@ fn read_all(mut r: impl Read + Send + 'static, first: Option<Arc<AtomicBool>>) -
     })
 }
 
-/// A running `mqctl` (see [`Mqctl::spawn`]).
-pub struct Spawned {
+/// A running `mqctl` (see [`Mqctl::spawn`]). Once it has ended, a hostile
+/// queue's sentinel is checked as after [`Mqctl::run`].
+pub struct Spawned<'q> {
     child: Child,
     args: Vec<String>,
+    queue: Option<&'q TestQueue>,
     started: Arc<AtomicBool>,
     stdout: JoinHandle<Vec<u8>>,
     stderr: JoinHandle<Vec<u8>>,
 }
 
-impl Spawned {
+impl Spawned<'_> {
     /// Its process id (the process stays ours until waited for).
     pub fn pid(&self) -> nix::unistd::Pid {
         nix::unistd::Pid::from_raw(self.child.id() as i32)
@@ -331,6 +339,7 @@ impl Spawned {
             stdout: self.stdout.join().unwrap(),
             stderr: self.stderr.join().unwrap(),
         };
+        check_sentinel(self.queue, &self.args);
         Run::from_output(self.args, out)
     }
 
@@ -339,6 +348,7 @@ impl Spawned {
         let status = self.child.wait().unwrap();
         let _ = self.stdout.join();
         let _ = self.stderr.join();
+        check_sentinel(self.queue, &self.args);
         status
     }
 }
@@ -355,8 +365,7 @@ pub struct Run {
 }
 
 impl Run {
-    /// A run from the output of a process started by hand.
-    pub fn from_output(args: Vec<String>, out: Output) -> Run {
+    fn from_output(args: Vec<String>, out: Output) -> Run {
         let code = out.status.code().unwrap_or_else(|| {
             panic!(
                 "mqctl {args:?} did not exit (hung past its time limit and was killed, or died by a signal: {:?})\n{}",
@@ -460,7 +469,7 @@ pub struct Counts {
 
 /// Parses `[dry run, nothing changed: ]N <verb>, N vanished[ (…)][, N
 /// skipped], N failed[ (interrupted)]`.
-pub fn parse_summary(line: &str) -> Counts {
+fn parse_summary(line: &str) -> Counts {
     let line = line.strip_prefix("dry run, nothing changed: ").unwrap_or(line);
     let num = |part: &str| -> u64 {
         part.split_whitespace()
