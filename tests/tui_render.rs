@@ -9,9 +9,9 @@ use std::time::Duration;
 
 use common::BUCKETS;
 use jiff::{SignedDuration, Timestamp};
-use mqctl::cmd::stats::{DomainRow, Oldest, StateCounts, Stats};
 use mqctl::queue::address;
 use mqctl::queue::{Contents, Entry, EntryId, Envelope, Headers, Problem, Queue, Schedule, State};
+use mqctl::stats::{DomainRow, Oldest, StateCounts, Stats};
 use mqctl::tui::app::{Action, App, Counts, Detail, Effect, View, update};
 use mqctl::tui::row::RawRow;
 use mqctl::tui::{Headless, render};
@@ -381,6 +381,7 @@ fn stats() -> Stats {
             inflight: 2,
             cleanup: 1,
             hold: 2,
+            claimed: 0,
         },
         due: 3,
         deferred: 3,

@@ -2,7 +2,7 @@
 //! from the worker, tested on a state built in memory.
 
 use jiff::{SignedDuration, Timestamp};
-use mqctl::queue::ops::Op;
+use mqctl::queue::ops::{EntryOp, Reschedule};
 use mqctl::queue::{EntryId, State};
 use mqctl::tui::app::{Action, App, Column, Counts, Effect, InputKind, Mode, Verb, View, update};
 use mqctl::tui::keys::{BINDINGS, Key, Scope, action_for};
@@ -363,7 +363,7 @@ fn f_asks_for_a_duration_then_confirms_a_defer() {
         }
     );
     let fx = update(&mut a, ch('y'));
-    assert!(matches!(&fx[..], [Effect::Apply { op: Op::DeferBy(x, _), .. }] if *x == d));
+    assert!(matches!(&fx[..], [Effect::Apply { op: EntryOp::Schedule(Reschedule::DeferBy(x, _)), .. }] if *x == d));
     // Esc while typing a duration just cancels.
     let mut a = app(2);
     update(&mut a, ch('f'));

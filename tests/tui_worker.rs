@@ -10,7 +10,6 @@ use std::time::Duration;
 use common::{TestQueue, count};
 
 use jiff::{SignedDuration, Timestamp};
-use mqctl::queue::ops::{Apply, Op};
 use mqctl::queue::{Queue, State};
 use mqctl::tui::Headless;
 use mqctl::tui::app::{Action, App, Mode, update};
@@ -70,7 +69,12 @@ fn a_filter_keeps_what_the_cli_selection_keeps_and_counts_stay_whole() {
     let root = q.root();
     let (app, _hl) = open(root, "--domain broken-dns.example --state queue");
     let queue = q.open();
-    let sel = mqctl::tui::filter::parse("--domain broken-dns.example --state queue", now()).unwrap();
+    let sel = mqctl::tui::filter::parse(
+        "--domain broken-dns.example --state queue",
+        now(),
+        SignedDuration::from_hours(1),
+    )
+    .unwrap();
     let mut expect = 0;
     mqctl::select::for_each(&queue, &sel, sel.want(), &mut |_| {
         expect += 1;
@@ -142,18 +146,7 @@ fn another_process_changing_the_queue_refreshes_the_table_keeping_selection_and_
     let before = app.rows.len();
     // "mqctl hold" in another terminal: the last row leaves queue/.
     let last = app.store.entry_id(app.rows[before - 1].id);
-    let mut queue = q.open();
-    let stop = std::sync::atomic::AtomicBool::new(false);
-    let opts = Apply {
-        dry_run: false,
-        stop: &stop,
-        force_inflight: false,
-        inflight_stale_after: None,
-        now: now(),
-    };
-    queue
-        .apply(Op::Move(State::Held), &[(State::Queued, last)], &opts, &mut |_| {})
-        .unwrap();
+    q.put(&last.to_string(), "queue", "hold");
     assert!(hl.pump_until(&mut app, T, |a| a.rows.len() == before - 1));
     assert_eq!(
         app.selected_row().unwrap().id,

@@ -56,7 +56,7 @@ impl Theme {
         match r.state {
             State::Queued => Style::new(),
             State::Inflight => self.fg(Color::Yellow),
-            State::Cleanup => self.dim(),
+            State::Cleanup | State::Claimed | State::ClaimedHeld => self.dim(),
             State::Held => self.fg(Color::Magenta),
         }
     }

@@ -55,16 +55,7 @@ impl TestQueue {
     /// `bash -c SCRIPT` with the environment of [`TestQueue::mqctl`] and the
     /// binary in `$MQCTL_BIN`: for pipes and umasks.
     pub fn shell(&self, script: &str) -> Mqctl<'_> {
-        let mut m = self.mqctl(Vec::<&str>::new());
-        let mut sh = Command::new("bash");
-        sh.arg("-c").arg(script).env("MQCTL_BIN", BIN);
-        for (k, v) in m.cmd.get_envs() {
-            match v {
-                Some(v) => sh.env(k, v),
-                None => sh.env_remove(k),
-            };
-        }
-        m.cmd = sh;
+        let mut m = self.mqctl(["-c", script]).binary("bash").env("MQCTL_BIN", BIN);
         m.args = vec![format!("bash -c {script:?}")];
         m
     }
@@ -141,6 +132,21 @@ impl<'q> Mqctl<'q> {
         for a in args {
             self = self.arg(a);
         }
+        self
+    }
+
+    /// Runs `exe` instead of the binary under test, with the same
+    /// arguments and environment (a copy of mqctl elsewhere, a shell).
+    pub fn binary(mut self, exe: impl AsRef<OsStr>) -> Self {
+        let mut c = Command::new(exe);
+        c.args(self.cmd.get_args());
+        for (k, v) in self.cmd.get_envs() {
+            match v {
+                Some(v) => c.env(k, v),
+                None => c.env_remove(k),
+            };
+        }
+        self.cmd = c;
         self
     }
 

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::fs;
 use std::io::Read;
-use std::os::unix::ffi::OsStringExt;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
@@ -325,19 +325,18 @@ pub fn count(dir: &Path) -> usize {
     fs::read_dir(dir).map_or(0, |rd| rd.count())
 }
 
-/// Every `schedule.<x>` / `metadata.<x>` file under `<root>/data` (temp
-/// files of rewrites), relative to the root.
+/// Every file under `<root>/data` with a `.` in its name, relative to the
+/// root: the temp files of rewrites (`schedule.<uuid>`, `metadata.<uuid>`);
+/// nothing else there has a dot in a queue a test built.
 pub fn temp_files(root: &Path) -> Vec<String> {
     let mut out = Vec::new();
     let mut dirs = vec![root.join("data")];
     while let Some(d) = dirs.pop() {
         for ent in fs::read_dir(&d).unwrap() {
             let ent = ent.unwrap();
-            let name = ent.file_name();
-            let name = name.to_string_lossy();
             if ent.file_type().unwrap().is_dir() {
                 dirs.push(ent.path());
-            } else if name.starts_with("schedule.") || name.starts_with("metadata.") {
+            } else if ent.file_name().as_bytes().contains(&b'.') {
                 out.push(ent.path().strip_prefix(root).unwrap().display().to_string());
             }
         }
