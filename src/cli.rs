@@ -141,6 +141,12 @@ mqctl completions zsh > ~/.zfunc/_mqctl\n  mqctl completions fish > ~/.config/fi
     #[command(hide = true)]
     Generate(GenerateArgs),
 
+    /// Stream every change to the queue as it happens: one line per entry moved.
+    #[command(after_help = "Examples:\n  mqctl watch\n  mqctl watch --domain example.com\n  \
+mqctl watch --format jsonl | jq -c 'select(.event == \"delivered\")'\n\n\
+Runs until interrupted (Ctrl-C) or its reader goes away; both exit 0.")]
+    Watch(WatchArgs),
+
     /// Browse, filter, mark and act on the queue interactively.
     #[command(after_help = "Examples:\n  mqctl --queue /var/spool/kannader tui\n  \
 mqctl tui --filter \"--domain broken-dns.example\"\n  NO_COLOR=1 mqctl tui\n\nPress ? inside for the keys.")]
@@ -282,6 +288,27 @@ pub struct EnqueueArgs {
     /// First attempt at this time (now, +2h, RFC 3339) instead of now.
     #[arg(long, value_name = "TIME", value_parser = timespec::when, allow_hyphen_values = true)]
     pub at: Option<When>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum WatchFormat {
+    /// `TIME ID FROM -> TO (EVENT) RECIPIENT`, for people.
+    Text,
+    /// One JSON object per change: time, event, id, from, to, recipient, sender.
+    Jsonl,
+}
+
+#[derive(Debug, Args)]
+pub struct WatchArgs {
+    #[command(flatten)]
+    pub select: SelectArgs,
+
+    /// Output format.
+    #[arg(long, short, value_enum, default_value_t = WatchFormat::Text)]
+    pub format: WatchFormat,
+
+    #[command(flatten)]
+    pub stuck: StuckArg,
 }
 
 #[derive(Debug, Args)]

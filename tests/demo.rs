@@ -72,11 +72,11 @@ fn demo_builds_a_realistic_queue() {
     assert!(s["deferred"].as_u64().unwrap() > 0);
     assert_eq!(q.list_count(&[]), total);
     // The report's numbers are the queue's.
-    assert_eq!(number_before(&out, " entries"), total, "{out}");
-    assert_eq!(number_before(&out, " inflight"), s["states"]["inflight"], "{out}");
-    assert_eq!(number_before(&out, " pending cleanup"), s["states"]["cleanup"], "{out}");
-    assert_eq!(number_before(&out, " held"), s["states"]["hold"], "{out}");
-    assert_eq!(number_before(&out, " broken"), s["broken"], "{out}");
+    assert_eq!(number_before(out, " entries"), total, "{out}");
+    assert_eq!(number_before(out, " inflight"), s["states"]["inflight"], "{out}");
+    assert_eq!(number_before(out, " pending cleanup"), s["states"]["cleanup"], "{out}");
+    assert_eq!(number_before(out, " held"), s["states"]["hold"], "{out}");
+    assert_eq!(number_before(out, " broken"), s["broken"], "{out}");
 
     // One listing (each command reads the whole queue: keep them few).
     let entries = q

@@ -385,6 +385,7 @@ fn stats() -> Stats {
         },
         due: 3,
         deferred: 3,
+        unscheduled: 0,
         stuck: 1,
         broken: 1,
         mails: 11,

@@ -96,7 +96,7 @@ pub fn collect(
         }
         seen.insert(e.id.clone(), out.len());
         out.push(Item::new(e.state, e.id));
-        if out.len() % 4096 == 0 {
+        if out.len().is_multiple_of(4096) {
             ctl_observer.scanned(out.len() as u64);
         }
         Ok(ControlFlow::Continue(()))

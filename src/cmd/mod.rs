@@ -15,6 +15,7 @@ pub mod reschedule;
 pub mod show;
 pub mod stats;
 pub mod tui;
+pub mod watch;
 
 use std::io::{self, BufRead, IsTerminal, Read, Write};
 use std::path::PathBuf;
@@ -165,6 +166,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Enqueue(a) => enqueue::run(&ctx, a),
         Command::Demo(a) => demo::run(&ctx, a),
         Command::Tui(a) => tui::run(&ctx, a),
+        Command::Watch(a) => watch::run(&ctx, a),
         Command::Reschedule(a) => reschedule::reschedule(&ctx, a),
         Command::Defer(a) => reschedule::defer(&ctx, a),
         Command::Hold(a) => hold::hold(&ctx, a),

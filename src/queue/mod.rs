@@ -3,6 +3,7 @@
 
 pub mod address;
 pub mod check;
+pub mod events;
 pub mod headers;
 pub mod live;
 pub mod model;
@@ -173,6 +174,22 @@ impl Queue {
             let _ = self.states[state as usize].set(d);
         }
         Ok(self.states[state as usize].get().expect("just opened"))
+    }
+
+    /// Opens a state folder that appeared since the queue was opened (made
+    /// by another process); `None` while it does not exist.
+    pub fn open_state_dir(&self, state: State) -> Result<Option<&Dir>> {
+        if let Some(d) = self.state_dir(state) {
+            return Ok(Some(d));
+        }
+        match self.root.open_dir(state.dir()) {
+            Ok(d) => {
+                let _ = self.states[state as usize].set(d);
+                Ok(self.state_dir(state))
+            }
+            Err(Errno::ENOENT) => Ok(None),
+            Err(e) => Err(Error::io("opening", self.display(state.dir()), e)),
+        }
     }
 
     /// Takes the claim lock: shared by every run that claims entries (a
