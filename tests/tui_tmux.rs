@@ -90,6 +90,18 @@ impl Drop for Tmux {
     }
 }
 
+/// Sends SIGTERM to the process whose pid is in the file `pidfile`.
+fn sigterm_pid_in(pidfile: &Path) {
+    let pid = std::fs::read_to_string(pidfile).unwrap();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", pid.trim()])
+            .status()
+            .unwrap()
+            .success()
+    );
+}
+
 /// True (after saying why) when tmux is missing: the test is skipped.
 fn no_tmux() -> bool {
     let missing = Command::new("tmux").arg("-V").output().is_err();
@@ -186,14 +198,7 @@ fn sigterm_ends_the_tui_and_gives_the_terminal_back() {
     let t = Tmux::start("term", 100, 30, &cmd);
     let s = t.wait_for("the queue is empty");
     assert!(!s.contains("BEFORE"), "the TUI has the alternate screen: {s}");
-    let pid = std::fs::read_to_string(&pidfile).unwrap();
-    assert!(
-        Command::new("kill")
-            .args(["-TERM", pid.trim()])
-            .status()
-            .unwrap()
-            .success()
-    );
+    sigterm_pid_in(&pidfile);
     let s = t.wait_for("EXITED 130");
     assert!(s.contains("BEFORE"), "back on the normal screen: {s}");
     assert!(!s.contains("-icanon"), "raw mode was left on: {s}");
@@ -481,14 +486,7 @@ fn demo_ended_by_sigterm_says_where_its_queue_stays_and_how_to_remove_it() {
     );
     let t = Tmux::start("demo-term", 100, 30, &cmd);
     t.wait_for("shown");
-    let pid = std::fs::read_to_string(&pidfile).unwrap();
-    assert!(
-        Command::new("kill")
-            .args(["-TERM", pid.trim()])
-            .status()
-            .unwrap()
-            .success()
-    );
+    sigterm_pid_in(&pidfile);
     let s = t.wait_for("EXITED 130");
     assert!(
         s.contains(&format!("the sample queue stays in {}", q.root().display())) && s.contains("rm -rf "),

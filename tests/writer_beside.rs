@@ -188,28 +188,26 @@ impl Writer {
         // Then, once it has worked out the next attempt (an await or two in
         // the real writer), the new schedule, through the queue/<id> link.
         std::thread::sleep(Duration::from_micros(self.rng.u64(..1500)));
-        let tmp = format!("{id}/schedule.{}", uuid::Uuid::new_v4().hyphenated());
         let at = Timestamp::now() + jiff::SignedDuration::from_secs(60);
         let body = format!("{{\"at\":\"{at}\",\"last_attempt\":\"{}\"}}", Timestamp::now());
-        let written = openat(
-            self.queue.as_fd(),
-            os(&tmp),
-            OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL,
-            Mode::from_bits_truncate(0o600),
-        )
-        .map(|fd| std::fs::File::from(fd).write_all(body.as_bytes()).unwrap())
-        .and_then(|()| {
-            renameat(
-                self.queue.as_fd(),
-                os(&tmp),
-                self.queue.as_fd(),
-                os(&format!("{id}/schedule")),
-            )
-        });
-        if let Err(e) = written {
+        if let Err(e) = rewrite_schedule(&self.queue, id, &body) {
             self.seen.reschedule_errors.push(format!("{id}: {e}"));
         }
     }
+}
+
+/// The writer's schedule rewrite through the `queue/<id>` link: a temp
+/// sibling `schedule.<uuid>` (0600), written, then renamed over `schedule`.
+fn rewrite_schedule(queue: &OwnedFd, id: &str, body: &str) -> nix::Result<()> {
+    let tmp = format!("{id}/schedule.{}", uuid::Uuid::new_v4().hyphenated());
+    let fd = openat(
+        queue.as_fd(),
+        os(&tmp),
+        OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL,
+        Mode::from_bits_truncate(0o600),
+    )?;
+    std::fs::File::from(fd).write_all(body.as_bytes()).unwrap();
+    renameat(queue.as_fd(), os(&tmp), queue.as_fd(), os(&format!("{id}/schedule")))
 }
 
 fn fd_num(fd: &OwnedFd) -> i32 {
@@ -390,24 +388,8 @@ fn cycle_one(root: &Path, id: &str, window: Duration, stop: &AtomicBool) -> Seen
         renameat(w.inflight.as_fd(), os(id), w.queue.as_fd(), os(id)).unwrap();
         w.seen.requeued += 1;
         std::thread::sleep(window);
-        let tmp = format!("{id}/schedule.{}", uuid::Uuid::new_v4().hyphenated());
         let body = format!("{{\"at\":\"{}\",\"last_attempt\":null}}", Timestamp::now());
-        let r = openat(
-            w.queue.as_fd(),
-            os(&tmp),
-            OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL,
-            Mode::from_bits_truncate(0o600),
-        )
-        .map(|fd| std::fs::File::from(fd).write_all(body.as_bytes()).unwrap())
-        .and_then(|()| {
-            renameat(
-                w.queue.as_fd(),
-                os(&tmp),
-                w.queue.as_fd(),
-                os(&format!("{id}/schedule")),
-            )
-        });
-        if let Err(e) = r {
+        if let Err(e) = rewrite_schedule(&w.queue, id, &body) {
             w.seen.reschedule_errors.push(format!("{id}: {e}"));
             break;
         }
