@@ -69,10 +69,9 @@ fn case() -> Case {
 }
 
 impl Case {
-    fn cmd(&self) -> assert_cmd::Command {
-        let mut c = self.q.cmd();
-        c.timeout(HANG);
-        c
+    /// `mqctl ARGS` on the queue, with the time limit for hangs.
+    fn run(&self, args: &[&str]) -> Run {
+        self.q.mqctl(args).timeout(HANG).run()
     }
 
     /// A mail folder inside the queue's data/ that no entry links to, with a
@@ -97,11 +96,11 @@ impl Case {
     /// broken one carries a problem containing `want`, and nothing from
     /// outside shows. Returns the broken entry's JSON.
     fn check(&self, broken: &str, want: &str) -> Value {
-        let outside_before = stat_tree(&self.q.outside());
+        let outside_before = snapshot(&self.q.outside());
         let queue_before = self.q.snapshot();
 
-        let a = self.cmd().args(["list", "--format", "json"]).assert().success();
-        let json = a.get_output().stdout.clone();
+        let a = self.run(&["list", "--format", "json"]).success();
+        let json = a.stdout.clone();
         let all: Value = serde_json::from_slice(&json).unwrap();
         let all = all.as_array().unwrap();
         let good = by_id(all, &self.good.id);
@@ -112,37 +111,31 @@ impl Case {
         let problem = bad["problem"].as_str().unwrap_or_else(|| panic!("no problem: {bad}"));
         assert!(problem.contains(want), "problem {problem:?} should contain {want:?}");
 
-        let table = self.cmd().arg("list").assert().success();
-        let table = stdout_of(&table);
+        let table = self.run(&["list"]).success().out().to_string();
         assert!(
             table.contains("PROBLEM") && table.contains("bob@example.com"),
             "{table}"
         );
-        let broken_only = list_ids(&self.q, &["--broken"]);
+        let broken_only = self.q.list_ids(&["--broken"]);
         assert!(broken_only.contains(&broken.to_string()) && !broken_only.contains(&self.good.id));
-        let show = self.cmd().args(["show", broken]).assert().success();
-        let show = stdout_of(&show);
+        let show = self.run(&["show", broken]).success().out().to_string();
         assert!(show.contains("Problem"), "{show}");
-        let stats = self.cmd().args(["stats", "--format", "json"]).assert().success();
-        let stats: Value = serde_json::from_slice(&stats.get_output().stdout).unwrap();
+        let stats = self.run(&["stats", "--format", "json"]).success().json();
         assert!(stats["broken"].as_u64().unwrap() >= 1);
-        let raw = self.cmd().args(["show", "--raw", broken]).assert();
+        let raw = self.run(&["show", "--raw", broken]);
 
         for (what, out) in [
             ("list json", String::from_utf8_lossy(&json).into_owned()),
             ("list table", table),
             ("show", show),
-            (
-                "show --raw",
-                String::from_utf8_lossy(&raw.get_output().stdout).into_owned(),
-            ),
+            ("show --raw", String::from_utf8_lossy(&raw.stdout).into_owned()),
         ] {
             assert!(
                 !out.contains("leak@outside.example") && !out.contains("LEAKED"),
                 "{what} shows what lies outside the queue:\n{out}"
             );
         }
-        assert_eq!(outside_before, stat_tree(&self.q.outside()), "outside changed");
+        assert_eq!(outside_before, snapshot(&self.q.outside()), "outside changed");
         assert_eq!(queue_before, self.q.snapshot(), "reading changed the queue");
         bad
     }
@@ -157,6 +150,26 @@ impl Case {
 
     fn atimes(&self) -> Vec<i128> {
         self.out_files.iter().map(|f| atime_ns(f)).collect()
+    }
+
+    /// `<mail>/<dest>` of the valid entry outside, relative to `outside/`.
+    fn out_entry(&self) -> String {
+        let name = |p: &PathBuf| p.file_name().unwrap().to_str().unwrap().to_string();
+        format!("{}/{}", name(&self.out_mail), name(&self.out_dest))
+    }
+
+    /// Plants `<state>/BROKEN -> target`, a link text that from a state
+    /// folder really reaches the valid entry outside; asserts it is
+    /// reported as not the writer's form and nothing outside is read.
+    fn assert_trap_reported_unread(&self, state: State, target: &str) {
+        let t = self.atimes();
+        assert!(
+            self.q.path("queue").join(target).join("metadata").exists(),
+            "the trap is real"
+        );
+        self.q.plant_link(state, BROKEN, target);
+        self.check(BROKEN, "is not ../data/<mail>/<dest>");
+        self.assert_outside_unread(&t);
     }
 }
 
@@ -183,39 +196,16 @@ fn absolute_link_to_etc_passwd_is_reported() {
 #[test]
 fn traversal_through_data_dotdot_is_reported_and_not_followed() {
     let c = case();
-    let t = c.atimes();
     // From queue/, ../data/../../outside/… is the valid entry outside.
-    let target = format!(
-        "../data/../../outside/{}/{}",
-        c.out_mail.file_name().unwrap().to_str().unwrap(),
-        c.out_dest.file_name().unwrap().to_str().unwrap()
-    );
-    assert!(
-        c.q.path("queue").join(&target).join("metadata").exists(),
-        "the trap is real"
-    );
-    c.q.plant_link(State::Queue, BROKEN, &target);
-    c.check(BROKEN, "is not ../data/<mail>/<dest>");
-    c.assert_outside_unread(&t);
+    let target = format!("../data/../../outside/{}", c.out_entry());
+    c.assert_trap_reported_unread(State::Queue, &target);
 }
 
 #[test]
 fn traversal_after_a_real_mail_folder_is_reported_and_not_followed() {
     let c = case();
-    let t = c.atimes();
-    let target = format!(
-        "../data/{}/../../../outside/{}/{}",
-        c.good.mail,
-        c.out_mail.file_name().unwrap().to_str().unwrap(),
-        c.out_dest.file_name().unwrap().to_str().unwrap()
-    );
-    assert!(
-        c.q.path("queue").join(&target).join("metadata").exists(),
-        "the trap is real"
-    );
-    c.q.plant_link(State::Inflight, BROKEN, &target);
-    c.check(BROKEN, "is not ../data/<mail>/<dest>");
-    c.assert_outside_unread(&t);
+    let target = format!("../data/{}/../../../outside/{}", c.good.mail, c.out_entry());
+    c.assert_trap_reported_unread(State::Inflight, &target);
 }
 
 #[test]
@@ -378,7 +368,7 @@ fn unknown_fields_are_tolerated() {
             .id(BROKEN)
             .raw_schedule(br#"{"at":"2026-11-22T20:00:00Z","last_attempt":null,"retries":3}"#)
             .create();
-    let all = list_json(&c.q, &[]);
+    let all = c.q.list_json(&[]);
     let v = by_id(&all, &e.id);
     assert_eq!(v["problem"], Value::Null);
     assert_eq!(v["at"], "2026-11-22T20:00:00Z");
@@ -392,7 +382,7 @@ fn other_offsets_and_fraction_lengths_are_accepted() {
             .id(BROKEN)
             .raw_schedule(br#"{"at":"2026-11-22T22:35:25.5+02:00","last_attempt":"2026-11-22T20:00:00.123456Z"}"#)
             .create();
-    let all = list_json(&c.q, &[]);
+    let all = c.q.list_json(&[]);
     let v = by_id(&all, &e.id);
     assert_eq!(v["problem"], Value::Null);
     assert_eq!(v["at"], "2026-11-22T20:35:25.500Z");
@@ -429,7 +419,7 @@ fn huge_sparse_metadata_is_not_read() {
     let c = case();
     let e = c.q.entry().id(BROKEN).create();
     let rel = format!("{}/metadata", e.dest_dir());
-    c.q.replace_with_sparse(&rel, 1 << 30);
+    c.q.replace_with_sparse(&rel, b"", 1 << 30);
     age_atime(&c.q.path(&rel));
     let before = atime_ns(&c.q.path(&rel));
     let bad = c.check(BROKEN, "1073741824 bytes, over the size bound");
@@ -480,6 +470,6 @@ fn broken_entries_in_every_state_are_listed() {
     for id in &ids {
         c.check(id, "/etc");
     }
-    let a = c.cmd().args(["list", "--count", "--broken"]).assert().success();
-    assert_eq!(stdout_of(&a), "4\n");
+    let a = c.run(&["list", "--count", "--broken"]).success();
+    assert_eq!(a.out(), "4\n");
 }

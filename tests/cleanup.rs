@@ -10,10 +10,10 @@ fn cleanup_refuses_an_entry_also_in_queue() {
     let q = TestQueue::new();
     let e = q.entry().create();
     // The state after a crash between linkat and unlinkat of a drop.
-    std::fs::hard_link(q.path(e.link()), q.path("cleanup").join(&e.id)).unwrap();
+    std::fs::hard_link(q.path(e.link_path()), q.path("cleanup").join(&e.id)).unwrap();
 
-    let a = q.cmd().arg("purge").assert().code(1);
-    assert!(stderr_of(&a).contains("also in queue/"), "{}", stderr_of(&a));
+    let r = q.run(["purge"]).expect(1);
+    assert!(r.stderr.contains("also in queue/"), "{r:?}");
     let dest = q.path(e.dest_dir());
     assert!(
         dest.join("metadata").exists() && dest.join("schedule").exists(),
@@ -22,8 +22,8 @@ fn cleanup_refuses_an_entry_also_in_queue() {
     assert!(q.path("cleanup").join(&e.id).exists());
 
     // check --repair keeps the queued one and quarantines the cleanup link.
-    q.cmd().args(["check", "--repair", "--yes"]).assert().code(0);
-    assert!(q.path(e.link()).exists());
+    q.run(["check", "--repair", "--yes"]).expect(0);
+    assert!(q.path(e.link_path()).exists());
     assert!(!q.path("cleanup").join(&e.id).exists());
     assert!(dest.join("metadata").exists());
 }

@@ -11,13 +11,13 @@ use std::path::{Path, PathBuf};
 use common::*;
 use serde_json::Value;
 
-fn stats(root: &std::path::Path) -> Value {
-    let a = mqctl()
+/// `stats --format json --top 1000` of the queue at `root`.
+fn stats(root: &Path) -> Value {
+    mqctl(["stats", "--format", "json", "--top", "1000"])
         .env("MQCTL_QUEUE", root)
-        .args(["stats", "--format", "json", "--top", "1000"])
-        .assert()
-        .success();
-    serde_json::from_slice(&a.get_output().stdout).unwrap()
+        .run()
+        .success()
+        .json()
 }
 
 /// The number just before the first `label` in the demo's report
@@ -45,26 +45,16 @@ fn commands(report: &str) -> Vec<&str> {
     report.lines().filter_map(|l| l.strip_prefix("  ")).collect()
 }
 
-fn count(root: &std::path::Path, args: &[&str]) -> u64 {
-    let a = mqctl()
-        .env("MQCTL_QUEUE", root)
-        .args(["list", "--count"])
-        .args(args)
-        .assert()
-        .success();
-    stdout_of(&a).trim().parse().unwrap()
-}
-
 #[test]
 fn demo_builds_a_realistic_queue() {
-    let tmp = tempfile::tempdir().unwrap();
-    let root = tmp.path().join("sample");
-    let a = mqctl().arg("demo").arg(&root).assert().success();
-    let out = stdout_of(&a);
+    let q = TestQueue::unbuilt();
+    let root = q.root();
+    let a = mqctl(["demo"]).arg(root).run().success();
+    let out = a.out();
     assert!(out.contains("MQCTL_QUEUE="), "{out}");
     assert!(out.contains(root.to_str().unwrap()), "{out}");
 
-    let s = stats(&root);
+    let s = stats(root);
     let total = s["total"].as_u64().unwrap();
     assert!(total >= 2000, "{total} entries");
     let domains: Vec<&str> = s["domains"]
@@ -80,24 +70,19 @@ fn demo_builds_a_realistic_queue() {
     assert!(s["broken"].as_u64().unwrap() > 0);
     assert!(s["due"].as_u64().unwrap() > 0);
     assert!(s["deferred"].as_u64().unwrap() > 0);
-    assert_eq!(count(&root, &[]), total);
+    assert_eq!(q.list_count(&[]), total);
     // The report's numbers are the queue's.
-    assert_eq!(number_before(&out, " entries"), total, "{out}");
-    assert_eq!(number_before(&out, " inflight"), s["states"]["inflight"], "{out}");
-    assert_eq!(number_before(&out, " pending cleanup"), s["states"]["cleanup"], "{out}");
-    assert_eq!(number_before(&out, " held"), s["states"]["hold"], "{out}");
-    assert_eq!(number_before(&out, " broken"), s["broken"], "{out}");
+    assert_eq!(number_before(out, " entries"), total, "{out}");
+    assert_eq!(number_before(out, " inflight"), s["states"]["inflight"], "{out}");
+    assert_eq!(number_before(out, " pending cleanup"), s["states"]["cleanup"], "{out}");
+    assert_eq!(number_before(out, " held"), s["states"]["hold"], "{out}");
+    assert_eq!(number_before(out, " broken"), s["broken"], "{out}");
 
     // One listing (each command reads the whole queue: keep them few).
-    let a = mqctl()
-        .env("MQCTL_QUEUE", &root)
-        .args(["list", "--format", "jsonl", "--fields", "to,at,last_attempt,problem"])
-        .assert()
-        .success();
-    let entries: Vec<Value> = stdout_of(&a)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let entries = q
+        .run(["list", "--format", "jsonl", "--fields", "to,at,last_attempt,problem"])
+        .success()
+        .jsonl();
     assert_eq!(entries.len() as u64, total);
     let retried = entries.iter().filter(|e| e["last_attempt"].is_string()).count();
     let never = entries
@@ -123,8 +108,8 @@ fn demo_builds_a_realistic_queue() {
     assert!(rcpt_domains.len() >= 15, "{rcpt_domains:?}");
 
     // Its hostile subject is shown escaped.
-    let a = mqctl().env("MQCTL_QUEUE", &root).arg("list").assert().success();
-    assert!(!a.get_output().stdout.contains(&0x1b));
+    let a = q.run(["list"]).success();
+    assert!(!a.stdout.contains(&0x1b));
 
     // The writer's layout and modes.
     for d in ["data", "queue", "inflight", "cleanup"] {
@@ -138,20 +123,16 @@ fn demo_builds_a_realistic_queue() {
 fn demo_into_a_non_empty_folder_fails_with_exit_2() {
     let tmp = tempfile::tempdir().unwrap();
     fs::write(tmp.path().join("precious.txt"), "keep me").unwrap();
-    let before = snapshot_tree(tmp.path());
-    let a = mqctl().arg("demo").arg(tmp.path()).assert().code(2);
-    assert!(stderr_of(&a).contains("not empty"), "{}", stderr_of(&a));
-    assert_eq!(before, snapshot_tree(tmp.path()));
+    let before = snapshot(tmp.path());
+    let a = mqctl(["demo"]).arg(tmp.path()).run().expect(2);
+    assert!(a.stderr.contains("not empty"), "{}", a.stderr);
+    assert_eq!(before, snapshot(tmp.path()));
 }
 
 #[test]
 fn demo_into_an_empty_folder_works() {
     let tmp = tempfile::tempdir().unwrap();
-    mqctl()
-        .args(["demo", "--mails", "20"])
-        .arg(tmp.path())
-        .assert()
-        .success();
+    mqctl(["demo", "--mails", "20"]).arg(tmp.path()).run().success();
     let s = stats(tmp.path());
     assert!(s["total"].as_u64().unwrap() >= 20);
 }
@@ -159,14 +140,13 @@ fn demo_into_an_empty_folder_works() {
 #[test]
 fn demo_without_a_folder_makes_a_new_temporary_one() {
     let tmp = tempfile::tempdir().unwrap();
-    let a = mqctl()
+    let a = mqctl(["demo", "--mails", "10"])
         .env("TMPDIR", tmp.path())
-        .args(["demo", "--mails", "10"])
-        .assert()
+        .run()
         .success();
     let made: Vec<_> = fs::read_dir(tmp.path()).unwrap().map(|e| e.unwrap().path()).collect();
     assert_eq!(made.len(), 1, "{made:?}");
-    let out = stdout_of(&a);
+    let out = a.out();
     assert!(out.contains(made[0].to_str().unwrap()), "{out}");
     assert!(out.contains("MQCTL_QUEUE"), "{out}");
     assert!(stats(&made[0])["total"].as_u64().unwrap() >= 10);
@@ -177,10 +157,9 @@ fn demo_with_the_same_seed_has_the_same_shape() {
     let tmp = tempfile::tempdir().unwrap();
     let shape = |name: &str| {
         let root = tmp.path().join(name);
-        mqctl()
-            .args(["demo", "--mails", "60", "--seed", "7"])
+        mqctl(["demo", "--mails", "60", "--seed", "7"])
             .arg(&root)
-            .assert()
+            .run()
             .success();
         let mut s = stats(&root);
         // Ids are fresh UUIDs every time; the shape is what must repeat.
@@ -193,12 +172,11 @@ fn demo_with_the_same_seed_has_the_same_shape() {
 #[test]
 fn demo_report_says_one_mail_not_one_mails() {
     let tmp = tempfile::tempdir().unwrap();
-    let a = mqctl()
-        .args(["demo", "--mails", "1"])
+    let a = mqctl(["demo", "--mails", "1"])
         .arg(tmp.path().join("q"))
-        .assert()
+        .run()
         .success();
-    let out = stdout_of(&a);
+    let out = a.out();
     assert!(out.contains("\n1 mail, "), "{out}");
     assert!(!out.contains(" 1 mails") && !out.contains("\n1 mails"), "{out}");
     assert!(out.contains(" entries to 18 domains"), "{out}");
@@ -217,19 +195,15 @@ fn the_printed_rm_line_removes_the_demo_queue_and_nothing_else() {
     let tmp = tempfile::tempdir().unwrap();
     let tmpdir = awkward_dir(tmp.path());
     fs::write(tmpdir.join("keep.txt"), "mine").unwrap();
-    let a = mqctl()
-        .env("TMPDIR", &tmpdir)
-        .args(["demo", "--mails", "10"])
-        .assert()
-        .success();
-    let out = stdout_of(&a);
+    let a = mqctl(["demo", "--mails", "10"]).env("TMPDIR", &tmpdir).run().success();
+    let out = a.out();
     let made: Vec<PathBuf> = fs::read_dir(&tmpdir)
         .unwrap()
         .map(|e| e.unwrap().path())
         .filter(|p| p.is_dir())
         .collect();
     assert_eq!(made.len(), 1, "{made:?}");
-    let rm: Vec<&str> = commands(&out).into_iter().filter(|c| c.starts_with("rm ")).collect();
+    let rm: Vec<&str> = commands(out).into_iter().filter(|c| c.starts_with("rm ")).collect();
     assert_eq!(rm.len(), 1, "one rm line:\n{out}");
     let st = std::process::Command::new("bash")
         .arg("-c")
@@ -247,20 +221,18 @@ fn without_mqctl_on_path_the_report_aliases_mqctl_to_the_binary_that_ran() {
     // running binary's own path is what the alias must name).
     let base = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
     let exe = awkward_dir(base.path()).join("mqctl");
-    let bin = assert_cmd::cargo::cargo_bin("mqctl");
-    fs::hard_link(&bin, &exe)
-        .or_else(|_| fs::copy(&bin, &exe).map(|_| ()))
+    fs::hard_link(BIN, &exe)
+        .or_else(|_| fs::copy(BIN, &exe).map(|_| ()))
         .unwrap();
-    let q = base.path().join("q");
-    let out = std::process::Command::new(&exe)
+    let q = TestQueue::unbuilt();
+    let r = mqctl(["demo", "--mails", "10"])
+        .arg(q.root())
+        .binary(&exe)
         .env("PATH", "/usr/bin:/bin")
-        .args(["demo", "--mails", "10"])
-        .arg(&q)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let out = String::from_utf8(out.stdout).unwrap();
-    let cmds = commands(&out);
+        .run()
+        .success();
+    let out = r.out();
+    let cmds = commands(out);
     assert!(cmds[0].starts_with("alias mqctl="), "the alias comes first:\n{out}");
     assert!(cmds[1].starts_with("export MQCTL_QUEUE="), "{out}");
     // In bash, the two lines make `mqctl` that binary on that queue.
@@ -282,7 +254,7 @@ fn without_mqctl_on_path_the_report_aliases_mqctl_to_the_binary_that_ran() {
     );
     assert_eq!(
         String::from_utf8_lossy(&run.stdout).trim(),
-        count(&q, &[]).to_string(),
+        q.list_count(&[]).to_string(),
         "{script}"
     );
 }
@@ -292,16 +264,15 @@ fn with_this_binary_as_mqctl_on_path_the_report_has_no_alias() {
     let tmp = tempfile::tempdir().unwrap();
     let bin_dir = tmp.path().join("bin");
     fs::create_dir(&bin_dir).unwrap();
-    std::os::unix::fs::symlink(assert_cmd::cargo::cargo_bin("mqctl"), bin_dir.join("mqctl")).unwrap();
+    std::os::unix::fs::symlink(BIN, bin_dir.join("mqctl")).unwrap();
     let path = format!("{}:/usr/bin:/bin", bin_dir.display());
-    let a = mqctl()
-        .env("PATH", &path)
-        .args(["demo", "--mails", "10"])
+    let a = mqctl(["demo", "--mails", "10"])
         .arg(tmp.path().join("q"))
-        .assert()
+        .env("PATH", &path)
+        .run()
         .success();
-    let out = stdout_of(&a);
-    let cmds = commands(&out);
+    let out = a.out();
+    let cmds = commands(out);
     assert!(cmds[0].starts_with("export MQCTL_QUEUE="), "{out}");
     assert!(!out.contains("alias"), "{out}");
     assert!(cmds[1..cmds.len() - 1].iter().all(|c| c.starts_with("mqctl ")), "{out}");
@@ -310,11 +281,10 @@ fn with_this_binary_as_mqctl_on_path_the_report_has_no_alias() {
 #[test]
 fn demo_rm_without_a_terminal_is_a_usage_error_and_builds_nothing() {
     let tmp = tempfile::tempdir().unwrap();
-    let a = mqctl()
+    let a = mqctl(["demo", "--rm", "--mails", "10"])
         .env("TMPDIR", tmp.path())
-        .args(["demo", "--rm", "--mails", "10"])
-        .assert()
-        .code(2);
-    assert!(stderr_of(&a).contains("needs a terminal"), "{}", stderr_of(&a));
+        .run()
+        .expect(2);
+    assert!(a.stderr.contains("needs a terminal"), "{}", a.stderr);
     assert_eq!(fs::read_dir(tmp.path()).unwrap().count(), 0);
 }

@@ -5,7 +5,7 @@
 mod common;
 
 use std::fs;
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
 use common::*;
@@ -46,10 +46,6 @@ fn is_uuid(s: &str) -> bool {
         })
 }
 
-fn mode(p: &Path) -> u32 {
-    fs::symlink_metadata(p).unwrap().permissions().mode() & 0o7777
-}
-
 fn names(dir: &Path) -> Vec<String> {
     let mut v: Vec<String> = fs::read_dir(dir)
         .unwrap()
@@ -83,13 +79,13 @@ fn made(q: &TestQueue) -> Made {
     Made { mail, entries }
 }
 
-fn enqueue(q: &TestQueue, from: &str, to: &[&str], extra: &[&str]) -> assert_cmd::assert::Assert {
-    let mut c = q.cmd();
-    c.args(["enqueue", "--from", from]);
+/// `mqctl enqueue --from FROM --to TO… EXTRA… -` with MESSAGE on stdin.
+fn enqueue(q: &TestQueue, from: &str, to: &[&str], extra: &[&str]) -> Run {
+    let mut c = q.mqctl(["enqueue", "--from", from]);
     for t in to {
-        c.args(["--to", t]);
+        c = c.args(["--to", t]);
     }
-    c.args(extra).arg("-").write_stdin(MESSAGE).assert()
+    c.args(extra).arg("-").stdin(MESSAGE).run()
 }
 
 #[test]
@@ -98,11 +94,10 @@ fn enqueue_writes_the_writers_layout_modes_and_bytes() {
     let msg = q.tmp().join("message.eml");
     fs::write(&msg, MESSAGE).unwrap();
     let a = q
-        .cmd()
-        .args(["enqueue", "--from", "alice@example.org", "--to", "bob@example.com"])
+        .mqctl(["enqueue", "--from", "alice@example.org", "--to", "bob@example.com"])
         .args(["--at", "2026-11-22T21:35:25.426680706Z"])
         .arg(&msg)
-        .assert()
+        .run()
         .success();
     let m = made(&q);
     assert_eq!(m.entries.len(), 1);
@@ -113,7 +108,7 @@ fn enqueue_writes_the_writers_layout_modes_and_bytes() {
         m = (&m.mail, dest, id)
     );
     assert_ne!(id, dest, "the entry id is not the dest name");
-    assert!(stdout_of(&a).contains(id.as_str()), "the new id is printed");
+    assert!(a.out().contains(id.as_str()), "the new id is printed");
 
     let mail_dir = q.path(format!("data/{}", m.mail));
     let dest_dir = mail_dir.join(dest);
@@ -166,9 +161,9 @@ fn enqueue_schedules_the_first_attempt_now_by_default() {
 fn enqueue_accepts_relative_at() {
     let q = TestQueue::new();
     enqueue(&q, "alice@example.org", &["bob@example.com"], &["--at", "+2h"]).success();
-    let all = list_json(&q, &[]);
+    let all = q.list_json(&[]);
     assert_eq!(all[0]["at"], "2026-11-22T22:40:00Z");
-    assert_eq!(list_ids(&q, &["--not-due"]).len(), 1);
+    assert_eq!(q.list_ids(&["--not-due"]).len(), 1);
 }
 
 #[test]
@@ -184,7 +179,7 @@ fn every_address_variant_is_written_as_the_fixture_has_it() {
             fs::read_to_string(fixture.path(fixture_file)).unwrap(),
             "metadata for {from} -> {to}"
         );
-        let all = list_json(&q, &[]);
+        let all = q.list_json(&[]);
         assert_eq!(all[0]["from"], from);
         assert_eq!(all[0]["to"], to);
     }
@@ -212,9 +207,9 @@ fn null_sender_is_written_as_null_and_listed_as_angle_brackets() {
     let m = made(&q);
     let text = fs::read_to_string(q.path(format!("data/{}/{}/metadata", m.mail, m.entries[0].1))).unwrap();
     assert!(text.starts_with(r#"{"from":null,"to":"#), "{text}");
-    let all = list_json(&q, &[]);
+    let all = q.list_json(&[]);
     assert_eq!(all[0]["from"], "<>");
-    assert_eq!(list_ids(&q, &["--from", "<>"]).len(), 1);
+    assert_eq!(q.list_ids(&["--from", "<>"]).len(), 1);
 }
 
 #[test]
@@ -231,7 +226,7 @@ fn several_recipients_share_one_mail_with_one_entry_each() {
     assert_eq!(m.entries.len(), 3);
     let dests: std::collections::BTreeSet<&String> = m.entries.iter().map(|(_, d)| d).collect();
     assert_eq!(dests.len(), 3, "one dest folder per recipient");
-    let all = list_json(&q, &[]);
+    let all = q.list_json(&[]);
     assert_eq!(all.len(), 3);
     assert!(all.iter().all(|e| e["mail"] == m.mail.as_str()));
     let mut tos: Vec<&str> = all.iter().map(|e| e["to"].as_str().unwrap()).collect();
@@ -243,10 +238,9 @@ fn several_recipients_share_one_mail_with_one_entry_each() {
 #[test]
 fn enqueue_reads_the_message_from_stdin_without_a_file() {
     let q = TestQueue::new();
-    q.cmd()
-        .args(["enqueue", "--from", "alice@example.org", "--to", "bob@example.com"])
-        .write_stdin(MESSAGE)
-        .assert()
+    q.mqctl(["enqueue", "--from", "alice@example.org", "--to", "bob@example.com"])
+        .stdin(MESSAGE)
+        .run()
         .success();
     let m = made(&q);
     assert_eq!(fs::read(q.path(format!("data/{}/contents", m.mail))).unwrap(), MESSAGE);
@@ -256,9 +250,7 @@ fn enqueue_reads_the_message_from_stdin_without_a_file() {
 fn quiet_enqueue_prints_only_the_new_ids() {
     let q = TestQueue::new();
     let a = enqueue(&q, "alice@example.org", &["a@example.com", "b@example.com"], &["-q"]).success();
-    let mut printed: Vec<String> = stdout_of(&a).lines().map(str::to_string).collect();
-    printed.sort();
-    assert_eq!(printed, names(&q.path("queue")));
+    assert_eq!(a.sorted_lines(), names(&q.path("queue")));
 }
 
 #[test]
@@ -266,16 +258,10 @@ fn modes_are_the_writers_whatever_the_umask() {
     let q = TestQueue::new();
     let msg = q.tmp().join("m.eml");
     fs::write(&msg, MESSAGE).unwrap();
-    let st = std::process::Command::new("sh")
-        .arg("-c")
-        .arg("umask 000; exec \"$0\" enqueue --from alice@example.org --to bob@example.com \"$1\"")
-        .arg(assert_cmd::cargo::cargo_bin("mqctl"))
+    q.shell("umask 000; exec \"$MQCTL_BIN\" enqueue --from alice@example.org --to bob@example.com \"$0\"")
         .arg(&msg)
-        .env("MQCTL_QUEUE", q.root())
-        .env("MQCTL_NOW", NOW)
-        .status()
-        .unwrap();
-    assert!(st.success());
+        .run()
+        .success();
     let m = made(&q);
     let mail_dir = q.path(format!("data/{}", m.mail));
     let dest_dir = mail_dir.join(&m.entries[0].1);
@@ -299,12 +285,12 @@ fn invalid_addresses_exit_2_and_write_nothing() {
         "a@-x.org",
         "a..b@x.org",
     ] {
-        let a = enqueue(&q, "alice@example.org", &[bad], &[]).code(2);
-        assert!(stderr_of(&a).contains("--to"), "{bad}: {}", stderr_of(&a));
+        let a = enqueue(&q, "alice@example.org", &[bad], &[]).expect(2);
+        assert!(a.stderr.contains("--to"), "{bad}: {}", a.stderr);
         // A bad address among good ones refuses the whole message.
-        enqueue(&q, "alice@example.org", &["ok@example.com", bad], &[]).code(2);
-        let a = enqueue(&q, bad, &["ok@example.com"], &[]).code(2);
-        assert!(stderr_of(&a).contains("--from"), "{bad}: {}", stderr_of(&a));
+        enqueue(&q, "alice@example.org", &["ok@example.com", bad], &[]).expect(2);
+        let a = enqueue(&q, bad, &["ok@example.com"], &[]).expect(2);
+        assert!(a.stderr.contains("--from"), "{bad}: {}", a.stderr);
     }
     assert_eq!(before, q.snapshot(), "the queue changed");
 }
@@ -313,36 +299,32 @@ fn invalid_addresses_exit_2_and_write_nothing() {
 fn empty_or_missing_message_exits_2_and_writes_nothing() {
     let q = TestQueue::new();
     let before = q.snapshot();
-    q.cmd()
-        .args(["enqueue", "--from", "a@example.org", "--to", "b@example.com", "-"])
-        .write_stdin("")
-        .assert()
-        .code(2);
+    q.mqctl(["enqueue", "--from", "a@example.org", "--to", "b@example.com", "-"])
+        .stdin("")
+        .run()
+        .expect(2);
     let a = q
-        .cmd()
-        .args(["enqueue", "--from", "a@example.org", "--to", "b@example.com"])
+        .mqctl(["enqueue", "--from", "a@example.org", "--to", "b@example.com"])
         .arg(q.tmp().join("no-such-file.eml"))
-        .assert()
-        .code(2);
-    assert!(stderr_of(&a).contains("no-such-file.eml"));
-    q.cmd()
-        .args(["enqueue", "--from", "a@example.org", "-"])
-        .write_stdin(MESSAGE)
-        .assert()
-        .code(2);
+        .run()
+        .expect(2);
+    assert!(a.stderr.contains("no-such-file.eml"));
+    q.mqctl(["enqueue", "--from", "a@example.org", "-"])
+        .stdin(MESSAGE)
+        .run()
+        .expect(2);
     assert_eq!(before, q.snapshot());
 }
 
 #[test]
 fn enqueue_into_a_missing_queue_exits_3() {
     let tmp = tempfile::tempdir().unwrap();
-    mqctl()
-        .arg("--queue")
+    mqctl(["--queue"])
         .arg(tmp.path().join("nope"))
         .args(["enqueue", "--from", "a@example.org", "--to", "b@example.com", "-"])
-        .write_stdin(MESSAGE)
-        .assert()
-        .code(3);
+        .stdin(MESSAGE)
+        .run()
+        .expect(3);
     assert!(!tmp.path().join("nope").exists());
 }
 
@@ -350,7 +332,7 @@ fn enqueue_into_a_missing_queue_exits_3() {
 fn enqueued_entries_read_back_like_the_fixtures() {
     let q = TestQueue::new();
     enqueue(&q, "user@[IPv6:2001:db8::1]", &["josé@exämple.org"], &[]).success();
-    let all = list_json(&q, &[]);
+    let all = q.list_json(&[]);
     let e = &all[0];
     assert_eq!(e["state"], "queue");
     assert_eq!(e["from"], "user@[IPv6:2001:db8::1]");

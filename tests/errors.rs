@@ -4,58 +4,59 @@
 mod common;
 
 use std::fs;
+use std::path::PathBuf;
 
 use common::*;
 
 #[test]
 fn missing_queue_path_exits_3_naming_the_path() {
-    let tmp = tempfile::tempdir().unwrap();
-    let missing = tmp.path().join("no-such-queue");
+    let q = TestQueue::unbuilt();
+    let missing = q.root();
     for cmd in [&["list"][..], &["stats"], &["show", "abcd"], &["list", "--count"]] {
-        let a = mqctl().arg("--queue").arg(&missing).args(cmd).assert().code(3);
-        let err = stderr_of(&a);
-        assert!(err.contains(missing.to_str().unwrap()), "{cmd:?}: {err}");
-        assert!(err.contains("does not exist"), "{cmd:?}: {err}");
-        assert!(a.get_output().stdout.is_empty());
+        let r = mqctl(["--queue"]).arg(missing).args(cmd).run().expect(3);
+        assert!(r.stderr.contains(missing.to_str().unwrap()), "{r:?}");
+        assert!(r.stderr.contains("does not exist"), "{r:?}");
+        assert!(r.stdout.is_empty());
     }
 }
 
 #[test]
 fn missing_queue_from_the_environment_exits_3() {
-    let tmp = tempfile::tempdir().unwrap();
-    let missing = tmp.path().join("gone");
-    let a = mqctl().env("MQCTL_QUEUE", &missing).arg("list").assert().code(3);
-    assert!(stderr_of(&a).contains(missing.to_str().unwrap()));
+    let q = TestQueue::unbuilt();
+    let r = mqctl(["list"]).env("MQCTL_QUEUE", q.root()).run().expect(3);
+    assert!(r.stderr.contains(q.root().to_str().unwrap()));
 }
 
 #[test]
 fn queue_flag_wins_over_the_environment() {
     let q = TestQueue::new();
     q.entry().create();
-    let tmp = tempfile::tempdir().unwrap();
-    let a = mqctl()
-        .env("MQCTL_QUEUE", tmp.path().join("gone"))
-        .arg("--queue")
+    let gone = TestQueue::unbuilt();
+    let r = mqctl(["--queue"])
         .arg(q.root())
         .args(["list", "--count"])
-        .assert()
+        .env("MQCTL_QUEUE", gone.root())
+        .run()
         .success();
-    assert_eq!(stdout_of(&a), "1\n");
+    assert_eq!(r.out(), "1\n");
 }
 
 #[test]
 fn folder_that_is_not_a_queue_exits_3() {
     let tmp = tempfile::tempdir().unwrap();
-    let a = mqctl().arg("--queue").arg(tmp.path()).arg("list").assert().code(3);
-    let err = stderr_of(&a);
-    assert!(err.contains("not a Kannader queue") && err.contains("data/"), "{err}");
+    let list = || mqctl(["--queue"]).arg(tmp.path()).arg("list").run();
+    let r = list().expect(3);
+    assert!(
+        r.stderr.contains("not a Kannader queue") && r.stderr.contains("data/"),
+        "{r:?}"
+    );
 
     fs::create_dir(tmp.path().join("data")).unwrap();
-    let a = mqctl().arg("--queue").arg(tmp.path()).arg("list").assert().code(3);
-    assert!(stderr_of(&a).contains("queue/"), "{}", stderr_of(&a));
+    let r = list().expect(3);
+    assert!(r.stderr.contains("queue/"), "{r:?}");
 
     fs::create_dir(tmp.path().join("queue")).unwrap();
-    mqctl().arg("--queue").arg(tmp.path()).arg("list").assert().success();
+    list().success();
 }
 
 #[test]
@@ -63,42 +64,39 @@ fn queue_root_that_is_a_file_exits_3() {
     let tmp = tempfile::tempdir().unwrap();
     let file = tmp.path().join("file");
     fs::write(&file, "not a queue").unwrap();
-    let a = mqctl().arg("--queue").arg(&file).arg("stats").assert().code(3);
-    assert!(stderr_of(&a).contains("not a folder"), "{}", stderr_of(&a));
+    let r = mqctl(["--queue"]).arg(&file).arg("stats").run().expect(3);
+    assert!(r.stderr.contains("not a folder"), "{r:?}");
 }
 
-#[test]
-fn queue_root_that_is_a_symlink_exits_3_and_says_so() {
+/// A queue with one entry, and a symlink to its root beside it.
+fn linked_queue() -> (TestQueue, PathBuf) {
     let q = TestQueue::new();
     q.entry().create();
     let link = q.tmp().join("link-to-queue");
     std::os::unix::fs::symlink(q.root(), &link).unwrap();
-    let a = mqctl().arg("--queue").arg(&link).arg("list").assert().code(3);
-    let err = stderr_of(&a);
-    assert!(err.contains(link.to_str().unwrap()), "{err}");
-    assert!(err.contains("symlink"), "the message should say why: {err}");
-    assert!(a.get_output().stdout.is_empty());
+    (q, link)
+}
+
+#[test]
+fn queue_root_that_is_a_symlink_exits_3_and_says_so() {
+    let (_q, link) = linked_queue();
+    let r = mqctl(["--queue"]).arg(&link).arg("list").run().expect(3);
+    assert!(r.stderr.contains(link.to_str().unwrap()), "{r:?}");
+    assert!(r.stderr.contains("symlink"), "the message should say why: {r:?}");
+    assert!(r.stdout.is_empty());
 }
 
 #[test]
 fn queue_root_symlink_is_refused_even_with_a_trailing_slash() {
     // Shell completion adds the slash; it must not be a way around the rule.
-    let q = TestQueue::new();
-    q.entry().create();
-    let link = q.tmp().join("link-to-queue");
-    std::os::unix::fs::symlink(q.root(), &link).unwrap();
+    let (q, link) = linked_queue();
     let with_slash = format!("{}/", link.display());
-    let a = mqctl().arg("--queue").arg(&with_slash).arg("list").assert().code(3);
-    assert!(a.get_output().stdout.is_empty(), "{}", stdout_of(&a));
+    let r = mqctl(["--queue", &with_slash, "list"]).run().expect(3);
+    assert!(r.stdout.is_empty(), "{r:?}");
     // The real folder with a trailing slash is fine.
     let real = format!("{}/", q.root().display());
-    let a = mqctl()
-        .arg("--queue")
-        .arg(&real)
-        .args(["list", "--count"])
-        .assert()
-        .success();
-    assert_eq!(stdout_of(&a), "1\n");
+    let r = mqctl(["--queue", &real, "list", "--count"]).run().success();
+    assert_eq!(r.out(), "1\n");
 }
 
 #[test]
@@ -108,59 +106,62 @@ fn data_folder_that_is_a_symlink_exits_3() {
     fs::create_dir(&elsewhere).unwrap();
     fs::remove_dir(q.path("data")).unwrap();
     std::os::unix::fs::symlink(&elsewhere, q.path("data")).unwrap();
-    let a = q.cmd().arg("list").assert().code(3);
-    let err = stderr_of(&a);
-    assert!(err.contains("data/") && err.contains("symlink"), "{err}");
+    let r = q.run(["list"]).expect(3);
+    assert!(r.stderr.contains("data/") && r.stderr.contains("symlink"), "{r:?}");
 }
 
 #[test]
 fn no_queue_given_is_a_usage_error_that_says_how_to_set_one() {
-    let a = mqctl().arg("list").assert().code(2);
-    let err = stderr_of(&a);
-    assert!(err.contains("--queue") && err.contains("MQCTL_QUEUE"), "{err}");
+    let r = mqctl(["list"]).run().expect(2);
+    assert!(
+        r.stderr.contains("--queue") && r.stderr.contains("MQCTL_QUEUE"),
+        "{r:?}"
+    );
     // Set but empty is a mistake (a script, a unit file): say which.
-    let a = mqctl().env("MQCTL_QUEUE", "").arg("stats").assert().code(2);
-    let err = stderr_of(&a);
-    assert!(err.contains("empty") && err.contains("MQCTL_QUEUE=DIR"), "{err}");
-    let a = mqctl().args(["--queue", "", "list"]).assert().code(2);
-    assert!(stderr_of(&a).contains("queue path is empty"), "{}", stderr_of(&a));
+    let r = mqctl(["stats"]).env("MQCTL_QUEUE", "").run().expect(2);
+    assert!(
+        r.stderr.contains("empty") && r.stderr.contains("MQCTL_QUEUE=DIR"),
+        "{r:?}"
+    );
+    let r = mqctl(["--queue", "", "list"]).run().expect(2);
+    assert!(r.stderr.contains("queue path is empty"), "{r:?}");
 }
 
 #[test]
 fn invalid_older_than_is_a_usage_error() {
     let q = TestQueue::new();
     for bad in ["soon", "-5m", "3 fortnights", "1y"] {
-        let a = q.cmd().args(["list", &format!("--older-than={bad}")]).assert().code(2);
-        assert!(stderr_of(&a).contains("--older-than"), "{bad}: {}", stderr_of(&a));
+        let r = q.run(["list", &format!("--older-than={bad}")]).expect(2);
+        assert!(r.stderr.contains("--older-than"), "{bad}: {r:?}");
     }
-    q.cmd().args(["list", "--younger-than", "later"]).assert().code(2);
+    q.run(["list", "--younger-than", "later"]).expect(2);
 }
 
 #[test]
 fn invalid_clock_and_stats_options_are_usage_errors() {
     let q = TestQueue::new();
-    let a = q.cmd().env("MQCTL_NOW", "yesterday").arg("list").assert().code(2);
-    assert!(stderr_of(&a).contains("MQCTL_NOW"));
-    q.cmd().args(["stats", "--stuck-after", "a while"]).assert().code(2);
-    q.cmd().args(["stats", "--format", "xml"]).assert().code(2);
+    let r = q.mqctl(["list"]).now("yesterday").run().expect(2);
+    assert!(r.stderr.contains("MQCTL_NOW"));
+    q.run(["stats", "--stuck-after", "a while"]).expect(2);
+    q.run(["stats", "--format", "xml"]).expect(2);
 }
 
 #[test]
 fn unknown_flags_and_commands_are_usage_errors() {
     let q = TestQueue::new();
-    q.cmd().args(["list", "--colour"]).assert().code(2);
-    q.cmd().arg("frobnicate").assert().code(2);
-    q.cmd().args(["list", "--format", "yaml"]).assert().code(2);
-    mqctl().assert().code(2);
+    q.run(["list", "--colour"]).expect(2);
+    q.run(["frobnicate"]).expect(2);
+    q.run(["list", "--format", "yaml"]).expect(2);
+    mqctl(Vec::<&str>::new()).run().expect(2);
 }
 
 #[test]
 fn show_of_an_unknown_id_exits_1_and_says_which() {
     let q = TestQueue::new();
     let e = q.entry().create();
-    let a = q.cmd().args(["show", "deadbeef", &e.id[..8]]).assert().code(1);
-    assert!(stderr_of(&a).contains("deadbeef"));
-    assert!(stdout_of(&a).contains(&e.id), "the known entry is still shown");
+    let r = q.run(["show", "deadbeef", &e.id[..8]]).expect(1);
+    assert!(r.stderr.contains("deadbeef"));
+    assert!(r.out().contains(&e.id), "the known entry is still shown");
 }
 
 #[test]
@@ -168,13 +169,13 @@ fn show_of_an_ambiguous_prefix_is_a_usage_error() {
     let q = TestQueue::new();
     q.entry().id("abcd0001-0000-4000-8000-000000000001").create();
     q.entry().id("abcd0002-0000-4000-8000-000000000002").create();
-    let a = q.cmd().args(["show", "abcd"]).assert().code(2);
-    assert!(stderr_of(&a).contains("ambiguous"));
+    let r = q.run(["show", "abcd"]).expect(2);
+    assert!(r.stderr.contains("ambiguous"));
 }
 
 #[test]
 fn help_and_version_succeed() {
-    mqctl().arg("--help").assert().success();
-    mqctl().args(["list", "--help"]).assert().success();
-    mqctl().arg("--version").assert().success();
+    mqctl(["--help"]).run().success();
+    mqctl(["list", "--help"]).run().success();
+    mqctl(["--version"]).run().success();
 }

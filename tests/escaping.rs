@@ -49,7 +49,7 @@ fn hostile() -> Hostile {
     let renamed = q.entry().subject("bad name").at_in(-4).create();
     let bad_name = b"bad\xff\x1b[1mname".to_vec();
     fs::rename(
-        q.path(renamed.link()),
+        q.path(renamed.link_path()),
         q.path("queue").join(OsStr::from_bytes(&bad_name)),
     )
     .unwrap();
@@ -78,9 +78,9 @@ fn assert_no_esc(what: &str, out: &[u8]) {
 }
 
 fn run(h: &Hostile, args: &[&str]) -> Vec<u8> {
-    let a = h.q.cmd().args(args).assert().success();
-    assert_no_esc(&format!("{args:?} stderr"), &a.get_output().stderr);
-    a.get_output().stdout.clone()
+    let a = h.q.run(args).success();
+    assert_no_esc(&format!("{args:?} stderr"), a.stderr.as_bytes());
+    a.stdout
 }
 
 #[test]
@@ -110,7 +110,7 @@ fn problem_reports_are_escaped_in_table_and_show() {
     assert_no_esc("list --broken", &out);
     let text = String::from_utf8(out).unwrap();
     assert!(text.contains("unknown variant"), "{text}");
-    let id = &list_ids(&h.q, &["--broken"])[0];
+    let id = &h.q.list_ids(&["--broken"])[0];
     let out = run(&h, &["show", id]);
     assert_no_esc("show of a broken entry", &out);
     assert!(String::from_utf8(out).unwrap().contains("\\x1b[31mEvil"));
@@ -193,9 +193,9 @@ fn stats_escape_domains_in_every_format() {
 #[test]
 fn an_id_argument_with_escapes_is_echoed_escaped() {
     let h = hostile();
-    let a = h.q.cmd().args(["list", "\x1b[31mzz"]).assert().success();
-    assert_no_esc("warning", &a.get_output().stderr);
-    assert!(stderr_of(&a).contains("\\x1b[31mzz"));
-    let a = h.q.cmd().args(["show", "\x1b[31mzz"]).assert().code(1);
-    assert_no_esc("show warning", &a.get_output().stderr);
+    let a = h.q.run(["list", "\x1b[31mzz"]).success();
+    assert_no_esc("warning", a.stderr.as_bytes());
+    assert!(a.stderr.contains("\\x1b[31mzz"));
+    let a = h.q.run(["show", "\x1b[31mzz"]).expect(1);
+    assert_no_esc("show warning", a.stderr.as_bytes());
 }

@@ -76,15 +76,10 @@ const RESCHEDULED: &str = "cae9f3ed-b349-48f3-ad65-a12ff37f88f5";
 const NULL_SENDER: &str = "b9daf055-4478-4bd9-b8bf-a65e80fedd28";
 const ENCODED_SUBJECT: &str = "1114b5c9-4659-47c4-a29e-8e8f4908ad11";
 
-fn count(q: &TestQueue, args: &[&str]) -> u64 {
-    let a = q.cmd().arg("list").arg("--count").args(args).assert().success();
-    stdout_of(&a).trim().parse().expect("--count prints a number")
-}
-
 #[test]
 fn fixture_lists_ten_entries_eight_queued_one_inflight_one_cleanup() {
     let q = TestQueue::fixture();
-    let all = list_json(&q, &[]);
+    let all = q.list_json(&[]);
     assert_eq!(all.len(), 10);
     let in_state = |s: &str| all.iter().filter(|e| e["state"] == s).count();
     assert_eq!(
@@ -102,13 +97,13 @@ fn fixture_lists_ten_entries_eight_queued_one_inflight_one_cleanup() {
 #[test]
 fn fixture_counts_agree_between_list_count_and_stats() {
     let q = TestQueue::fixture();
-    assert_eq!(count(&q, &[]), 10);
-    assert_eq!(count(&q, &["--state", "queue"]), 8);
-    assert_eq!(count(&q, &["--state", "inflight"]), 1);
-    assert_eq!(count(&q, &["--state", "cleanup"]), 1);
-    assert_eq!(count(&q, &["--state", "inflight", "--state", "cleanup"]), 2);
-    let a = q.cmd().args(["stats", "--format", "json"]).assert().success();
-    let s: Value = serde_json::from_slice(&a.get_output().stdout).unwrap();
+    assert_eq!(q.list_count(&[]), 10);
+    assert_eq!(q.list_count(&["--state", "queue"]), 8);
+    assert_eq!(q.list_count(&["--state", "inflight"]), 1);
+    assert_eq!(q.list_count(&["--state", "cleanup"]), 1);
+    assert_eq!(q.list_count(&["--state", "inflight", "--state", "cleanup"]), 2);
+    let a = q.run(["stats", "--format", "json"]).success();
+    let s: Value = serde_json::from_slice(&a.stdout).unwrap();
     assert_eq!(s["total"], 10);
     assert_eq!(s["states"]["queue"], 8);
     assert_eq!(s["states"]["inflight"], 1);
@@ -121,14 +116,14 @@ fn fixture_counts_agree_between_list_count_and_stats() {
 #[test]
 fn six_queued_entries_were_tried_once() {
     let q = TestQueue::fixture();
-    assert_eq!(count(&q, &["--state", "queue", "--retried"]), 6);
-    assert_eq!(count(&q, &["--state", "queue", "--never-tried"]), 2);
+    assert_eq!(q.list_count(&["--state", "queue", "--retried"]), 6);
+    assert_eq!(q.list_count(&["--state", "queue", "--never-tried"]), 2);
 }
 
 #[test]
 fn every_address_variant_displays_in_json() {
     let q = TestQueue::fixture();
-    let all = list_json(&q, &[]);
+    let all = q.list_json(&[]);
     for (id, _, from, to) in ENTRIES {
         let e = by_id(&all, id);
         assert_eq!(e["from"], from, "from of {id}");
@@ -139,8 +134,8 @@ fn every_address_variant_displays_in_json() {
 #[test]
 fn every_address_variant_displays_in_the_table() {
     let q = TestQueue::fixture();
-    let a = q.cmd().arg("list").assert().success();
-    let out = stdout_of(&a);
+    let a = q.run(["list"]).success();
+    let out = a.out();
     for (id, _, from, to) in ENTRIES {
         let row = out
             .lines()
@@ -155,28 +150,28 @@ fn every_address_variant_displays_in_the_table() {
 #[test]
 fn null_sender_shows_as_angle_brackets() {
     let q = TestQueue::fixture();
-    let all = list_json(&q, &[]);
+    let all = q.list_json(&[]);
     assert_eq!(by_id(&all, NULL_SENDER)["from"], "<>");
-    let a = q.cmd().args(["show", NULL_SENDER]).assert().success();
-    let out = stdout_of(&a);
+    let a = q.run(["show", NULL_SENDER]).success();
+    let out = a.out();
     let from = out.lines().find(|l| l.starts_with("From ")).expect("a From line");
     assert_eq!(from.split_whitespace().collect::<Vec<_>>(), ["From", "<>"]);
     // `--from '<>'` selects exactly the null sender.
-    assert_eq!(list_ids(&q, &["--from", "<>"]), [NULL_SENDER]);
+    assert_eq!(q.list_ids(&["--from", "<>"]), [NULL_SENDER]);
 }
 
 #[test]
 fn rescheduled_entry_shows_its_last_attempt() {
     let q = TestQueue::fixture();
-    let all = list_json(&q, &[]);
+    let all = q.list_json(&[]);
     let e = by_id(&all, RESCHEDULED);
     assert_eq!(e["at"], "2026-11-22T22:35:25.426680706Z");
     assert_eq!(e["last_attempt"], "2026-11-22T20:35:25.426680706Z");
     let never = by_id(&all, "4d1e6c40-edfd-477a-94f2-92d0777e332d");
     assert_eq!(never["last_attempt"], Value::Null);
 
-    let a = q.cmd().args(["show", RESCHEDULED]).assert().success();
-    let out = stdout_of(&a);
+    let a = q.run(["show", RESCHEDULED]).success();
+    let out = a.out();
     assert!(
         out.lines()
             .any(|l| l.starts_with("Last attempt") && l.contains("2026-11-22 20:35:25Z") && l.contains("4m ago")),
@@ -187,9 +182,9 @@ fn rescheduled_entry_shows_its_last_attempt() {
             .any(|l| l.starts_with("Next attempt") && l.contains("2026-11-22 22:35:25Z") && l.contains("in 1h55m")),
         "{out}"
     );
-    let a = q.cmd().args(["show", "4d1e6c40"]).assert().success();
+    let a = q.run(["show", "4d1e6c40"]).success();
     assert!(
-        stdout_of(&a)
+        a.out()
             .lines()
             .any(|l| l.starts_with("Last attempt") && l.ends_with("never"))
     );
@@ -198,23 +193,23 @@ fn rescheduled_entry_shows_its_last_attempt() {
 #[test]
 fn encoded_subject_is_decoded() {
     let q = TestQueue::fixture();
-    let all = list_json(&q, &[]);
+    let all = q.list_json(&[]);
     assert_eq!(by_id(&all, ENCODED_SUBJECT)["subject"], "Élègant sujet");
     assert_eq!(by_id(&all, RESCHEDULED)["subject"], "Fixture message 2");
     assert_eq!(by_id(&all, RESCHEDULED)["message_id"], "<fixture-2@origin.example>");
-    let a = q.cmd().arg("list").assert().success();
-    let out = stdout_of(&a);
+    let a = q.run(["list"]).success();
+    let out = a.out();
     let row = out.lines().find(|l| l.starts_with("1114b5c9")).unwrap();
     assert!(row.ends_with("Élègant sujet"), "{row}");
     assert!(!out.contains("=?UTF-8?"), "{out}");
-    assert_eq!(list_ids(&q, &["--subject", "Élègant*"]), [ENCODED_SUBJECT]);
+    assert_eq!(q.list_ids(&["--subject", "Élègant*"]), [ENCODED_SUBJECT]);
 }
 
 #[test]
 fn show_accepts_a_unique_prefix_and_shows_headers() {
     let q = TestQueue::fixture();
-    let a = q.cmd().args(["show", "cae9"]).assert().success();
-    let out = stdout_of(&a);
+    let a = q.run(["show", "cae9"]).success();
+    let out = a.out();
     let field = |k: &str| {
         out.lines()
             .find(|l| l.starts_with(k))
@@ -247,8 +242,8 @@ fn show_accepts_a_unique_prefix_and_shows_headers() {
 fn show_separates_every_label_from_its_value() {
     let q = TestQueue::fixture();
     // The inflight and cleanup entries have the longest label, "In state since".
-    let a = q.cmd().args(["show", NULL_SENDER, "1975c4df"]).assert().success();
-    let out = stdout_of(&a);
+    let a = q.run(["show", NULL_SENDER, "1975c4df"]).success();
+    let out = a.out();
     let labels = [
         "Entry",
         "State",
@@ -286,8 +281,8 @@ fn show_separates_every_label_from_its_value() {
 #[test]
 fn show_json_has_every_field_and_the_headers() {
     let q = TestQueue::fixture();
-    let a = q.cmd().args(["show", "--json", "1114b5", "1975c4"]).assert().success();
-    let docs: Value = serde_json::from_slice(&a.get_output().stdout).unwrap();
+    let a = q.run(["show", "--json", "1114b5", "1975c4"]).success();
+    let docs: Value = serde_json::from_slice(&a.stdout).unwrap();
     let docs = docs.as_array().unwrap();
     assert_eq!(docs.len(), 2);
     let e = docs.iter().find(|d| d["id"] == ENCODED_SUBJECT).unwrap();
@@ -310,17 +305,17 @@ fn show_raw_gives_the_exact_bytes_of_contents() {
         (ENCODED_SUBJECT, "f9de7b5d-f4c8-44c2-9714-26d50d515cc1"),
         (NULL_SENDER, "79277d12-9936-49a9-ba22-5d19ca314442"),
     ] {
-        let a = q.cmd().args(["show", "--raw", &id[..6]]).assert().success();
+        let a = q.run(["show", "--raw", &id[..6]]).success();
         let want = fs::read(q.path(format!("data/{mail}/contents"))).unwrap();
         assert!(want.windows(2).any(|w| w == b"\r\n"), "the fixture has CRLF line ends");
-        assert_eq!(a.get_output().stdout, want, "show --raw {id}");
+        assert_eq!(a.stdout, want, "show --raw {id}");
     }
 }
 
 #[test]
 fn json_times_round_trip_the_schedule_files_exactly() {
     let q = TestQueue::fixture();
-    let all = list_json(&q, &[]);
+    let all = q.list_json(&[]);
     for e in &all {
         let dir = q.path(format!(
             "data/{}/{}",
@@ -344,7 +339,7 @@ fn json_times_round_trip_the_schedule_files_exactly() {
 #[test]
 fn mail_and_dest_fields_name_the_link_target() {
     let q = TestQueue::fixture();
-    for e in list_json(&q, &[]) {
+    for e in q.list_json(&[]) {
         let link = q.path(format!(
             "{}/{}",
             e["state"].as_str().unwrap(),
@@ -366,28 +361,29 @@ fn mail_and_dest_fields_name_the_link_target() {
 fn reading_the_fixture_changes_nothing() {
     let q = TestQueue::fixture();
     let before = q.snapshot();
-    q.cmd().arg("list").assert().success();
-    q.cmd().args(["list", "--format", "json"]).assert().success();
-    q.cmd().args(["show", "cae9", "b9da"]).assert().success();
-    q.cmd().args(["show", "--raw", "cae9"]).assert().success();
-    q.cmd().arg("stats").assert().success();
+    q.run(["list"]).success();
+    q.run(["list", "--format", "json"]).success();
+    q.run(["show", "cae9", "b9da"]).success();
+    q.run(["show", "--raw", "cae9"]).success();
+    q.run(["stats"]).success();
     assert_eq!(before, q.snapshot());
 }
 
 #[test]
 fn table_of_the_fixture_snapshot() {
     let q = TestQueue::fixture();
-    let a = q.cmd().env("COLUMNS", "100").arg("list").assert().success();
-    insta::assert_snapshot!("fixture_list_table_100_columns", stdout_of(&a));
+    let a = q.mqctl(["list"]).env("COLUMNS", "100").run().success();
+    insta::assert_snapshot!("fixture_list_table_100_columns", a.out());
 }
 
 #[test]
 fn stats_table_of_the_fixture_snapshot() {
     let q = TestQueue::fixture();
-    let a = q.cmd().env("COLUMNS", "120").arg("stats").assert().success();
+    let a = q.mqctl(["stats"]).env("COLUMNS", "120").run().success();
     // Every fixture mail was written in the same second, so which entry is
     // "oldest" depends on the folder's listing order: keep only its age.
-    let out: String = stdout_of(&a)
+    let out: String = a
+        .out()
         .lines()
         .map(|l| match l.strip_prefix("oldest: ") {
             Some(rest) => format!("oldest: [id]{}\n", &rest[rest.find(' ').unwrap()..]),

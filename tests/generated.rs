@@ -7,10 +7,7 @@ use std::path::Path;
 use std::process::Command;
 
 use clap::CommandFactory;
-
-fn mqctl() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_mqctl"))
-}
+use common::*;
 
 fn files(dir: &Path) -> Vec<(String, Vec<u8>)> {
     let mut out = Vec::new();
@@ -31,8 +28,7 @@ fn files(dir: &Path) -> Vec<(String, Vec<u8>)> {
 #[test]
 fn committed_man_pages_and_completions_match_the_code() {
     let tmp = tempfile::tempdir().unwrap();
-    let st = mqctl().arg("generate").arg(tmp.path()).status().unwrap();
-    assert!(st.success());
+    mqctl(["generate"]).arg(tmp.path()).run().success();
     let fresh = files(tmp.path());
     let committed = files(Path::new(env!("CARGO_MANIFEST_DIR")));
     let names = |v: &[(String, Vec<u8>)]| v.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>();
@@ -88,7 +84,7 @@ fn clap_definition_is_consistent() {
 fn every_command_help_has_examples() {
     let cmd = mqctl::cli::Cli::command();
     for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {
-        let out = mqctl().arg(sub.get_name()).arg("--help").output().unwrap();
+        let out = mqctl([sub.get_name(), "--help"]).run();
         let help = String::from_utf8_lossy(&out.stdout);
         assert!(
             help.contains("Examples:"),
@@ -101,8 +97,8 @@ fn every_command_help_has_examples() {
 #[test]
 fn completions_command_prints_the_committed_scripts() {
     for (shell, file) in mqctl::cmd::generate::SHELLS {
-        let out = mqctl().args(["completions", shell]).output().unwrap();
-        assert!(out.status.success(), "completions {shell}");
+        let out = mqctl(["completions", shell]).run();
+        assert_eq!(out.code, 0, "completions {shell}: {out:?}");
         let committed = std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("completions").join(file)).unwrap();
         assert_eq!(
             out.stdout, committed,
@@ -113,27 +109,25 @@ fn completions_command_prints_the_committed_scripts() {
 
 /// Asks mqctl for completions the way the bash script does.
 fn complete(queue: Option<&Path>, words: &[&str]) -> (bool, Vec<String>) {
-    let mut c = mqctl();
-    c.env("COMPLETE", "bash")
+    let mut c = mqctl(["--"])
+        .args(words)
+        .env("COMPLETE", "bash")
         .env("_CLAP_COMPLETE_INDEX", (words.len() - 1).to_string())
-        .env("_CLAP_IFS", "\n")
-        .env_remove("MQCTL_QUEUE")
-        .arg("--")
-        .args(words);
+        .env("_CLAP_IFS", "\n");
     if let Some(q) = queue {
-        c.env("MQCTL_QUEUE", q);
+        c = c.env("MQCTL_QUEUE", q);
     }
-    let out = c.output().unwrap();
+    let out = c.run();
     let text = String::from_utf8_lossy(&out.stdout);
     (
-        out.status.success(),
+        out.code == 0,
         text.split('\n').filter(|s| !s.is_empty()).map(str::to_string).collect(),
     )
 }
 
 #[test]
 fn ids_complete_from_the_current_queue() {
-    let q = common::TestQueue::new();
+    let q = TestQueue::new();
     let root = q.root();
     let id = q.entry().create().id;
     let (ok, got) = complete(Some(root), &["mqctl", "show", &id[..3]]);

@@ -111,11 +111,13 @@ fn sample() -> Sample {
 }
 
 impl Sample {
-    fn cmd(&self) -> assert_cmd::Command {
-        self.q.cmd()
-    }
     fn ids(&self, args: &[&str]) -> Vec<String> {
-        list_ids(&self.q, args)
+        self.q.list_ids(args)
+    }
+    /// `list --format ids -` with `input` on stdin, sorted.
+    fn ids_from_stdin(&self, input: impl Into<Vec<u8>>) -> Vec<String> {
+        let r = self.q.mqctl(["list", "--format", "ids", "-"]).stdin(input).run();
+        r.success().sorted_lines()
     }
     fn all(&self) -> Vec<&Created> {
         vec![&self.a, &self.b, &self.c, &self.g, &self.d, &self.e, &self.f]
@@ -183,9 +185,9 @@ fn domain_and_to_match_an_ip_literal_as_typed() {
     let v6 = q.entry().to("user@[IPv6:2001:db8::1]").create();
     q.entry().to("user@example.com").create();
     // `[...]` is also glob syntax; the literal text must still match itself.
-    assert_eq!(list_ids(&q, &["--domain", "[192.0.2.1]"]), [v4.id.as_str()]);
-    assert_eq!(list_ids(&q, &["--to", "user@[192.0.2.1]"]), [v4.id.as_str()]);
-    assert_eq!(list_ids(&q, &["--domain", "[IPv6:2001:db8::1]"]), [v6.id.as_str()]);
+    assert_eq!(q.list_ids(&["--domain", "[192.0.2.1]"]), [v4.id.as_str()]);
+    assert_eq!(q.list_ids(&["--to", "user@[192.0.2.1]"]), [v4.id.as_str()]);
+    assert_eq!(q.list_ids(&["--domain", "[IPv6:2001:db8::1]"]), [v6.id.as_str()]);
 }
 
 #[test]
@@ -251,9 +253,9 @@ fn subject_glob_ignores_case_of_non_ascii_letters() {
     let q = TestQueue::new();
     let hit = q.entry().subject("Élègant sujet").create();
     q.entry().subject("Plain").create();
-    assert_eq!(list_ids(&q, &["--subject", "Élègant*"]), [hit.id.as_str()]);
-    assert_eq!(list_ids(&q, &["--subject", "élègant*"]), [hit.id.as_str()]);
-    assert_eq!(list_ids(&q, &["--subject", "*SUJET"]), [hit.id.as_str()]);
+    assert_eq!(q.list_ids(&["--subject", "Élègant*"]), [hit.id.as_str()]);
+    assert_eq!(q.list_ids(&["--subject", "élègant*"]), [hit.id.as_str()]);
+    assert_eq!(q.list_ids(&["--subject", "*SUJET"]), [hit.id.as_str()]);
 }
 
 #[test]
@@ -276,7 +278,7 @@ fn header_is_repeatable_and_every_one_must_match() {
 #[test]
 fn header_without_colon_is_a_usage_error() {
     let s = sample();
-    s.cmd().args(["list", "--header", "X-Mailer"]).assert().code(2);
+    s.q.run(["list", "--header", "X-Mailer"]).expect(2);
 }
 
 #[test]
@@ -309,15 +311,15 @@ fn filters_combine_with_and() {
 #[test]
 fn due_and_not_due_together_are_a_usage_error() {
     let s = sample();
-    s.cmd().args(["list", "--due", "--not-due"]).assert().code(2);
-    s.cmd().args(["list", "--retried", "--never-tried"]).assert().code(2);
+    s.q.run(["list", "--due", "--not-due"]).expect(2);
+    s.q.run(["list", "--retried", "--never-tried"]).expect(2);
 }
 
 #[test]
 fn invalid_size_and_pattern_are_usage_errors() {
     let s = sample();
-    s.cmd().args(["list", "--larger-than", "big"]).assert().code(2);
-    s.cmd().args(["list", "--from", "[a-"]).assert().code(2);
+    s.q.run(["list", "--larger-than", "big"]).expect(2);
+    s.q.run(["list", "--from", "[a-"]).expect(2);
 }
 
 #[test]
@@ -337,60 +339,36 @@ fn ids_and_filters_combine() {
 #[test]
 fn ambiguous_id_prefix_is_a_usage_error_naming_the_candidates() {
     let s = sample();
-    let a = s.cmd().args(["list", "aaaa"]).assert().code(2);
-    let err = stderr_of(&a);
+    let a = s.q.run(["list", "aaaa"]).expect(2);
+    let err = a.stderr;
     assert!(err.contains("ambiguous"), "{err}");
     assert!(err.contains(A) && err.contains(B), "{err}");
-    assert!(a.get_output().stdout.is_empty());
+    assert!(a.stdout.is_empty());
 }
 
 #[test]
 fn unknown_id_warns_and_lists_the_rest() {
     let s = sample();
-    let a = s
-        .cmd()
-        .args(["list", "--format", "ids", "9999", "bbbb"])
-        .assert()
-        .success();
-    assert_eq!(stdout_of(&a), format!("{C}\n"));
-    let err = stderr_of(&a);
+    let a = s.q.run(["list", "--format", "ids", "9999", "bbbb"]).success();
+    assert_eq!(a.out(), format!("{C}\n"));
+    let err = a.stderr;
     assert!(err.contains("warning") && err.contains("9999"), "{err}");
     let full_but_absent = "99999999-0000-4000-8000-000000000000";
-    let a = s
-        .cmd()
-        .args(["list", "--format", "ids", full_but_absent])
-        .assert()
-        .success();
-    assert!(a.get_output().stdout.is_empty());
-    assert!(stderr_of(&a).contains(full_but_absent));
+    let a = s.q.run(["list", "--format", "ids", full_but_absent]).success();
+    assert!(a.stdout.is_empty());
+    assert!(a.stderr.contains(full_but_absent));
 }
 
 #[test]
 fn dash_reads_ids_from_stdin_one_per_line() {
     let s = sample();
-    let a = s
-        .cmd()
-        .args(["list", "--format", "ids", "-"])
-        .write_stdin(format!("{A}\n\ndddd\n{C}\n"))
-        .assert()
-        .success();
-    let mut got: Vec<String> = stdout_of(&a).lines().map(str::to_string).collect();
-    got.sort();
-    assert_eq!(got, [A, C, E]);
+    assert_eq!(s.ids_from_stdin(format!("{A}\n\ndddd\n{C}\n")), [A, C, E]);
 }
 
 #[test]
 fn dash_reads_nul_separated_ids_from_stdin() {
     let s = sample();
-    let a = s
-        .cmd()
-        .args(["list", "--format", "ids", "-"])
-        .write_stdin(format!("{A}\0{C}\0dddd\0"))
-        .assert()
-        .success();
-    let mut got: Vec<String> = stdout_of(&a).lines().map(str::to_string).collect();
-    got.sort();
-    assert_eq!(got, [A, C, E]);
+    assert_eq!(s.ids_from_stdin(format!("{A}\0{C}\0dddd\0")), [A, C, E]);
 }
 
 #[test]
@@ -399,48 +377,25 @@ fn dash_with_no_ids_on_stdin_selects_nothing() {
     // an empty result into "everything" (the same `-` feeds drop and hold).
     let s = sample();
     for input in ["", "\n\n", "\0"] {
-        let a = s
-            .cmd()
-            .args(["list", "--format", "ids", "-"])
-            .write_stdin(input)
-            .assert()
-            .success();
-        assert_eq!(stdout_of(&a), "", "stdin {input:?}");
-        let a = s
-            .cmd()
-            .args(["list", "--count", "-"])
-            .write_stdin(input)
-            .assert()
-            .success();
-        assert_eq!(stdout_of(&a), "0\n", "stdin {input:?}");
-        let a = s
-            .cmd()
-            .args(["list", "--format", "json", "-"])
-            .write_stdin(input)
-            .assert()
-            .success();
-        assert_eq!(stdout_of(&a).trim(), "[]");
+        let a = s.q.mqctl(["list", "--format", "ids", "-"]).stdin(input).run().success();
+        assert_eq!(a.out(), "", "stdin {input:?}");
+        let a = s.q.mqctl(["list", "--count", "-"]).stdin(input).run().success();
+        assert_eq!(a.out(), "0\n", "stdin {input:?}");
+        let a =
+            s.q.mqctl(["list", "--format", "json", "-"])
+                .stdin(input)
+                .run()
+                .success();
+        assert_eq!(a.out().trim(), "[]");
     }
 }
 
 #[test]
 fn ids_format_piped_back_through_stdin_round_trips() {
     let s = sample();
-    let a = s
-        .cmd()
-        .args(["list", "--format", "ids", "-0", "--state", "queue"])
-        .assert()
-        .success();
-    let ids0 = a.get_output().stdout.clone();
-    let back = s
-        .cmd()
-        .args(["list", "--format", "ids", "-"])
-        .write_stdin(ids0)
-        .assert()
-        .success();
-    let mut got: Vec<String> = stdout_of(&back).lines().map(str::to_string).collect();
-    got.sort();
-    assert_eq!(got, ids_of(&[&s.a, &s.c, &s.g, &s.f]));
+    let a = s.q.run(["list", "--format", "ids", "-0", "--state", "queue"]).success();
+    let ids0 = a.stdout.clone();
+    assert_eq!(s.ids_from_stdin(ids0), ids_of(&[&s.a, &s.c, &s.g, &s.f]));
 }
 
 const ALL_FIELDS: [&str; 14] = [
@@ -463,8 +418,8 @@ const ALL_FIELDS: [&str; 14] = [
 #[test]
 fn json_format_is_one_array_with_every_field() {
     let s = sample();
-    let a = s.cmd().args(["list", "--format", "json"]).assert().success();
-    let v: Value = serde_json::from_slice(&a.get_output().stdout).expect("one JSON document");
+    let a = s.q.run(["list", "--format", "json"]).success();
+    let v: Value = serde_json::from_slice(&a.stdout).expect("one JSON document");
     let arr = v.as_array().expect("an array");
     assert_eq!(arr.len(), 7);
     for e in arr {
@@ -498,20 +453,16 @@ fn json_format_is_one_array_with_every_field() {
 #[test]
 fn json_format_of_nothing_is_an_empty_array() {
     let s = sample();
-    let a = s
-        .cmd()
-        .args(["list", "--format", "json", "--from", "nobody@*"])
-        .assert()
-        .success();
-    let v: Value = serde_json::from_slice(&a.get_output().stdout).unwrap();
+    let a = s.q.run(["list", "--format", "json", "--from", "nobody@*"]).success();
+    let v: Value = serde_json::from_slice(&a.stdout).unwrap();
     assert_eq!(v, serde_json::json!([]));
 }
 
 #[test]
 fn jsonl_format_is_one_object_per_line() {
     let s = sample();
-    let a = s.cmd().args(["list", "--format", "jsonl"]).assert().success();
-    let out = stdout_of(&a);
+    let a = s.q.run(["list", "--format", "jsonl"]).success();
+    let out = a.out();
     assert!(out.ends_with('\n'));
     let mut ids = Vec::new();
     for line in out.lines() {
@@ -526,8 +477,8 @@ fn jsonl_format_is_one_object_per_line() {
 #[test]
 fn ids_format_prints_one_full_id_per_line() {
     let s = sample();
-    let a = s.cmd().args(["list", "--format", "ids"]).assert().success();
-    let out = stdout_of(&a);
+    let a = s.q.run(["list", "--format", "ids"]).success();
+    let out = a.out();
     assert_eq!(out.lines().count(), 7);
     assert!(out.lines().all(|l| l.len() == 36), "{out}");
 }
@@ -535,12 +486,8 @@ fn ids_format_prints_one_full_id_per_line() {
 #[test]
 fn null_flag_separates_ids_with_nul() {
     let s = sample();
-    let a = s
-        .cmd()
-        .args(["list", "--format", "ids", "-0", "--state", "queue"])
-        .assert()
-        .success();
-    let out = &a.get_output().stdout;
+    let a = s.q.run(["list", "--format", "ids", "-0", "--state", "queue"]).success();
+    let out = &a.stdout;
     assert!(!out.contains(&b'\n'), "{out:?}");
     assert_eq!(out.last(), Some(&0));
     let mut ids: Vec<String> = out
@@ -555,23 +502,15 @@ fn null_flag_separates_ids_with_nul() {
 #[test]
 fn fields_choose_and_order_json_keys() {
     let s = sample();
-    let a = s
-        .cmd()
-        .args(["list", "--format", "jsonl", "--fields", "to,id", A])
-        .assert()
-        .success();
-    assert_eq!(
-        stdout_of(&a),
-        format!("{{\"to\":\"bob@example.com\",\"id\":\"{A}\"}}\n")
-    );
+    let a = s.q.run(["list", "--format", "jsonl", "--fields", "to,id", A]).success();
+    assert_eq!(a.out(), format!("{{\"to\":\"bob@example.com\",\"id\":\"{A}\"}}\n"));
 }
 
 #[test]
 fn fields_choose_table_columns() {
     let s = sample();
-    let a = s
-        .cmd()
-        .args([
+    let a =
+        s.q.run([
             "list",
             "--fields",
             "id,to,last_attempt",
@@ -579,9 +518,8 @@ fn fields_choose_table_columns() {
             "queue",
             "--never-tried",
         ])
-        .assert()
         .success();
-    let out = stdout_of(&a);
+    let out = a.out();
     let mut lines = out.lines();
     assert_eq!(
         lines.next().unwrap().split_whitespace().collect::<Vec<_>>(),
@@ -594,22 +532,17 @@ fn fields_choose_table_columns() {
 #[test]
 fn unknown_field_is_a_usage_error_listing_the_known_ones() {
     let s = sample();
-    let a = s.cmd().args(["list", "--fields", "id,colour"]).assert().code(2);
-    let err = stderr_of(&a);
+    let a = s.q.run(["list", "--fields", "id,colour"]).expect(2);
+    let err = a.stderr;
     assert!(err.contains("colour") && err.contains("message_id"), "{err}");
 }
 
 fn jsonl(s: &Sample, args: &[&str]) -> Vec<Value> {
-    let a = s
-        .cmd()
-        .args(["list", "--format", "jsonl"])
+    s.q.mqctl(["list", "--format", "jsonl"])
         .args(args)
-        .assert()
-        .success();
-    stdout_of(&a)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
+        .run()
+        .success()
+        .jsonl()
 }
 
 fn id_list(v: &[Value]) -> Vec<String> {
@@ -656,15 +589,15 @@ fn reverse_reverses_the_sort_and_limit_keeps_the_first() {
 fn limit_without_sort_stops_early() {
     let s = sample();
     assert_eq!(jsonl(&s, &["--limit", "3"]).len(), 3);
-    let a = s.cmd().args(["list", "--format", "ids", "-n", "1"]).assert().success();
-    assert_eq!(stdout_of(&a).lines().count(), 1);
+    let a = s.q.run(["list", "--format", "ids", "-n", "1"]).success();
+    assert_eq!(a.out().lines().count(), 1);
 }
 
 #[test]
 fn table_is_sorted_by_next_attempt_by_default() {
     let s = sample();
-    let a = s.cmd().args(["list", "--utc"]).assert().success();
-    let out = stdout_of(&a);
+    let a = s.q.run(["list", "--utc"]).success();
+    let out = a.out();
     let rows: Vec<&str> = out.lines().skip(1).filter(|l| !l.starts_with("--")).collect();
     assert_eq!(rows.len(), 7);
     let firsts: Vec<&str> = rows.iter().map(|r| r.split_whitespace().next().unwrap()).collect();
@@ -672,20 +605,15 @@ fn table_is_sorted_by_next_attempt_by_default() {
     assert_eq!(firsts[6], &F[..8]);
 }
 
-fn count(s: &Sample, args: &[&str]) -> u64 {
-    let a = s.cmd().args(["list", "--count"]).args(args).assert().success();
-    stdout_of(&a).trim().parse().unwrap()
-}
-
 #[test]
 fn count_prints_the_number_of_matching_entries() {
     let s = sample();
-    assert_eq!(count(&s, &[]), 7);
-    assert_eq!(count(&s, &["--state", "queue"]), 4);
-    assert_eq!(count(&s, &["--from", "alice@*"]), 3);
-    assert_eq!(count(&s, &["--subject", "*invoice*"]), 2);
-    assert_eq!(count(&s, &["bbbb", "dddd"]), 2);
-    assert_eq!(count(&s, &["--from", "nobody@*"]), 0);
+    assert_eq!(s.q.list_count(&[]), 7);
+    assert_eq!(s.q.list_count(&["--state", "queue"]), 4);
+    assert_eq!(s.q.list_count(&["--from", "alice@*"]), 3);
+    assert_eq!(s.q.list_count(&["--subject", "*invoice*"]), 2);
+    assert_eq!(s.q.list_count(&["bbbb", "dddd"]), 2);
+    assert_eq!(s.q.list_count(&["--from", "nobody@*"]), 0);
 }
 
 #[test]
@@ -697,9 +625,9 @@ fn count_agrees_with_the_listing_when_state_folders_hold_strays() {
     std::fs::create_dir(s.q.path("queue/22222222-0000-4000-8000-00000000000d")).unwrap();
     let listed = s.ids(&[]).len() as u64;
     assert_eq!(listed, 9);
-    assert_eq!(count(&s, &[]), listed);
+    assert_eq!(s.q.list_count(&[]), listed);
     assert_eq!(
-        count(&s, &["--state", "queue"]),
+        s.q.list_count(&["--state", "queue"]),
         s.ids(&["--state", "queue"]).len() as u64
     );
 }
@@ -717,13 +645,13 @@ fn count_and_ids_without_filters_open_no_entry_file() {
         age_atime(f);
     }
     let before: Vec<i128> = files.iter().map(|f| atime_ns(f)).collect();
-    q.cmd().args(["list", "--count"]).assert().success();
-    q.cmd().args(["list", "--format", "ids"]).assert().success();
+    q.run(["list", "--count"]).success();
+    q.run(["list", "--format", "ids"]).success();
     let after: Vec<i128> = files.iter().map(|f| atime_ns(f)).collect();
     assert_eq!(before, after, "list --count / --format ids read an entry's files");
     // The check can see a read: a full listing moves the access times
     // (unless the filesystem does not record them at all).
-    q.cmd().args(["list", "--format", "json"]).assert().success();
+    q.run(["list", "--format", "json"]).success();
     let read: Vec<i128> = files.iter().map(|f| atime_ns(f)).collect();
     if read == before {
         eprintln!("note: this filesystem does not update access times; the check above proves nothing here");
@@ -738,8 +666,8 @@ fn table_fits_80_columns_and_cuts_with_an_ellipsis() {
         .to("another.extremely.long.recipient.address@deeply.nested.subdomain.example.com")
         .subject("A subject line that is much longer than any terminal is wide, on purpose, to be cut")
         .create();
-    let a = s.cmd().env("COLUMNS", "80").arg("list").assert().success();
-    let out = stdout_of(&a);
+    let a = s.q.mqctl(["list"]).env("COLUMNS", "80").run().success();
+    let out = a.out();
     for line in out.lines() {
         assert!(line.width() <= 80, "{} columns: {line}", line.width());
     }
@@ -747,9 +675,12 @@ fn table_fits_80_columns_and_cuts_with_an_ellipsis() {
     // No row is wrapped: header, 8 rows, summary.
     assert_eq!(out.lines().count(), 10, "{out}");
     // Into a pipe with no COLUMNS, nothing is cut.
-    let wide = s.cmd().arg("list").assert().success();
-    assert!(stdout_of(&wide).contains("another.extremely.long.recipient.address@deeply.nested.subdomain.example.com"));
-    assert!(!stdout_of(&wide).contains('…'));
+    let wide = s.q.run(["list"]).success();
+    assert!(
+        wide.out()
+            .contains("another.extremely.long.recipient.address@deeply.nested.subdomain.example.com")
+    );
+    assert!(!wide.out().contains('…'));
 }
 
 #[test]
@@ -759,8 +690,8 @@ fn table_counts_wide_characters_as_two_columns() {
         .subject("日本語の件名がとても長いのでターミナルの幅を超えてしまいます。日本語の件名がとても長い")
         .to("受取人@[192.0.2.7]")
         .create();
-    let a = q.cmd().env("COLUMNS", "80").arg("list").assert().success();
-    for line in stdout_of(&a).lines() {
+    let a = q.mqctl(["list"]).env("COLUMNS", "80").run().success();
+    for line in a.out().lines() {
         assert!(line.width() <= 80, "{} columns: {line}", line.width());
     }
 }
@@ -768,20 +699,20 @@ fn table_counts_wide_characters_as_two_columns() {
 #[test]
 fn times_are_relative_by_default_and_absolute_with_utc() {
     let s = sample();
-    let rel = stdout_of(&s.cmd().args(["list", A]).assert().success());
+    let rel = s.q.run(["list", A]).success().out().to_string();
     assert!(rel.contains("30m ago"), "{rel}");
     assert!(!rel.contains("2026-"), "{rel}");
-    let utc = stdout_of(&s.cmd().args(["list", "--utc", A]).assert().success());
+    let utc = s.q.run(["list", "--utc", A]).success().out().to_string();
     assert!(utc.contains("2026-11-22 20:10:00Z"), "{utc}");
     assert!(!utc.contains("ago"), "{utc}");
-    let c = stdout_of(&s.cmd().args(["list", C]).assert().success());
+    let c = s.q.run(["list", C]).success().out().to_string();
     assert!(c.contains("in 1h"), "{c}");
 }
 
 #[test]
 fn utc_and_local_together_are_a_usage_error() {
     let s = sample();
-    s.cmd().args(["list", "--utc", "--local"]).assert().code(2);
+    s.q.run(["list", "--utc", "--local"]).expect(2);
 }
 
 /// A queue big enough that `list` output does not fit in a pipe buffer:
@@ -795,26 +726,13 @@ fn big_queue(n: usize) -> TestQueue {
     q
 }
 
-/// Runs `mqctl ARGS | head -n 1` under bash and returns mqctl's own exit
-/// status (`PIPESTATUS`), its stderr and what head printed.
-fn piped_into_head(q: &TestQueue, args: &str) -> std::process::Output {
-    pipeline(
-        q,
-        &format!("\"$MQCTL_BIN\" {args} | head -n 1; exit \"${{PIPESTATUS[0]}}\""),
-    )
-}
-
-fn pipeline(q: &TestQueue, script: &str) -> std::process::Output {
-    std::process::Command::new("bash")
-        .arg("-c")
-        .arg(script)
-        .env("MQCTL_BIN", assert_cmd::cargo::cargo_bin("mqctl"))
-        .env("MQCTL_QUEUE", q.root())
-        .env("MQCTL_NOW", NOW)
-        .env("NO_COLOR", "1")
-        .env_remove("COLUMNS")
-        .output()
-        .unwrap()
+/// Runs `mqctl ARGS | head -n 1` under bash: the exit code is mqctl's own
+/// (`PIPESTATUS`), with its stderr and what head printed.
+fn piped_into_head(q: &TestQueue, args: &str) -> Run {
+    q.shell(&format!(
+        "\"$MQCTL_BIN\" {args} | head -n 1; exit \"${{PIPESTATUS[0]}}\""
+    ))
+    .run()
 }
 
 #[test]
@@ -829,28 +747,18 @@ fn closed_pipe_is_not_an_error() {
         "stats --format json --top 100000",
     ] {
         let out = piped_into_head(&q, args);
-        assert_eq!(
-            out.status.code(),
-            Some(0),
-            "`mqctl {args} | head -1` exit status; stderr: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        assert!(
-            out.stderr.is_empty(),
-            "{args}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert_eq!(out.code, 0, "`mqctl {args} | head -1` exit status: {out:?}");
+        assert!(out.stderr.is_empty(), "{args}: {out:?}");
         assert_eq!(out.stdout.iter().filter(|&&b| b == b'\n').count(), 1, "{args}");
     }
     let line = piped_into_head(&q, "list --format jsonl").stdout;
     let v: Value = serde_json::from_slice(&line).unwrap();
     assert!(v["id"].is_string());
 
-    let out = pipeline(
-        &q,
-        "\"$MQCTL_BIN\" list --format ids | \"$MQCTL_BIN\" show --json - | head -n 1; exit \"${PIPESTATUS[1]}\"",
-    );
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
-    assert!(out.stderr.is_empty(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = q
+        .shell("\"$MQCTL_BIN\" list --format ids | \"$MQCTL_BIN\" show --json - | head -n 1; exit \"${PIPESTATUS[1]}\"")
+        .run();
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(out.stderr.is_empty(), "{out:?}");
     assert_eq!(out.stdout, b"[\n");
 }

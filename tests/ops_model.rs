@@ -9,19 +9,19 @@
 //! of the expected times; nothing left of dropped entries and emptied mails;
 //! no temp file. Each reported outcome must be the one the model predicts.
 
-mod opsupport;
+mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::sync::atomic::AtomicBool;
 
+use common::*;
 use jiff::{SignedDuration, Timestamp};
 use mqctl::audit::Audit;
 use mqctl::change::entries::{self, Request, Target};
 use mqctl::change::{Change, Control, End, Observer, Verb};
 use mqctl::queue::ops::{EntryOp, Item, Outcome, Reschedule};
 use mqctl::queue::{EntryId, Queue, Schedule, State, parse};
-use opsupport::*;
 use proptest::prelude::*;
 
 #[derive(Debug, Clone)]
@@ -108,7 +108,7 @@ fn step_strategy() -> impl Strategy<Value = Step> {
 /// What the model knows of one entry.
 #[derive(Debug, Clone)]
 struct M {
-    made: Made,
+    made: Created,
     /// None once dropped / cleaned up.
     state: Option<State>,
     at: Timestamp,
@@ -249,7 +249,7 @@ fn same_kind(a: &Outcome, b: &Outcome) -> bool {
 
 /// Checks the queue on disk against the model.
 fn check(q: &TestQueue, model: &[M]) -> Result<(), TestCaseError> {
-    let on_disk = entries(&q.root);
+    let on_disk = entries(q.root());
     let live: BTreeMap<String, (String, Vec<u8>)> = model
         .iter()
         .filter_map(|m| {
@@ -281,7 +281,7 @@ fn check(q: &TestQueue, model: &[M]) -> Result<(), TestCaseError> {
         "data/ differs from the model (leftover or lost mail/dest folders)"
     );
     for m in model.iter().filter(|m| m.state.is_some()) {
-        let d = q.path(&m.made.dest_rel());
+        let d = q.path(m.made.dest_dir());
         let mut files: Vec<String> = fs::read_dir(&d)
             .unwrap()
             .map(|e| e.unwrap().file_name().into_string().unwrap())
@@ -299,14 +299,14 @@ fn check(q: &TestQueue, model: &[M]) -> Result<(), TestCaseError> {
             last_attempt: m.last,
         });
         prop_assert_eq!(String::from_utf8_lossy(&sched), want, "schedule of {}", m.made.id);
-        prop_assert!(q.path(&m.made.mail_rel()).join("contents").is_file());
+        prop_assert!(q.path(m.made.mail_dir()).join("contents").is_file());
     }
-    prop_assert!(temp_files(&q.root).is_empty());
+    prop_assert!(temp_files(q.root()).is_empty());
     Ok(())
 }
 
 fn run_case(mails: Vec<MailSpec>, steps: Vec<Step>) -> Result<(), TestCaseError> {
-    let mut q = TestQueue::new();
+    let q = TestQueue::new();
     fs::create_dir(q.path("hold")).unwrap();
     let mut model: Vec<M> = Vec::new();
     for (i, spec) in mails.iter().enumerate() {
@@ -314,12 +314,12 @@ fn run_case(mails: Vec<MailSpec>, steps: Vec<Step>) -> Result<(), TestCaseError>
         // each afterwards to the spec's own times.
         let to: Vec<String> = (0..spec.rcpts.len()).map(|r| format!("r{r}@m{i}.example")).collect();
         let to: Vec<&str> = to.iter().map(String::as_str).collect();
-        let made = q.mail("alice@example.org", &to, base(), None);
-        for (mk, &(state, at, retried)) in made.into_iter().zip(&spec.rcpts) {
+        let made = q.enqueue(&to).at(base()).create();
+        for (mk, &(state, at, retried)) in made.entries.into_iter().zip(&spec.rcpts) {
             let at = minutes(at);
             let last = retried.then(|| at - SignedDuration::from_hours(4));
             let s = parse::schedule_json(&Schedule { at, last_attempt: last });
-            fs::write(q.path(&mk.dest_rel()).join("schedule"), s).unwrap();
+            fs::write(q.path(mk.dest_dir()).join("schedule"), s).unwrap();
             if state != State::Queued {
                 q.put(&mk.id, "queue", dir(state));
             }
@@ -331,7 +331,7 @@ fn run_case(mails: Vec<MailSpec>, steps: Vec<Step>) -> Result<(), TestCaseError>
             });
         }
     }
-    q.queue = mqctl::queue::Queue::open(&q.root).unwrap();
+    let queue = q.open();
     check(&q, &model)?;
     let stop = AtomicBool::new(false);
     for (n, step) in steps.iter().enumerate() {
@@ -376,7 +376,7 @@ fn run_case(mails: Vec<MailSpec>, steps: Vec<Step>) -> Result<(), TestCaseError>
             stuck_after: stale.unwrap_or(SignedDuration::from_hours(1)),
             now,
         };
-        let (end, got) = apply(&q.queue, op_of(&step.kind), &batch, &rules);
+        let (end, got) = apply(&queue, op_of(&step.kind), &batch, &rules);
         prop_assert_eq!(end, End::Finished);
         prop_assert_eq!(got.len(), batch.len(), "one report per entry");
         for c in &got {
@@ -425,7 +425,7 @@ fn plain_rules(dry_run: bool, stop: &AtomicBool) -> Rules<'_> {
 }
 
 /// The entries `simple` made, as queued entries to apply an operation to.
-fn queued(made: &[Made]) -> Vec<(State, EntryId)> {
+fn queued(made: &[Created]) -> Vec<(State, EntryId)> {
     made.iter()
         .map(|m| (State::Queued, EntryId::new(m.id.as_bytes())))
         .collect()
@@ -439,7 +439,7 @@ fn apply_with_the_stop_flag_set_changes_nothing_and_says_it_stopped() {
     let stop = AtomicBool::new(true);
     let rules = plain_rules(false, &stop);
     let batch = queued(&a);
-    let (end, reported) = apply(&q.queue, (Verb::Drop, EntryOp::Drop), &batch, &rules);
+    let (end, reported) = apply(&q.open(), (Verb::Drop, EntryOp::Drop), &batch, &rules);
     assert_eq!(end, End::Interrupted);
     assert!(reported.is_empty());
     assert_tree(&before, &q.snapshot());
@@ -462,7 +462,7 @@ fn dry_run_apply_reports_done_and_changes_nothing() {
             EntryOp::Schedule(Reschedule::DeferBy(SignedDuration::from_hours(1), base())),
         ),
     ] {
-        let (_, got) = apply(&q.queue, op, &batch, &rules);
+        let (_, got) = apply(&q.open(), op, &batch, &rules);
         let got: Vec<Outcome> = got.into_iter().map(|c| c.outcome).collect();
         assert_eq!(got, vec![Outcome::Done, Outcome::Done], "{op:?}");
         assert_tree(&before, &q.snapshot());

@@ -5,20 +5,18 @@
 //! bulk change. Afterwards every entry must be in exactly one folder with
 //! its exact link, nothing lost, nothing duplicated, every summary adding up.
 
-mod opsupport;
+mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
-use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Stdio};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use common::*;
 use mqctl::queue::{EntryId, Queue, parse};
-use opsupport::*;
+use nix::sys::signal::Signal;
 use rayon::prelude::*;
 
 /// A fixed clock far after every time in the test queues, so `--at now` is
@@ -27,45 +25,9 @@ const LATER: &str = "2030-01-01T00:00:00Z";
 
 const CRASH_ENTRIES: usize = 20_000;
 
-/// Spawns mqctl with stdout piped and stderr collected; returns the child
-/// and a flag set once stdout has produced its first bytes (the first batch
-/// of changes is done: the command is in the middle of its work).
-fn spawn(root: &Path, args: &[&str]) -> (Child, Arc<AtomicBool>, thread::JoinHandle<String>) {
-    let mut c = cmd(root, args);
-    c.env("MQCTL_NOW", LATER).stdout(Stdio::piped()).stderr(Stdio::piped());
-    let mut child = c.spawn().unwrap();
-    let started = Arc::new(AtomicBool::new(false));
-    let mut out = child.stdout.take().unwrap();
-    let flag = Arc::clone(&started);
-    let reader = thread::spawn(move || {
-        let mut all = Vec::new();
-        let mut buf = [0u8; 65536];
-        loop {
-            match out.read(&mut buf) {
-                Ok(0) | Err(_) => break,
-                Ok(n) => {
-                    flag.store(true, Ordering::SeqCst);
-                    all.extend_from_slice(&buf[..n]);
-                }
-            }
-        }
-        String::from_utf8_lossy(&all).into_owned()
-    });
-    (child, started, reader)
-}
-
-fn wait_for(flag: &AtomicBool, child: &mut Child, limit: Duration) -> bool {
-    let t = Instant::now();
-    while t.elapsed() < limit {
-        if flag.load(Ordering::SeqCst) {
-            return true;
-        }
-        if child.try_wait().unwrap().is_some() {
-            return false;
-        }
-        thread::sleep(Duration::from_millis(1));
-    }
-    false
+/// Starts `mqctl ARGS` at the clock LATER.
+fn spawn<'q>(q: &'q TestQueue, args: &[&str]) -> Spawned<'q> {
+    q.mqctl(args).now(LATER).spawn()
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -158,31 +120,30 @@ fn check_after_kill(root: &Path, bulk: Bulk, initial: &BTreeMap<String, String>,
 fn crash_test(bulk: Bulk, seed: u64) {
     let t0 = Instant::now();
     let (q, initial) = TestQueue::bulk(CRASH_ENTRIES);
-    let orig = schedules(&q.root);
+    let orig = schedules(q.root());
     let mails_before = count(&q.path("data"));
     let mut rng = fastrand::Rng::with_seed(seed);
     let args = bulk.args();
     let mut hits = 0;
     for k in 0..3 {
-        let (mut child, started, reader) = spawn(&q.root, &args);
+        let mut child = spawn(&q, &args);
         // The first kill lands 20–200 ms after the start (often while it
         // reads the queue); the others 0–80 ms after the first batch of
         // changes was reported, in the middle of the work.
         let delay = if k == 0 {
             rng.u64(20..=200)
         } else {
-            wait_for(&started, &mut child, Duration::from_secs(30));
+            child.wait_started(Duration::from_secs(30));
             rng.u64(0..=80)
         };
         thread::sleep(Duration::from_millis(delay));
-        if child.try_wait().unwrap().is_none() {
-            child.kill().unwrap(); // SIGKILL
+        if !child.exited() {
+            child.signal(Signal::SIGKILL);
             hits += 1;
         }
-        let st = child.wait().unwrap();
-        let _ = reader.join();
+        let st = child.wait();
         assert!(st.code().is_none_or(|c| c == 0), "{bulk:?} run {k}: {st:?}");
-        check_after_kill(&q.root, bulk, &initial, &orig);
+        check_after_kill(q.root(), bulk, &initial, &orig);
     }
     assert!(
         hits >= 2,
@@ -191,15 +152,13 @@ fn crash_test(bulk: Bulk, seed: u64) {
 
     // purge finishes interrupted cleanups and removes the temp files of
     // interrupted rewrites; a re-run finishes the job.
-    let p = mqctl_at(&q.root, LATER, &["purge", "--min-age", "0s"]);
-    assert_eq!(p.code, Some(0), "{p:?}");
+    q.mqctl(["purge", "--min-age", "0s"]).now(LATER).run().expect(0);
     assert_eq!(count(&q.path("cleanup")), 0);
-    assert!(temp_files(&q.root).is_empty(), "{:?}", temp_files(&q.root));
-    let r = mqctl_at(&q.root, LATER, &args);
-    assert_eq!(r.code, Some(0), "{r:?}");
+    assert!(temp_files(q.root()).is_empty(), "{:?}", temp_files(q.root()));
+    let r = q.mqctl(&args).now(LATER).run().expect(0);
     assert_eq!(r.counts().failed, 0, "{r:?}");
-    check_after_kill(&q.root, bulk, &initial, &orig);
-    let after = entries(&q.root);
+    check_after_kill(q.root(), bulk, &initial, &orig);
+    let after = entries(q.root());
     match bulk {
         Bulk::Drop => {
             assert!(after.is_empty(), "{} entries left", after.len());
@@ -213,7 +172,7 @@ fn crash_test(bulk: Bulk, seed: u64) {
         Bulk::Reschedule => {
             assert_eq!(after.len(), initial.len());
             let target = parse::format_timestamp(LATER.parse().unwrap());
-            for (k, text) in schedules(&q.root) {
+            for (k, text) in schedules(q.root()) {
                 let s = parse::schedule(text.as_bytes()).unwrap();
                 assert_eq!(parse::format_timestamp(s.at), target, "{k} not rescheduled: {text}");
             }
@@ -242,26 +201,25 @@ fn kill_9_during_bulk_hold_loses_nothing_and_a_rerun_finishes() {
 
 const CONCURRENT_ENTRIES: usize = 4_000;
 
-fn finish(child: Child, reader: thread::JoinHandle<String>) -> Run {
-    let o = child.wait_with_output().unwrap();
-    Run {
-        code: o.status.code(),
-        stdout: reader.join().unwrap(),
-        stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
-    }
+/// Runs `a` and `b` at once (clock LATER); both must exit 0 and fail no
+/// entry. Returns each run with its summary's counts.
+fn at_once(q: &TestQueue, a: &[&str], b: &[&str]) -> [(Run, Counts); 2] {
+    let (a, b) = (spawn(q, a), spawn(q, b));
+    [a.finish(), b.finish()].map(|r| {
+        let r = r.expect(0);
+        let c = r.counts();
+        assert_eq!(c.failed, 0, "{r:?}");
+        (r, c)
+    })
 }
 
 #[test]
 fn two_bulk_drops_at_once_handle_each_entry_once() {
     let (q, initial) = TestQueue::bulk(CONCURRENT_ENTRIES);
-    let (a, _, ra) = spawn(&q.root, &["drop", "--all", "--yes"]);
-    let (b, _, rb) = spawn(&q.root, &["drop", "--all", "--yes"]);
-    let (a, b) = (finish(a, ra), finish(b, rb));
-    assert_eq!((a.code, b.code), (Some(0), Some(0)), "{a:?}\n{b:?}");
-    let (ca, cb) = (a.counts(), b.counts());
+    let drop = ["drop", "--all", "--yes"];
+    let [(a, ca), (b, cb)] = at_once(&q, &drop, &drop);
     eprintln!("two drops: {ca:?} {cb:?}");
     assert_eq!(ca.done + cb.done, initial.len() as u64, "{ca:?} {cb:?}");
-    assert_eq!((ca.failed, cb.failed), (0, 0));
     assert!(ca.done + ca.vanished + ca.skipped <= initial.len() as u64);
     // Each entry was reported dropped by exactly one of them.
     let ids = |r: &Run| -> BTreeSet<String> {
@@ -273,26 +231,21 @@ fn two_bulk_drops_at_once_handle_each_entry_once() {
     let (ia, ib) = (ids(&a), ids(&b));
     assert!(ia.is_disjoint(&ib), "an entry was dropped twice");
     assert_eq!(ia.len() + ib.len(), initial.len());
-    assert!(entries(&q.root).is_empty());
+    assert!(entries(q.root()).is_empty());
     assert_eq!(count(&q.path("data")), 0);
 }
 
 #[test]
 fn hold_and_drop_at_once_leave_every_entry_held_or_dropped() {
     let (q, initial) = TestQueue::bulk(CONCURRENT_ENTRIES);
-    let (h, _, rh) = spawn(&q.root, &["hold", "--all", "--yes"]);
-    let (d, _, rd) = spawn(&q.root, &["drop", "--all", "--yes"]);
-    let (h, d) = (finish(h, rh), finish(d, rd));
-    assert_eq!((h.code, d.code), (Some(0), Some(0)), "{h:?}\n{d:?}");
-    let (ch, cd) = (h.counts(), d.counts());
+    let [(_, ch), (_, cd)] = at_once(&q, &["hold", "--all", "--yes"], &["drop", "--all", "--yes"]);
     eprintln!("hold {ch:?} drop {cd:?}");
-    assert_eq!((ch.failed, cd.failed), (0, 0));
-    let after = entries(&q.root);
+    let after = entries(q.root());
     assert!(after.values().all(|(s, _)| s == "hold"), "entries left outside hold/");
     assert_eq!(after.len() as u64 + cd.done, initial.len() as u64, "{ch:?} {cd:?}");
     for (id, (_, text)) in &after {
         assert_eq!(text, initial[id].as_bytes());
-        assert!(q.root.join("hold").join(&initial[id]).join("schedule").is_file());
+        assert!(q.root().join("hold").join(&initial[id]).join("schedule").is_file());
     }
 }
 
@@ -302,19 +255,15 @@ fn two_purges_at_once_clean_each_pending_entry_once() {
     for id in initial.keys() {
         q.put(id, "queue", "cleanup");
     }
-    let (a, _, ra) = spawn(&q.root, &["purge", "--min-age", "0s"]);
-    let (b, _, rb) = spawn(&q.root, &["purge", "--min-age", "0s"]);
-    let (a, b) = (finish(a, ra), finish(b, rb));
-    assert_eq!((a.code, b.code), (Some(0), Some(0)), "{a:?}\n{b:?}");
-    let (ca, cb) = (a.counts(), b.counts());
+    let purge = ["purge", "--min-age", "0s"];
+    let [(_, ca), (_, cb)] = at_once(&q, &purge, &purge);
     eprintln!("two purges: {ca:?} {cb:?}");
-    assert_eq!((ca.failed, cb.failed), (0, 0));
     assert_eq!(
         ca.done + cb.done,
         initial.len() as u64,
         "an entry was counted cleaned up twice: {ca:?} {cb:?}"
     );
-    assert!(entries(&q.root).is_empty());
+    assert!(entries(q.root()).is_empty());
     assert_eq!(count(&q.path("data")), 0);
 }
 
@@ -330,11 +279,11 @@ fn purge_never_deletes_the_mail_of_an_entry_released_meanwhile() {
     fs::create_dir(q.path("hold")).unwrap();
     for run in 0..6 {
         for id in &ids {
-            let _ = fs::rename(q.root.join("queue").join(id), q.root.join("hold").join(id));
+            let _ = fs::rename(q.root().join("queue").join(id), q.root().join("hold").join(id));
         }
         let r = thread::scope(|s| {
             let pace = Duration::from_micros(rng.u64(5..40));
-            let (ids, root) = (&ids, &q.root);
+            let (ids, root) = (&ids, q.root());
             s.spawn(move || {
                 // One release sweep, spread over the purge's run.
                 for id in ids {
@@ -342,23 +291,23 @@ fn purge_never_deletes_the_mail_of_an_entry_released_meanwhile() {
                     thread::sleep(pace);
                 }
             });
-            mqctl(&q.root, &["purge", "--min-age", "0s"])
+            q.run(["purge", "--min-age", "0s"])
         });
-        assert_eq!(r.code, Some(0), "{r:?}");
+        assert_eq!(r.code, 0, "{r:?}");
         let lost: Vec<&String> = initial
             .iter()
-            .filter(|(_, link)| !q.root.join("queue").join(link).join("schedule").is_file())
+            .filter(|(_, link)| !q.root().join("queue").join(link).join("schedule").is_file())
             .map(|(id, _)| id)
             .collect();
         assert!(
             lost.is_empty(),
             "run {run}: purge deleted the data of {} live entries:\n{}",
             lost.len(),
-            r.stdout
+            r.out()
         );
         assert!(r.stdout.is_empty(), "run {run}: {r:?}");
     }
-    assert_eq!(entries(&q.root).len(), initial.len());
+    assert_eq!(entries(q.root()).len(), initial.len());
 }
 
 /// A writer built from the library: send_start (queue → inflight),
@@ -440,7 +389,7 @@ fn with_writer(root: &Path, from: &str, n: usize, run: impl FnOnce() -> Run) -> 
 /// mqctl, `verb`, or sent by the writer), and the two really overlapped.
 fn assert_each_entry_once(r: &Run, w: &Writer, total: usize, verb: &str) -> Counts {
     assert!(w.errors.is_empty(), "writer errors: {:?}", w.errors);
-    assert_eq!(r.code, Some(0), "{r:?}");
+    assert_eq!(r.code, 0, "{r:?}");
     let c = r.counts();
     assert_eq!(c.failed, 0, "{r:?}");
     assert_eq!(c.done as usize + w.sent, total, "{verb} {c:?} + sent {}", w.sent);
@@ -452,13 +401,12 @@ fn assert_each_entry_once(r: &Run, w: &Writer, total: usize, verb: &str) -> Coun
 #[test]
 fn a_live_writer_sending_during_a_bulk_drop_loses_and_duplicates_nothing() {
     let (q, initial) = TestQueue::bulk(CONCURRENT_ENTRIES);
-    let (w, r) = with_writer(&q.root, "queue", initial.len(), || {
-        let (child, _, reader) = spawn(&q.root, &["drop", "--all", "--yes"]);
-        finish(child, reader)
+    let (w, r) = with_writer(q.root(), "queue", initial.len(), || {
+        spawn(&q, &["drop", "--all", "--yes"]).finish()
     });
     let c = assert_each_entry_once(&r, &w, initial.len(), "dropped");
     assert_eq!(r.lines().len() as u64, c.done);
-    assert!(entries(&q.root).is_empty());
+    assert!(entries(q.root()).is_empty());
     assert_eq!(count(&q.path("data")), 0, "leftover mail folders");
 }
 
@@ -468,18 +416,16 @@ fn a_live_writer_finishing_sends_during_recover_loses_and_duplicates_nothing() {
     for id in initial.keys() {
         q.put(id, "queue", "inflight");
     }
-    let (w, r) = with_writer(&q.root, "inflight", initial.len(), || {
-        let mut c = cmd(&q.root, &["recover", "--older-than", "0s"]);
-        c.stdout(Stdio::piped()).stderr(Stdio::piped());
-        c.output().unwrap().into()
+    let (w, r) = with_writer(q.root(), "inflight", initial.len(), || {
+        q.run(["recover", "--older-than", "0s"])
     });
     let c = assert_each_entry_once(&r, &w, initial.len(), "recovered");
-    let after = entries(&q.root);
+    let after = entries(q.root());
     assert_eq!(after.len() as u64, c.done);
     for (id, (state, text)) in &after {
         assert_eq!(state, "queue");
         assert_eq!(text, initial[id].as_bytes());
-        assert!(q.root.join("queue").join(&initial[id]).join("schedule").is_file());
+        assert!(q.root().join("queue").join(&initial[id]).join("schedule").is_file());
     }
 }
 
@@ -489,22 +435,21 @@ fn a_live_writer_finishing_sends_during_recover_loses_and_duplicates_nothing() {
 /// checks it stopped after the entry at hand with exit 130, a summary
 /// marked "(interrupted)", and a consistent queue. Retries with a larger
 /// queue if the command finished before the signal could arrive.
-fn interrupt_test(args: &[&str], signal: nix::sys::signal::Signal, verb: &str) {
+fn interrupt_test(args: &[&str], signal: Signal, verb: &str) {
     let mut n = CRASH_ENTRIES;
     for _ in 0..3 {
         let (q, initial) = TestQueue::bulk(n);
-        let (mut child, started, reader) = spawn(&q.root, args);
-        if wait_for(&started, &mut child, Duration::from_secs(60)) {
-            // Not reaped yet (wait_for only reaps an exited child): the pid is ours.
-            let pid = nix::unistd::Pid::from_raw(child.id() as i32);
-            nix::sys::signal::kill(pid, signal).unwrap();
+        let mut child = spawn(&q, args);
+        if child.wait_started(Duration::from_secs(60)) {
+            // Not reaped yet (wait_started only sees that it exited): the pid is ours.
+            child.signal(signal);
         }
-        let r = finish(child, reader);
-        if r.code == Some(0) && !r.stderr.contains("(interrupted)") {
+        let r = child.finish();
+        if r.code == 0 && !r.stderr.contains("(interrupted)") {
             n *= 2;
             continue; // finished first: try again, bigger
         }
-        assert_eq!(r.code, Some(130), "{r:?}");
+        assert_eq!(r.code, 130, "{r:?}");
         let summary = r.summary();
         assert!(summary.ends_with("(interrupted)"), "{summary}");
         assert!(summary.contains(verb), "{summary}");
@@ -512,8 +457,8 @@ fn interrupt_test(args: &[&str], signal: nix::sys::signal::Signal, verb: &str) {
         assert!(c.done > 0 && (c.done as usize) < initial.len(), "{summary}");
         assert_eq!(c.failed, 0);
         assert_eq!(r.lines().len() as u64, c.done, "one line per entry reported done");
-        let after = entries(&q.root);
-        assert!(temp_files(&q.root).is_empty(), "the entry at hand was not finished");
+        let after = entries(q.root());
+        assert!(temp_files(q.root()).is_empty(), "the entry at hand was not finished");
         assert_eq!(count(&q.path("cleanup")), 0, "the entry at hand was not finished");
         match args[0] {
             "drop" => {
@@ -529,7 +474,7 @@ fn interrupt_test(args: &[&str], signal: nix::sys::signal::Signal, verb: &str) {
             "reschedule" => {
                 assert_eq!(after.len(), initial.len());
                 let target = parse::format_timestamp(LATER.parse().unwrap());
-                let new = schedules(&q.root)
+                let new = schedules(q.root())
                     .values()
                     .filter(|t| parse::format_timestamp(parse::schedule(t.as_bytes()).unwrap().at) == target)
                     .count();
@@ -545,34 +490,30 @@ fn interrupt_test(args: &[&str], signal: nix::sys::signal::Signal, verb: &str) {
 
 #[test]
 fn sigterm_stops_a_bulk_drop_after_the_entry_at_hand_with_exit_130() {
-    interrupt_test(
-        &["drop", "--all", "--yes"],
-        nix::sys::signal::Signal::SIGTERM,
-        "dropped",
-    );
+    interrupt_test(&["drop", "--all", "--yes"], Signal::SIGTERM, "dropped");
 }
 
 #[test]
 fn sigint_stops_a_bulk_hold_with_exit_130() {
-    interrupt_test(&["hold", "--all", "--yes"], nix::sys::signal::Signal::SIGINT, "held");
+    interrupt_test(&["hold", "--all", "--yes"], Signal::SIGINT, "held");
 }
 
 #[test]
 fn sigterm_stops_a_bulk_reschedule_with_no_temp_file_left() {
     interrupt_test(
         &["reschedule", "--all", "--at", "now", "--yes"],
-        nix::sys::signal::Signal::SIGTERM,
+        Signal::SIGTERM,
         "rescheduled",
     );
 }
 
 /// Waits until the child has the queue root open (it opens the queue right
 /// after installing its signal handlers, before scanning).
-fn wait_until_queue_open(child: &mut Child, root: &Path, limit: Duration) -> bool {
-    let fds = PathBuf::from(format!("/proc/{}/fd", child.id()));
+fn wait_until_queue_open(child: &mut Spawned<'_>, root: &Path, limit: Duration) -> bool {
+    let fds = PathBuf::from(format!("/proc/{}/fd", child.pid()));
     let t = Instant::now();
     while t.elapsed() < limit {
-        if child.try_wait().unwrap().is_some() {
+        if child.exited() {
             return false;
         }
         let open = fs::read_dir(&fds)
@@ -595,24 +536,23 @@ fn sigterm_during_the_initial_scan_changes_nothing_and_exits_130() {
     let mut n = CRASH_ENTRIES;
     for _ in 0..3 {
         let (q, _) = TestQueue::bulk(n);
-        let before = entries(&q.root);
-        let (mut child, _, reader) = spawn(&q.root, &["drop", "--to", "*", "--yes"]);
-        if wait_until_queue_open(&mut child, &q.root, Duration::from_secs(60)) {
-            let pid = nix::unistd::Pid::from_raw(child.id() as i32);
-            nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
+        let before = entries(q.root());
+        let mut child = spawn(&q, &["drop", "--to", "*", "--yes"]);
+        if wait_until_queue_open(&mut child, q.root(), Duration::from_secs(60)) {
+            child.signal(Signal::SIGTERM);
         }
-        let r = finish(child, reader);
-        if !r.stderr.contains("before any change") && (r.code == Some(0) || r.stderr.contains("(interrupted)")) {
+        let r = child.finish();
+        if !r.stderr.contains("before any change") && (r.code == 0 || r.stderr.contains("(interrupted)")) {
             n *= 2;
             continue; // the scan was over before the signal: try a bigger queue
         }
-        assert_eq!(r.code, Some(130), "{r:?}");
+        assert_eq!(r.code, 130, "{r:?}");
         assert!(
             r.stderr.contains("interrupted before any change: nothing changed"),
             "{r:?}"
         );
         assert!(r.stdout.is_empty(), "{r:?}");
-        assert_eq!(entries(&q.root), before, "the queue changed");
+        assert_eq!(entries(q.root()), before, "the queue changed");
         return;
     }
     panic!("the scan always finished before the signal arrived");

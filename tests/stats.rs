@@ -7,20 +7,6 @@ mod common;
 use std::collections::BTreeMap;
 
 use common::*;
-
-/// The age buckets `stats` prints, youngest first (qshape's doubling).
-const BUCKETS: [&str; 10] = [
-    "0-5m",
-    "5-10m",
-    "10-20m",
-    "20-40m",
-    "40-80m",
-    "80-160m",
-    "160-320m",
-    "320-640m",
-    "640-1280m",
-    "1280m+",
-];
 use serde_json::{Value, json};
 
 /// Ages land in the buckets 0-5m, 5-10m, 20-40m, 160-320m and 1280m+.
@@ -66,13 +52,7 @@ fn shape() -> Shape {
 }
 
 fn stats_json(q: &TestQueue, args: &[&str]) -> Value {
-    let a = q
-        .cmd()
-        .args(["stats", "--format", "json"])
-        .args(args)
-        .assert()
-        .success();
-    serde_json::from_slice(&a.get_output().stdout).expect("stats json is one document")
+    q.mqctl(["stats", "--format", "json"]).args(args).run().success().json()
 }
 
 #[test]
@@ -186,13 +166,12 @@ fn inflight_entries_older_than_stuck_after_are_stuck() {
         t.to_string()
     };
     let stuck = |now: String, after: &str| {
-        let a = q
-            .cmd()
-            .env("MQCTL_NOW", now)
-            .args(["stats", "--format", "json", "--stuck-after", after])
-            .assert()
+        let r = q
+            .mqctl(["stats", "--format", "json", "--stuck-after", after])
+            .now(now)
+            .run()
             .success();
-        serde_json::from_slice::<Value>(&a.get_output().stdout).unwrap()["stuck"].clone()
+        r.json()["stuck"].clone()
     };
     assert_eq!(stuck(later(120), "1h"), 1);
     assert_eq!(stuck(later(120), "3h"), 0);
@@ -206,9 +185,9 @@ fn empty_queue_has_zero_counts_and_no_oldest() {
     assert_eq!(j["total"], 0);
     assert_eq!(j["oldest"], Value::Null);
     assert_eq!(j["domains"], json!([]));
-    q.cmd().arg("stats").assert().success();
-    let a = q.cmd().args(["stats", "--format", "prometheus"]).assert().success();
-    parse_prometheus(&stdout_of(&a));
+    q.run(["stats"]).success();
+    let a = q.run(["stats", "--format", "prometheus"]).success();
+    parse_prometheus(a.out());
 }
 
 /// Parses the Prometheus text format strictly: every sample follows a
@@ -283,8 +262,8 @@ fn parse_prometheus(text: &str) -> BTreeMap<String, f64> {
 #[test]
 fn prometheus_lines_parse_and_carry_the_figures() {
     let s = shape();
-    let a = s.q.cmd().args(["stats", "--format", "prometheus"]).assert().success();
-    let m = parse_prometheus(&stdout_of(&a));
+    let a = s.q.run(["stats", "--format", "prometheus"]).success();
+    let m = parse_prometheus(a.out());
     assert_eq!(m["mqctl_entries{state=\"queue\"}"], 5.0);
     assert_eq!(m["mqctl_entries{state=\"inflight\"}"], 1.0);
     assert_eq!(m["mqctl_entries{state=\"cleanup\"}"], 1.0);
@@ -302,17 +281,17 @@ fn prometheus_lines_parse_and_carry_the_figures() {
 fn prometheus_escapes_label_values() {
     let q = TestQueue::new();
     q.entry().recipient_json(&address_json("x@we\"ird\\dom")).create();
-    let a = q.cmd().args(["stats", "--format", "prometheus"]).assert().success();
-    let out = stdout_of(&a);
-    let m = parse_prometheus(&out);
+    let a = q.run(["stats", "--format", "prometheus"]).success();
+    let out = a.out();
+    let m = parse_prometheus(out);
     assert_eq!(m["mqctl_domain_entries{domain=\"we\\\"ird\\\\dom\"}"], 1.0, "{out}");
 }
 
 #[test]
 fn table_shows_states_and_the_domain_by_age_matrix() {
     let s = shape();
-    let a = s.q.cmd().arg("stats").assert().success();
-    let out = stdout_of(&a);
+    let a = s.q.run(["stats"]).success();
+    let out = a.out();
     let rows: Vec<Vec<&str>> = out.lines().map(|l| l.split_whitespace().collect()).collect();
     let row = |first: &str| {
         rows.iter()

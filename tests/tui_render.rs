@@ -2,9 +2,12 @@
 //! 160×48. The entries are built in the test with fixed ids and a fixed
 //! "now", so every screen is reproducible.
 
+mod common;
+
 use std::sync::Arc;
 use std::time::Duration;
 
+use common::BUCKETS;
 use jiff::{SignedDuration, Timestamp};
 use mqctl::queue::address;
 use mqctl::queue::{Contents, Entry, EntryId, Envelope, Headers, Problem, Queue, Schedule, State};
@@ -278,14 +281,21 @@ fn snap(name: &str, w: u16, h: u16, a: &App) {
     insta::assert_snapshot!(format!("{name}_{w}x{h}"), text(&b));
 }
 
+/// At each of SIZES: the app opened with `filter` (in colour), after the
+/// keys `typed`, snapshotted as `name`.
+fn snap_after(name: &str, filter: &str, typed: &str) {
+    for (w, h) in SIZES {
+        let mut a = app(w, h, true, filter);
+        for c in typed.chars() {
+            update(&mut a, key(KeyCode::Char(c)));
+        }
+        snap(name, w, h, &a);
+    }
+}
+
 #[test]
 fn main_view() {
-    for (w, h) in SIZES {
-        let mut a = app(w, h, true, "");
-        update(&mut a, key(KeyCode::Char('j')));
-        update(&mut a, key(KeyCode::Char(' ')));
-        snap("main", w, h, &a);
-    }
+    snap_after("main", "", "j ");
 }
 
 #[test]
@@ -358,21 +368,7 @@ fn detail_view() {
 }
 
 fn stats() -> Stats {
-    let buckets: Vec<String> = [
-        "0-5m",
-        "5-10m",
-        "10-20m",
-        "20-40m",
-        "40-80m",
-        "80-160m",
-        "160-320m",
-        "320-640m",
-        "640-1280m",
-        "1280m+",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
+    let buckets: Vec<String> = BUCKETS.iter().map(|s| s.to_string()).collect();
     let row = |d: &str, ages: [u64; 10]| DomainRow {
         domain: d.into(),
         total: ages.iter().sum(),
@@ -440,12 +436,7 @@ fn filter_typing_and_applied() {
 
 #[test]
 fn confirm_dialog() {
-    for (w, h) in SIZES {
-        let mut a = app(w, h, true, "--state hold");
-        update(&mut a, key(KeyCode::Char('*')));
-        update(&mut a, key(KeyCode::Char('d')));
-        snap("confirm_drop", w, h, &a);
-    }
+    snap_after("confirm_drop", "--state hold", "*d");
 }
 
 #[test]
@@ -460,11 +451,7 @@ fn progress_gauge() {
 
 #[test]
 fn help_overlay() {
-    for (w, h) in SIZES {
-        let mut a = app(w, h, true, "");
-        update(&mut a, key(KeyCode::Char('?')));
-        snap("help", w, h, &a);
-    }
+    snap_after("help", "", "?");
 }
 
 #[test]

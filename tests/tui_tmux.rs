@@ -2,11 +2,13 @@
 //! confirm, quit, then look at the folders; on the command line, the
 //! confirmation prompt of a change. Skipped, with a reason, without tmux.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_mqctl");
+use common::*;
 
 struct Tmux {
     socket: String,
@@ -88,6 +90,18 @@ impl Drop for Tmux {
     }
 }
 
+/// Sends SIGTERM to the process whose pid is in the file `pidfile`.
+fn sigterm_pid_in(pidfile: &Path) {
+    let pid = std::fs::read_to_string(pidfile).unwrap();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", pid.trim()])
+            .status()
+            .unwrap()
+            .success()
+    );
+}
+
 /// True (after saying why) when tmux is missing: the test is skipped.
 fn no_tmux() -> bool {
     let missing = Command::new("tmux").arg("-V").output().is_err();
@@ -97,34 +111,18 @@ fn no_tmux() -> bool {
     missing
 }
 
-/// A `mqctl demo` queue of `mails` mails, built without a terminal.
-fn demo_queue(tmp: &Path, mails: u32) -> PathBuf {
-    let q = tmp.join("q");
-    let out = Command::new(BIN)
-        .arg("demo")
-        .arg(&q)
+/// A `mqctl demo` queue of `mails` mails, built without a terminal; runs
+/// on it use the machine's clock, as the TUI in tmux does.
+fn demo_queue(mails: u32) -> TestQueue {
+    let q = TestQueue::unbuilt().real_clock();
+    let r = mqctl(["demo"])
+        .arg(q.root())
         .args(["--mails", &mails.to_string()])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "demo without a terminal prints its report");
-    assert!(String::from_utf8_lossy(&out.stdout).contains("Built a sample queue"));
+        .real_clock()
+        .run();
+    assert_eq!(r.code, 0, "demo without a terminal prints its report: {r:?}");
+    assert!(r.out().contains("Built a sample queue"), "{r:?}");
     q
-}
-
-fn mqctl(q: &Path, args: &[&str]) -> String {
-    let out = Command::new(BIN).arg("--queue").arg(q).args(args).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout).unwrap()
-}
-
-fn count(q: &Path, sel: &[&str]) -> usize {
-    let mut a = vec!["list", "--count"];
-    a.extend_from_slice(sel);
-    mqctl(q, &a).trim().parse().unwrap()
-}
-
-fn links(dir: &Path) -> usize {
-    std::fs::read_dir(dir).map_or(0, |d| d.count())
 }
 
 #[test]
@@ -132,24 +130,26 @@ fn filter_mark_hold_confirm_quit_moves_the_entries_to_hold() {
     if no_tmux() {
         return;
     }
-    let tmp = tempfile::tempdir().unwrap();
-    let q = demo_queue(tmp.path(), 300);
+    let q = demo_queue(300);
 
     let sel = ["--domain", "broken-dns.example", "--state", "queue"];
-    let to_hold = count(&q, &sel);
+    let to_hold = q.list_count(&sel);
     assert!(to_hold > 1, "the demo has an incident to work on");
-    let held_before = links(&q.join("hold"));
+    let held_before = count(&q.path("hold"));
     let held_sel = ["--domain", "broken-dns.example", "--state", "hold"];
-    let domain_held_before = count(&q, &held_sel);
+    let domain_held_before = q.list_count(&held_sel);
 
     let cmd = format!(
         "env NO_COLOR=1 TERM=xterm-256color MQCTL_QUEUE='{}' '{}' tui; echo EXITED $?; sleep 60",
-        q.display(),
+        q.root().display(),
         BIN
     );
     let t = Tmux::start("test", 120, 40, &cmd);
     let s = t.wait_for("shown");
-    assert!(s.contains(&q.file_name().unwrap().to_string_lossy().to_string()), "{s}");
+    assert!(
+        s.contains(&q.root().file_name().unwrap().to_string_lossy().to_string()),
+        "{s}"
+    );
     t.wait_for("read ");
 
     t.keys(&["/"]);
@@ -177,9 +177,9 @@ fn filter_mark_hold_confirm_quit_moves_the_entries_to_hold() {
     t.keys(&["q"]);
     t.wait_for("EXITED 0");
 
-    assert_eq!(count(&q, &sel), 0);
-    assert_eq!(links(&q.join("hold")), held_before + to_hold);
-    assert_eq!(count(&q, &held_sel), domain_held_before + to_hold);
+    assert_eq!(q.list_count(&sel), 0);
+    assert_eq!(count(&q.path("hold")), held_before + to_hold as usize);
+    assert_eq!(q.list_count(&held_sel), domain_held_before + to_hold);
 }
 
 #[test]
@@ -187,27 +187,18 @@ fn sigterm_ends_the_tui_and_gives_the_terminal_back() {
     if no_tmux() {
         return;
     }
-    let tmp = tempfile::tempdir().unwrap();
-    let q = tmp.path().join("q");
-    mqctl::demo::create_empty(&q).unwrap();
-    let pidfile = tmp.path().join("pid");
+    let q = TestQueue::new();
+    let pidfile = q.tmp().join("pid");
     let cmd = format!(
         "echo BEFORE; env MQCTL_QUEUE='{}' sh -c 'echo $$ > {}; exec \"$0\" tui' '{}'; echo EXITED $?; stty -a | grep -o -- '-icanon'; sleep 60",
-        q.display(),
+        q.root().display(),
         pidfile.display(),
         BIN
     );
     let t = Tmux::start("term", 100, 30, &cmd);
     let s = t.wait_for("the queue is empty");
     assert!(!s.contains("BEFORE"), "the TUI has the alternate screen: {s}");
-    let pid = std::fs::read_to_string(&pidfile).unwrap();
-    assert!(
-        Command::new("kill")
-            .args(["-TERM", pid.trim()])
-            .status()
-            .unwrap()
-            .success()
-    );
+    sigterm_pid_in(&pidfile);
     let s = t.wait_for("EXITED 130");
     assert!(s.contains("BEFORE"), "back on the normal screen: {s}");
     assert!(!s.contains("-icanon"), "raw mode was left on: {s}");
@@ -218,16 +209,19 @@ fn demo_on_a_terminal_opens_the_tui_then_prints_its_report() {
     if no_tmux() {
         return;
     }
-    let tmp = tempfile::tempdir().unwrap();
-    let q = tmp.path().join("q");
-    let cmd = format!("'{}' demo '{}' --mails 40; echo EXITED $?; sleep 60", BIN, q.display());
+    let q = TestQueue::unbuilt();
+    let cmd = format!(
+        "'{}' demo '{}' --mails 40; echo EXITED $?; sleep 60",
+        BIN,
+        q.root().display()
+    );
     let t = Tmux::start("demo", 80, 24, &cmd);
     let s = t.wait_for("shown");
     assert!(s.contains("no filter"), "{s}");
     t.keys(&["q"]);
     let s = t.wait_for("EXITED 0");
     assert!(s.contains("Built a sample queue"), "{s}");
-    assert!(links(&q.join("queue")) > 0);
+    assert!(count(&q.path("queue")) > 0);
 }
 
 #[test]
@@ -235,25 +229,17 @@ fn a_change_on_a_terminal_asks_first_and_no_or_ctrl_c_changes_nothing() {
     if no_tmux() {
         return;
     }
-    let tmp = tempfile::tempdir().unwrap();
-    let q = tmp.path().join("q");
-    let out = Command::new(BIN)
-        .arg("demo")
-        .arg(&q)
-        .args(["--mails", "60"])
-        .output()
-        .unwrap();
-    assert!(out.status.success());
+    let q = demo_queue(60);
     let sel = ["--state", "queue", "--never-tried"];
-    let n = count(&q, &sel);
+    let n = q.list_count(&sel);
     assert!(n > 1, "the demo has never-tried entries");
-    let held = links(&q.join("hold"));
+    let held = count(&q.path("hold"));
 
     // One terminal per answer: "n", Ctrl-C, then "y".
     for (i, answer, code) in [(0, "n", 1), (1, "C-c", 130), (2, "y", 0)] {
         let cmd = format!(
             "env NO_COLOR=1 MQCTL_QUEUE='{}' '{}' hold {}; echo EXITED $?; sleep 60",
-            q.display(),
+            q.root().display(),
             BIN,
             sel.join(" ")
         );
@@ -272,10 +258,10 @@ fn a_change_on_a_terminal_asks_first_and_no_or_ctrl_c_changes_nothing() {
         }
         if answer == "y" {
             assert!(s.contains(&format!("{n} held, 0 vanished, 0 failed")), "{s}");
-            assert_eq!(links(&q.join("hold")), held + n);
+            assert_eq!(count(&q.path("hold")), held + n as usize);
         } else {
-            assert_eq!(count(&q, &sel), n, "nothing was held after {answer}");
-            assert_eq!(links(&q.join("hold")), held);
+            assert_eq!(q.list_count(&sel), n, "nothing was held after {answer}");
+            assert_eq!(count(&q.path("hold")), held);
         }
     }
 }
@@ -490,29 +476,21 @@ fn demo_ended_by_sigterm_says_where_its_queue_stays_and_how_to_remove_it() {
     if no_tmux() {
         return;
     }
-    let tmp = tempfile::tempdir().unwrap();
-    let q = tmp.path().join("q");
-    let pidfile = tmp.path().join("pid");
+    let q = TestQueue::unbuilt();
+    let pidfile = q.tmp().join("pid");
     let cmd = format!(
         "sh -c 'echo $$ > {}; exec \"$0\" demo --mails 40 \"$1\"' {} {}; echo EXITED $?; sleep 60",
         sh(pidfile.to_str().unwrap()),
         sh(BIN),
-        sh(q.to_str().unwrap())
+        sh(q.root().to_str().unwrap())
     );
     let t = Tmux::start("demo-term", 100, 30, &cmd);
     t.wait_for("shown");
-    let pid = std::fs::read_to_string(&pidfile).unwrap();
-    assert!(
-        Command::new("kill")
-            .args(["-TERM", pid.trim()])
-            .status()
-            .unwrap()
-            .success()
-    );
+    sigterm_pid_in(&pidfile);
     let s = t.wait_for("EXITED 130");
     assert!(
-        s.contains(&format!("the sample queue stays in {}", q.display())) && s.contains("rm -rf "),
+        s.contains(&format!("the sample queue stays in {}", q.root().display())) && s.contains("rm -rf "),
         "{s}"
     );
-    assert!(links(&q.join("queue")) > 0, "the queue is still there");
+    assert!(count(&q.path("queue")) > 0, "the queue is still there");
 }

@@ -1,9 +1,13 @@
 //! The worker thread on real folders, driven through `Headless` exactly as
 //! the event loop drives it: streamed scans, filters, actions, live refresh.
 
+mod common;
+
 use std::collections::HashSet;
 use std::path::Path;
 use std::time::Duration;
+
+use common::{TestQueue, count};
 
 use jiff::{SignedDuration, Timestamp};
 use mqctl::queue::{Queue, State};
@@ -18,7 +22,7 @@ fn now() -> Timestamp {
 }
 
 fn links(q: &Path, s: State) -> usize {
-    std::fs::read_dir(q.join(s.dir())).map_or(0, |d| d.count())
+    count(&q.join(s.dir()))
 }
 
 fn key(c: char) -> Action {
@@ -35,35 +39,36 @@ fn open(root: &Path, filter: &str) -> (App, Headless) {
     (app, hl)
 }
 
-fn demo(dir: &Path, mails: usize) {
-    mqctl::demo::build(dir, mails, 3, now()).unwrap();
+/// A demo queue of `mails` mails (seed 3) built at `now()`.
+fn demo(mails: usize) -> TestQueue {
+    let q = TestQueue::unbuilt();
+    mqctl::demo::build(q.root(), mails, 3, now()).unwrap();
+    q
 }
 
 #[test]
 fn a_streamed_scan_shows_every_entry_once_and_counts_them_all() {
-    let tmp = tempfile::tempdir().unwrap();
-    let root = tmp.path().join("q");
-    demo(&root, 300);
-    let (app, _hl) = open(&root, "");
-    let on_disk: usize = State::ALL.iter().map(|&s| links(&root, s)).sum();
+    let q = demo(300);
+    let root = q.root();
+    let (app, _hl) = open(root, "");
+    let on_disk: usize = State::ALL.iter().map(|&s| links(root, s)).sum();
     assert!(on_disk > 300, "{on_disk}");
     assert_eq!(app.rows.len(), on_disk);
     let ids: HashSet<_> = app.rows.iter().map(|r| r.id).collect();
     assert_eq!(ids.len(), on_disk, "no entry twice (first screen + scan)");
     assert_eq!(app.counts.total() as usize, on_disk);
-    assert_eq!(app.counts.queue as usize, links(&root, State::Queued));
-    assert_eq!(app.counts.hold as usize, links(&root, State::Held));
-    assert_eq!(app.counts.inflight as usize, links(&root, State::Inflight));
+    assert_eq!(app.counts.queue as usize, links(root, State::Queued));
+    assert_eq!(app.counts.hold as usize, links(root, State::Held));
+    assert_eq!(app.counts.inflight as usize, links(root, State::Inflight));
     assert_eq!(app.history.len(), 1);
 }
 
 #[test]
 fn a_filter_keeps_what_the_cli_selection_keeps_and_counts_stay_whole() {
-    let tmp = tempfile::tempdir().unwrap();
-    let root = tmp.path().join("q");
-    demo(&root, 300);
-    let (app, _hl) = open(&root, "--domain broken-dns.example --state queue");
-    let q = Queue::open(&root).unwrap();
+    let q = demo(300);
+    let root = q.root();
+    let (app, _hl) = open(root, "--domain broken-dns.example --state queue");
+    let queue = q.open();
     let sel = mqctl::tui::filter::parse(
         "--domain broken-dns.example --state queue",
         now(),
@@ -71,7 +76,7 @@ fn a_filter_keeps_what_the_cli_selection_keeps_and_counts_stay_whole() {
     )
     .unwrap();
     let mut expect = 0;
-    mqctl::select::for_each(&q, &sel, sel.want(), &mut |_| {
+    mqctl::select::for_each(&queue, &sel, sel.want(), &mut |_| {
         expect += 1;
         Ok(std::ops::ControlFlow::Continue(()))
     })
@@ -82,7 +87,7 @@ fn a_filter_keeps_what_the_cli_selection_keeps_and_counts_stay_whole() {
         assert!(app.store.strings.get(r.to).ends_with("@broken-dns.example"));
         assert_eq!(r.state, State::Queued);
     }
-    let on_disk: usize = State::ALL.iter().map(|&s| links(&root, s)).sum();
+    let on_disk: usize = State::ALL.iter().map(|&s| links(root, s)).sum();
     assert_eq!(
         app.counts.total() as usize,
         on_disk,
@@ -92,13 +97,12 @@ fn a_filter_keeps_what_the_cli_selection_keeps_and_counts_stay_whole() {
 
 #[test]
 fn hold_then_release_through_the_worker_moves_the_links_and_reports() {
-    let tmp = tempfile::tempdir().unwrap();
-    let root = tmp.path().join("q");
-    demo(&root, 60);
+    let q = demo(60);
+    let root = q.root();
     // Entries that can be read (the demo's broken ones have no envelope):
     // release refuses a link the writer would follow out of the queue.
-    let (mut app, hl) = open(&root, "--state queue --from *");
-    let held = links(&root, State::Held);
+    let (mut app, hl) = open(root, "--state queue --from *");
+    let held = links(root, State::Held);
     for _ in 0..3 {
         update(&mut app, key(' '));
     }
@@ -106,7 +110,7 @@ fn hold_then_release_through_the_worker_moves_the_links_and_reports() {
     hl.send(update(&mut app, key('y')));
     assert!(hl.pump_until(&mut app, T, |a| a.mode == Mode::Normal && a.loading.is_none()));
     assert_eq!(app.message.as_deref(), Some("Hold: 3 held, 0 vanished, 0 failed"));
-    assert_eq!(links(&root, State::Held), held + 3);
+    assert_eq!(links(root, State::Held), held + 3);
     assert!(app.marks.is_empty());
 
     // Release them again from a view of hold/.
@@ -126,16 +130,15 @@ fn hold_then_release_through_the_worker_moves_the_links_and_reports() {
         msg.starts_with(&format!("Release: {} moved to queue, 0 vanished", held + 3)),
         "{msg}"
     );
-    assert_eq!(links(&root, State::Held), 0);
+    assert_eq!(links(root, State::Held), 0);
 }
 
 #[test]
 fn another_process_changing_the_queue_refreshes_the_table_keeping_selection_and_marks() {
-    let tmp = tempfile::tempdir().unwrap();
-    let root = tmp.path().join("q");
-    demo(&root, 40);
-    let (mut app, mut hl) = open(&root, "--state queue");
-    assert!(hl.watch(&root));
+    let q = demo(40);
+    let root = q.root();
+    let (mut app, mut hl) = open(root, "--state queue");
+    assert!(hl.watch(root));
     update(&mut app, key(' '));
     update(&mut app, key(' '));
     update(&mut app, key('j'));
@@ -143,12 +146,7 @@ fn another_process_changing_the_queue_refreshes_the_table_keeping_selection_and_
     let before = app.rows.len();
     // "mqctl hold" in another terminal: the last row leaves queue/.
     let last = app.store.entry_id(app.rows[before - 1].id);
-    let _ = std::fs::create_dir(root.join("hold"));
-    std::fs::rename(
-        root.join("queue").join(last.to_string()),
-        root.join("hold").join(last.to_string()),
-    )
-    .unwrap();
+    q.put(&last.to_string(), "queue", "hold");
     assert!(hl.pump_until(&mut app, T, |a| a.rows.len() == before - 1));
     assert_eq!(
         app.selected_row().unwrap().id,
@@ -156,5 +154,5 @@ fn another_process_changing_the_queue_refreshes_the_table_keeping_selection_and_
         "the selection stays on its entry"
     );
     assert_eq!(app.marks.len(), 2, "the marks survive the refresh");
-    assert_eq!(app.counts.hold as usize, links(&root, State::Held));
+    assert_eq!(app.counts.hold as usize, links(root, State::Held));
 }

@@ -14,48 +14,45 @@
 //! exactly one place (a state folder, delivered by the writer, or dropped
 //! by mqctl); no temp file or claimed entry is left.
 
+mod common;
+
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::ffi::OsStr;
 use std::io::Write;
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use common::*;
 use jiff::Timestamp;
-use mqctl::queue::Queue;
-use mqctl::queue::write::EnqueueOptions;
 use nix::errno::Errno;
 use nix::fcntl::{OFlag, open, openat, renameat};
 use nix::sys::stat::Mode;
 use nix::unistd::{UnlinkatFlags, unlinkat};
 
-const STATES: [&str; 6] = ["queue", "inflight", "cleanup", "hold", "claimed", "claimed-held"];
+/// Every folder an entry's link can be in: the state folders and mqctl's
+/// claim folders.
+const PLACES: [&str; 6] = ["queue", "inflight", "cleanup", "hold", "claimed", "claimed-held"];
 
-/// A queue of `mails` mails, 1–3 recipients each, due now.
-fn build(mails: usize) -> (tempfile::TempDir, PathBuf) {
-    let tmp = tempfile::tempdir().unwrap();
-    let root = tmp.path().join("q");
-    mqctl::demo::create_empty(&root).unwrap();
-    let q = Queue::open(&root).unwrap();
-    let from = mqctl::queue::address::parse("sender@example.org").unwrap();
-    let opts = EnqueueOptions {
-        at: Timestamp::now(),
-        last_attempt: None,
-        written: None,
-        durable: false,
-    };
+/// A queue of `mails` mails, 1–3 recipients each, due now; runs on it use
+/// the machine's clock and may take a while beside the busy writer.
+fn build(mails: usize) -> TestQueue {
+    let mut q = TestQueue::new().real_clock();
+    q.timeout = Duration::from_secs(120);
+    let now = Timestamp::now();
     for i in 0..mails {
-        let to: Vec<_> = (0..=(i % 3))
-            .map(|r| mqctl::queue::address::parse(&format!("r{r}@d{}.example", i % 7)).unwrap())
-            .collect();
-        q.enqueue(Some(&from), &to, b"Subject: x\r\n\r\nbody\r\n", opts)
-            .unwrap();
+        let to: Vec<String> = (0..=(i % 3)).map(|r| format!("r{r}@d{}.example", i % 7)).collect();
+        let to: Vec<&str> = to.iter().map(String::as_str).collect();
+        q.enqueue(&to)
+            .from("sender@example.org")
+            .body(b"Subject: x\r\n\r\nbody\r\n")
+            .at(now)
+            .create();
     }
-    (tmp, root)
+    q
 }
 
 fn ids_in(root: &Path, state: &str) -> BTreeSet<String> {
@@ -191,42 +188,31 @@ impl Writer {
         // Then, once it has worked out the next attempt (an await or two in
         // the real writer), the new schedule, through the queue/<id> link.
         std::thread::sleep(Duration::from_micros(self.rng.u64(..1500)));
-        let tmp = format!("{id}/schedule.{}", uuid::Uuid::new_v4().hyphenated());
         let at = Timestamp::now() + jiff::SignedDuration::from_secs(60);
         let body = format!("{{\"at\":\"{at}\",\"last_attempt\":\"{}\"}}", Timestamp::now());
-        let written = openat(
-            self.queue.as_fd(),
-            os(&tmp),
-            OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL,
-            Mode::from_bits_truncate(0o600),
-        )
-        .map(|fd| std::fs::File::from(fd).write_all(body.as_bytes()).unwrap())
-        .and_then(|()| {
-            renameat(
-                self.queue.as_fd(),
-                os(&tmp),
-                self.queue.as_fd(),
-                os(&format!("{id}/schedule")),
-            )
-        });
-        if let Err(e) = written {
+        if let Err(e) = rewrite_schedule(&self.queue, id, &body) {
             self.seen.reschedule_errors.push(format!("{id}: {e}"));
         }
     }
 }
 
+/// The writer's schedule rewrite through the `queue/<id>` link: a temp
+/// sibling `schedule.<uuid>` (0600), written, then renamed over `schedule`.
+fn rewrite_schedule(queue: &OwnedFd, id: &str, body: &str) -> nix::Result<()> {
+    let tmp = format!("{id}/schedule.{}", uuid::Uuid::new_v4().hyphenated());
+    let fd = openat(
+        queue.as_fd(),
+        os(&tmp),
+        OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL,
+        Mode::from_bits_truncate(0o600),
+    )?;
+    std::fs::File::from(fd).write_all(body.as_bytes()).unwrap();
+    renameat(queue.as_fd(), os(&tmp), queue.as_fd(), os(&format!("{id}/schedule")))
+}
+
 fn fd_num(fd: &OwnedFd) -> i32 {
     use std::os::fd::AsRawFd;
     fd.as_raw_fd()
-}
-
-fn mqctl(root: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_mqctl"))
-        .env("MQCTL_QUEUE", root)
-        .env_remove("MQCTL_NOW")
-        .args(args)
-        .output()
-        .unwrap()
 }
 
 /// Ids whose change the output reports, by outcome word, from the
@@ -246,39 +232,19 @@ fn results(log: &Path) -> Vec<(String, String, String)> {
         .collect()
 }
 
-/// No `schedule.<uuid>` / `metadata.<uuid>` anywhere under data/.
-fn temp_files(root: &Path) -> Vec<String> {
-    let mut out = Vec::new();
-    for mail in std::fs::read_dir(root.join("data")).unwrap() {
-        let mail = mail.unwrap().path();
-        for dest in std::fs::read_dir(&mail).into_iter().flatten() {
-            let dest = dest.unwrap().path();
-            if !dest.is_dir() {
-                continue;
-            }
-            for f in std::fs::read_dir(&dest).unwrap() {
-                let name = f.unwrap().file_name().into_string().unwrap();
-                if name.contains('.') {
-                    out.push(format!("{}/{name}", dest.display()));
-                }
-            }
-        }
-    }
-    out
-}
-
 #[test]
 fn changes_beside_a_busy_writer_cause_no_writer_failure_and_lose_nothing() {
-    let (_tmp, root) = build(1500);
-    let initial: BTreeSet<String> = ids_in(&root, "queue");
-    let log = root.parent().unwrap().join("mqctl.jsonl");
+    let q = build(1500);
+    let root = q.root();
+    let initial: BTreeSet<String> = ids_in(root, "queue");
+    let log = q.tmp().join("mqctl.jsonl");
     let log_s = log.to_str().unwrap().to_string();
     let stop = AtomicBool::new(false);
     let runs = AtomicUsize::new(0);
-    let outputs: Mutex<Vec<(String, Output)>> = Mutex::new(Vec::new());
+    let outputs: Mutex<Vec<Run>> = Mutex::new(Vec::new());
     let seen = std::thread::scope(|s| {
         let writer = s.spawn(|| {
-            let mut w = Writer::start(&root, 7);
+            let mut w = Writer::start(root, 7);
             w.run(&stop);
             w.seen
         });
@@ -316,8 +282,7 @@ fn changes_beside_a_busy_writer_cause_no_writer_failure_and_lose_nothing() {
             // At least ten seconds, and every kind of change at least twice.
             while started.elapsed() < Duration::from_secs(10) || i < 2 * rounds.len() {
                 let args = rounds[i % rounds.len()];
-                let out = mqctl(&root, args);
-                outputs.lock().unwrap().push((args.join(" "), out));
+                outputs.lock().unwrap().push(q.run(args));
                 runs.fetch_add(1, Ordering::SeqCst);
                 i += 1;
             }
@@ -352,13 +317,8 @@ fn changes_beside_a_busy_writer_cause_no_writer_failure_and_lose_nothing() {
         "writer reschedule errors: {:?}",
         seen.reschedule_errors
     );
-    for (args, out) in outputs.lock().unwrap().iter() {
-        let code = out.status.code();
-        assert!(
-            code == Some(0),
-            "mqctl {args}: exit {code:?}\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+    for r in outputs.lock().unwrap().iter() {
+        assert_eq!(r.code, 0, "{r:?}");
     }
     // One outcome per entry per run: never "done" and "vanished" both.
     let mut per_run: BTreeMap<(String, String), usize> = BTreeMap::new();
@@ -376,7 +336,7 @@ fn changes_beside_a_busy_writer_cause_no_writer_failure_and_lose_nothing() {
         .map(|(_, id, _)| id)
         .collect();
     let mut place: BTreeMap<&String, Vec<String>> = BTreeMap::new();
-    let found: Vec<(String, BTreeSet<String>)> = STATES.iter().map(|s| (s.to_string(), ids_in(&root, s))).collect();
+    let found: Vec<(String, BTreeSet<String>)> = PLACES.iter().map(|s| (s.to_string(), ids_in(root, s))).collect();
     for id in &initial {
         let p = place.entry(id).or_default();
         for (state, ids) in &found {
@@ -394,16 +354,16 @@ fn changes_beside_a_busy_writer_cause_no_writer_failure_and_lose_nothing() {
     for (id, p) in &place {
         assert_eq!(p.len(), 1, "{id} is in {p:?}");
     }
-    assert!(ids_in(&root, "claimed").is_empty() && ids_in(&root, "claimed-held").is_empty());
+    assert!(ids_in(root, "claimed").is_empty() && ids_in(root, "claimed-held").is_empty());
     assert!(
-        ids_in(&root, "inflight").is_empty(),
+        ids_in(root, "inflight").is_empty(),
         "the writer finishes its send before it stops"
     );
-    assert_eq!(temp_files(&root), Vec::<String>::new());
+    assert_eq!(temp_files(root), Vec::<String>::new());
     // And what is left is a queue with nothing wrong in it.
-    let check = mqctl(&root, &["check"]);
+    let check = q.run(["check"]);
     assert!(
-        check.status.success(),
+        check.code == 0,
         "check after the run:\n{}",
         String::from_utf8_lossy(&check.stdout)
     );
@@ -428,24 +388,8 @@ fn cycle_one(root: &Path, id: &str, window: Duration, stop: &AtomicBool) -> Seen
         renameat(w.inflight.as_fd(), os(id), w.queue.as_fd(), os(id)).unwrap();
         w.seen.requeued += 1;
         std::thread::sleep(window);
-        let tmp = format!("{id}/schedule.{}", uuid::Uuid::new_v4().hyphenated());
         let body = format!("{{\"at\":\"{}\",\"last_attempt\":null}}", Timestamp::now());
-        let r = openat(
-            w.queue.as_fd(),
-            os(&tmp),
-            OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL,
-            Mode::from_bits_truncate(0o600),
-        )
-        .map(|fd| std::fs::File::from(fd).write_all(body.as_bytes()).unwrap())
-        .and_then(|()| {
-            renameat(
-                w.queue.as_fd(),
-                os(&tmp),
-                w.queue.as_fd(),
-                os(&format!("{id}/schedule")),
-            )
-        });
-        if let Err(e) = r {
+        if let Err(e) = rewrite_schedule(&w.queue, id, &body) {
             w.seen.reschedule_errors.push(format!("{id}: {e}"));
             break;
         }
@@ -457,19 +401,20 @@ fn cycle_one(root: &Path, id: &str, window: Duration, stop: &AtomicBool) -> Seen
 #[test]
 fn an_entry_the_writer_has_just_moved_back_is_left_until_it_is_done_with_it() {
     for args in [&["hold"][..], &["reschedule", "--at", "+1h"], &["drop"]] {
-        let (_tmp, root) = build(1);
-        let id = ids_in(&root, "queue").into_iter().next().unwrap();
+        let q = build(1);
+        let root = q.root();
+        let id = ids_in(root, "queue").into_iter().next().unwrap();
         let stop = AtomicBool::new(false);
         let (seen, out) = std::thread::scope(|s| {
-            let writer = s.spawn(|| cycle_one(&root, &id, Duration::from_millis(20), &stop));
+            let writer = s.spawn(|| cycle_one(root, &id, Duration::from_millis(20), &stop));
             std::thread::sleep(Duration::from_millis(50));
             let mut a: Vec<&str> = args.to_vec();
             a.extend([id.as_str(), "--yes"]);
-            let out = mqctl(&root, &a);
+            let out = q.run(&a);
             stop.store(true, Ordering::SeqCst);
             (writer.join().unwrap(), out)
         });
-        let err = String::from_utf8_lossy(&out.stderr);
+        let err = &out.stderr;
         assert!(
             seen.reschedule_errors.is_empty(),
             "{args:?}: writer errors {:?}\n{err}",
