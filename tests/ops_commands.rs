@@ -60,7 +60,7 @@ fn hold_and_release_round_trip_on_the_real_writer_fixture() {
     assert_tree(&expected, &q.snapshot());
 
     let r = q.run(["release", "--all", "--yes"]).expect(0);
-    assert_eq!(r.summary(), "8 moved to queue, 0 vanished, 0 failed");
+    assert_eq!(r.summary(), "8 released, 0 vanished, 0 failed");
     let mut expected = before;
     // The only trace of the round trip: hold/ exists, empty, 0700.
     expected.set("hold", Node::dir(0o700));
@@ -75,7 +75,7 @@ fn release_of_a_queued_entry_and_hold_of_a_held_one_are_skipped() {
     let before = q.snapshot();
     let r = q.run(["release", &a[0].id]).expect(0);
     assert!(r.stderr.contains("skipped: already in queue/"), "{r:?}");
-    assert_eq!(r.summary(), "0 moved to queue, 0 vanished, 1 skipped, 0 failed");
+    assert_eq!(r.summary(), "0 released, 0 vanished, 1 skipped, 0 failed");
     let r = q.run(["hold", &a[1].id]);
     assert!(r.stderr.contains("skipped: already in hold/"), "{r:?}");
     assert_eq!(r.summary(), "0 held, 0 vanished, 1 skipped, 0 failed");
@@ -112,7 +112,9 @@ fn reschedule_rewrites_only_at_keeping_unknown_fields_and_key_order() {
         Node::file(br#"{"at":"2026-11-24T06:00:00Z","x-extra":{"b":[1,"two",null],"a":true},"last_attempt":"2026-11-22T17:35:25.4Z"}"#),
     );
     // Exactly that: mode 0600, no trailing newline, no temp file left, the
-    // sibling recipient untouched.
+    // sibling recipient untouched; the entry was claimed for the rewrite and
+    // is back (claimed/ stays, empty, like hold/).
+    expected.set("claimed", Node::dir(0o700));
     assert_tree(&expected, &q.snapshot());
     assert!(temp_files(q.root()).is_empty());
 }
@@ -137,6 +139,8 @@ fn reschedule_of_a_held_entry_keeps_it_held_and_relative_times_use_the_clock() {
         format!("{}/schedule", a[0].dest_dir()),
         Node::file(br#"{"at":"2026-11-23T14:30:00Z","last_attempt":null}"#),
     );
+    // Claimed from hold/ for the rewrite, and back in hold/.
+    expected.set("claimed-held", Node::dir(0o700));
     assert_tree(&expected, &q.snapshot());
 }
 
@@ -160,6 +164,7 @@ fn reschedule_on_the_fixture_keeps_last_attempt_byte_identical() {
         key,
         Node::file(br#"{"at":"2026-11-22T21:40:00Z","last_attempt":"2026-11-22T17:35:25.426680706Z"}"#),
     );
+    expected.set("claimed", Node::dir(0o700));
     assert_tree(&expected, &q.snapshot());
 }
 
@@ -195,6 +200,7 @@ fn defer_by_pushes_from_the_later_of_at_and_now() {
         format!("{}/schedule", future[0].dest_dir()),
         Node::file(br#"{"at":"2026-11-23T17:00:00.500Z","last_attempt":"2026-11-23T11:00:00Z"}"#),
     );
+    expected.set("claimed", Node::dir(0o700));
     assert_tree(&expected, &q.snapshot());
 }
 
@@ -224,6 +230,7 @@ fn defer_until_earlier_than_the_current_at_skips_and_changes_nothing() {
         format!("{}/schedule", early[0].dest_dir()),
         Node::file(br#"{"at":"2026-11-23T20:00:00Z","last_attempt":null}"#),
     );
+    expected.set("claimed", Node::dir(0o700));
     assert_tree(&expected, &q.snapshot());
 }
 
@@ -311,30 +318,36 @@ fn recover_moves_only_stale_inflight_entries_back() {
     q.put(&a[0].id, "queue", "inflight");
     let before = q.snapshot();
 
-    // Young: nothing to do, and nothing at all is printed (cron).
+    // Young: nothing to do. The summary says so; with --quiet (as the cron
+    // job runs it) nothing at all is printed.
     let r = q.run(["recover"]);
+    assert_eq!(
+        (r.code, r.out(), r.stderr.as_str()),
+        (0, "", "0 entries matched, nothing changed\n")
+    );
+    let r = q.run(["--quiet", "recover"]);
     assert_eq!((r.code, r.out(), r.stderr.as_str()), (0, "", ""));
     assert_tree(&before, &q.snapshot());
 
     let r = q.mqctl(["recover"]).now("+2h").run().expect(0);
-    assert_eq!(r.lines(), vec![format!("release {} inflight -> queue", a[0].id)]);
-    assert_eq!(r.summary(), "1 moved to queue, 0 vanished, 0 failed");
+    assert_eq!(r.lines(), vec![format!("recover {} inflight -> queue", a[0].id)]);
+    assert_eq!(r.summary(), "1 recovered, 0 vanished, 0 failed");
     let mut expected = before;
     expected.move_entry(&a[0].id, "inflight", "queue");
     assert_tree(&expected, &q.snapshot());
 
-    // And again: nothing left, silent.
-    let r = q.mqctl(["recover"]).now("+2h").run();
+    // And again: nothing left, silent with --quiet.
+    let r = q.mqctl(["--quiet", "recover"]).now("+2h").run();
     assert_eq!((r.code, r.out(), r.stderr.as_str()), (0, "", ""));
 }
 
 #[test]
-fn recover_older_than_zero_takes_a_fresh_inflight_entry() {
+fn recover_stuck_after_zero_takes_a_fresh_inflight_entry() {
     let q = TestQueue::new().real_clock();
     let a = q.simple(1, "2026-11-23T10:00:00Z");
     q.put(&a[0].id, "queue", "inflight");
     let before = q.snapshot();
-    q.run(["recover", "--older-than", "0s"]).expect(0);
+    q.run(["recover", "--stuck-after", "0s"]).expect(0);
     let mut expected = before;
     expected.move_entry(&a[0].id, "inflight", "queue");
     assert_tree(&expected, &q.snapshot());
@@ -373,29 +386,31 @@ fn purge_finishes_cleanups_and_removes_old_leftovers_only() {
     assert_tree(&before, &q.snapshot());
     let r = q.run(["purge"]).expect(0);
     assert_eq!(d.stdout, r.stdout, "the dry run printed other lines than the real run");
-    assert!(
-        d.stderr
-            .contains("1 temp files and 1 orphan mails would be removed, 1 left for `mqctl check`, 0 failed"),
+    assert_eq!(
+        d.summary(),
+        "dry run, nothing changed: 4 would be purged (2 pending cleanups, 1 temp file, 1 orphan mail), \
+0 vanished, 1 skipped, 0 failed",
         "{d:?}"
     );
     let lines = r.sorted_lines();
     let mut want = vec![
         format!("cleanup {} cleanup", pending[0].id),
         format!("cleanup {} cleanup", pending[1].id),
-        format!("remove {old_tmp} (temp file)"),
-        format!("remove {} (orphan mail)", orphan[0].mail_dir()),
+        format!("remove-temp {old_tmp}"),
+        format!("remove-orphan {}", orphan[0].mail_dir()),
     ];
     want.sort();
     assert_eq!(lines, want, "{r:?}");
     assert!(
-        r.stderr
-            .contains(&format!("purge {}: skipped: holds \"notes.txt\"", odd[0].mail_dir())),
+        r.stderr.contains(&format!(
+            "remove-orphan {}: skipped: holds \"notes.txt\"",
+            odd[0].mail_dir()
+        )),
         "{r:?}"
     );
-    assert!(r.stderr.contains("2 cleaned up, 0 vanished, 0 failed"), "{r:?}");
-    assert!(
-        r.stderr
-            .contains("1 temp files and 1 orphan mails removed, 1 left for `mqctl check`, 0 failed"),
+    assert_eq!(
+        r.summary(),
+        "4 purged (2 pending cleanups, 1 temp file, 1 orphan mail), 0 vanished, 1 skipped, 0 failed",
         "{r:?}"
     );
 
@@ -497,7 +512,7 @@ fn dry_run_prints_the_real_runs_lines_and_changes_nothing() {
         vec!["drop", "--all", "--force"],
         vec!["drop", "--from", "sender@origin.example"],
         vec!["purge"],
-        vec!["recover", "--older-than", "0s"],
+        vec!["recover", "--stuck-after", "0s"],
     ];
     for args in cases {
         let q = TestQueue::fixture();
@@ -530,10 +545,8 @@ fn dry_run_prints_the_real_runs_lines_and_changes_nothing() {
 #[test]
 fn inflight_entries_are_refused_by_reschedule_hold_and_defer() {
     let q = TestQueue::fixture();
-    let mut before = q.snapshot();
+    let before = q.snapshot();
     let id = "b9daf055-4478-4bd9-b8bf-a65e80fedd28";
-    // `hold` makes its (empty, 0700) folder before it looks at the entries.
-    before.set("hold", Node::dir(0o700));
     for args in [
         vec!["hold", id],
         vec!["reschedule", id, "--at", "now"],
@@ -553,15 +566,16 @@ fn inflight_entries_are_refused_by_reschedule_hold_and_defer() {
 }
 
 #[test]
-fn summary_counts_done_skipped_and_vanished_ids() {
+fn summary_counts_done_and_skipped_and_an_id_that_names_nothing_is_no_entry_and_exit_1() {
     let q = TestQueue::fixture();
     let gone = "00000000-0000-4000-8000-000000000000";
     let r = q
         .run(["hold", "61fa4b17", "b0b27933", "b9daf055", gone, "--yes"])
-        .expect(0);
+        .expect(1);
+    assert!(r.stderr.contains(&format!("mqctl: no entry {gone}\n")), "{r:?}");
     assert_eq!(
         r.summary(),
-        "2 held, 1 vanished (moved by another process), 1 skipped, 0 failed"
+        "2 held, 0 vanished, 1 skipped, 0 failed, 1 id names no entry"
     );
     assert_eq!(r.lines().len(), 2);
 }
@@ -598,6 +612,7 @@ fn a_bad_link_text_fails_the_entry_and_exits_1_without_moving_it() {
     assert_ne!(before[&key], now[&key], "the good entry was not rescheduled");
     let mut expected = before;
     expected.set(&key, now[&key].clone());
+    expected.set("claimed", Node::dir(0o700));
     assert_tree(&expected, &now);
 
     // drop must not hand it to cleanup/ (the writer's cleanup would follow it).
@@ -626,7 +641,33 @@ fn log_file_records_each_change_as_json() {
     let pick = |v: &serde_json::Value| {
         ["operation", "id", "from", "to", "result"].map(|k| v[k].as_str().unwrap_or("?").to_string())
     };
-    let got: Vec<[String; 5]> = lines.iter().map(pick).collect();
+    // Before each run's changes, one intent line names the entries it is
+    // about to change; then one line per change.
+    let (intents, results): (Vec<&serde_json::Value>, Vec<&serde_json::Value>) =
+        lines.iter().partition(|v| v["result"] == "intent");
+    let intent_ids: Vec<Vec<&str>> = intents
+        .iter()
+        .map(|v| {
+            v["ids"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|i| i.as_str().unwrap())
+                .collect()
+        })
+        .collect();
+    assert_eq!(
+        intent_ids,
+        vec![
+            vec![
+                "61fa4b17-c083-4410-bc95-290f079bb2e4",
+                "b9daf055-4478-4bd9-b8bf-a65e80fedd28"
+            ],
+            vec!["61fa4b17-c083-4410-bc95-290f079bb2e4"],
+            vec!["5566b6f5-19f2-4e01-bafe-291723d1932a"],
+        ]
+    );
+    let got: Vec<[String; 5]> = results.iter().map(|v| pick(v)).collect();
     let s = |a: [&str; 5]| a.map(String::from);
     assert_eq!(
         got,
@@ -662,8 +703,19 @@ fn log_file_records_each_change_as_json() {
         );
         assert!(v["uid"].is_u64() && v["user"].is_string(), "{v}");
     }
-    assert_eq!(lines[1]["reason"].as_str().map(|r| r.contains("inflight")), Some(true));
-    assert_eq!(lines[3]["detail"], "at 2026-11-23T00:00:00Z");
+    assert_eq!(
+        results[1]["reason"].as_str().map(|r| r.contains("inflight")),
+        Some(true)
+    );
+    assert_eq!(results[3]["detail"], "at 2026-11-23T00:00:00Z");
+    // Every line of one run carries that run's id, and a rewrite records
+    // the schedule it replaced, byte for byte.
+    assert_eq!(results[0]["run"], intents[0]["run"]);
+    assert_ne!(results[3]["run"], results[0]["run"]);
+    assert_eq!(
+        results[3]["before"],
+        r#"{"at":"2026-11-22T19:35:27.426680706Z","last_attempt":"2026-11-22T15:35:27.426680706Z"}"#
+    );
     assert_eq!(mode(&log), 0o600);
 }
 
@@ -714,7 +766,7 @@ fn purge_removes_old_metadata_temp_files_too() {
     fs::write(q.path(&odd), b"{").unwrap();
     let before = q.snapshot();
     let r = q.mqctl(["purge"]).now("+2h").run().expect(0);
-    assert_eq!(r.lines(), vec![format!("remove {tmp} (temp file)")]);
+    assert_eq!(r.lines(), vec![format!("remove-temp {tmp}")]);
     let mut expected = before;
     expected.remove(&tmp);
     assert_tree(&expected, &q.snapshot());
@@ -785,7 +837,9 @@ fn a_closed_stdout_does_not_stop_or_fail_a_bulk_change() {
         .expect(0);
     assert_eq!(count(&q.path("hold")), ids.len(), "every entry is held");
     assert_eq!(count(&q.path("queue")), 0);
-    assert_eq!(fs::read_to_string(&log).unwrap().lines().count(), ids.len());
+    let text = fs::read_to_string(&log).unwrap();
+    let results = text.lines().filter(|l| !l.contains(r#""result":"intent""#)).count();
+    assert_eq!(results, ids.len(), "one result line per change");
 }
 
 #[test]
@@ -809,8 +863,8 @@ fn hold_and_recover_move_only_symlinks() {
             .contains("hold notalink queue: skipped: a regular file, not an entry"),
         "{r:?}"
     );
-    let r = q.run(["recover", "--older-than", "0s"]).expect(0);
-    assert_eq!(r.lines(), vec![format!("release {} inflight -> queue", a[1].id)]);
+    let r = q.run(["recover", "--stuck-after", "0s"]).expect(0);
+    assert_eq!(r.lines(), vec![format!("recover {} inflight -> queue", a[1].id)]);
 
     let mut expected = before;
     expected.set("hold", Node::dir(0o700));
@@ -854,10 +908,10 @@ fn recover_on_the_fixture_moves_the_stale_inflight_entry_back_unchanged() {
     let before = q.snapshot();
     let id = "b9daf055-4478-4bd9-b8bf-a65e80fedd28";
     // Unpacked just now: not stale yet by the real clock; two hours later it is.
-    let r = q.mqctl(["recover"]).real_clock().run();
+    let r = q.mqctl(["--quiet", "recover"]).real_clock().run();
     assert_eq!((r.code, r.out(), r.stderr.as_str()), (0, "", ""));
     let r = q.mqctl(["recover"]).now("+2h").run().expect(0);
-    assert_eq!(r.lines(), vec![format!("release {id} inflight -> queue")]);
+    assert_eq!(r.lines(), vec![format!("recover {id} inflight -> queue")]);
     let mut expected = before;
     expected.move_entry(id, "inflight", "queue");
     assert_tree(&expected, &q.snapshot());

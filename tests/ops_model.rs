@@ -138,10 +138,11 @@ fn expect(kind: &Kind, passed: State, m: &M) -> (Outcome, Option<State>, Timesta
             State::Queued => vanished(keep),
             _ => skipped(keep),
         },
+        // What a verb never takes (release: an inflight entry) is refused
+        // before anything looks for it.
         Kind::Release => match passed {
             State::Held if here => (Done, Some(State::Queued), m.at),
             State::Held => vanished(keep),
-            State::Inflight if !here => vanished(keep),
             _ => skipped(keep),
         },
         // Only inflight (and claimed) entries are recovered: a held one

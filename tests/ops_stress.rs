@@ -81,7 +81,8 @@ fn check_after_kill(root: &Path, bulk: Bulk, initial: &BTreeMap<String, String>,
     let now = entries(root);
     let allowed: &[&str] = match bulk {
         Bulk::Drop => &["queue", "cleanup"],
-        Bulk::Reschedule => &["queue"],
+        // Killed while it held some entries claimed for their rewrite.
+        Bulk::Reschedule => &["queue", "claimed"],
         Bulk::Hold => &["queue", "hold"],
     };
     now.par_iter().for_each(|(id, (state, text))| {
@@ -150,10 +151,16 @@ fn crash_test(bulk: Bulk, seed: u64) {
         "{bulk:?}: only {hits} of 3 kills hit a running mqctl: the test proved little"
     );
 
-    // purge finishes interrupted cleanups and removes the temp files of
-    // interrupted rewrites; a re-run finishes the job.
+    // purge finishes interrupted cleanups, puts back what was left claimed
+    // and removes the temp files of interrupted rewrites; a re-run finishes
+    // the job.
     q.mqctl(["purge", "--min-age", "0s"]).now(LATER).run().expect(0);
     assert_eq!(count(&q.path("cleanup")), 0);
+    assert_eq!(
+        count(&q.path("claimed")),
+        0,
+        "purge puts back what a killed run left claimed"
+    );
     assert!(temp_files(q.root()).is_empty(), "{:?}", temp_files(q.root()));
     let r = q.mqctl(&args).now(LATER).run().expect(0);
     assert_eq!(r.counts().failed, 0, "{r:?}");
@@ -417,7 +424,7 @@ fn a_live_writer_finishing_sends_during_recover_loses_and_duplicates_nothing() {
         q.put(id, "queue", "inflight");
     }
     let (w, r) = with_writer(q.root(), "inflight", initial.len(), || {
-        q.run(["recover", "--older-than", "0s"])
+        q.run(["recover", "--stuck-after", "0s"])
     });
     let c = assert_each_entry_once(&r, &w, initial.len(), "recovered");
     let after = entries(q.root());

@@ -60,10 +60,15 @@ fn stats_json_counts_states_due_deferred_broken_and_sizes() {
     let s = shape();
     let j = stats_json(&s.q, &[]);
     assert_eq!(j["total"], 8);
-    assert_eq!(j["states"], json!({"queue": 5, "inflight": 1, "cleanup": 1, "hold": 1}));
-    // Only queued entries are due or deferred; the broken one is neither.
+    assert_eq!(
+        j["states"],
+        json!({"queue": 5, "inflight": 1, "cleanup": 1, "hold": 1, "claimed": 0})
+    );
+    // Only queued entries are due or deferred; the broken one is neither,
+    // and is counted as such, so the three add up.
     assert_eq!(j["due"], 2);
     assert_eq!(j["deferred"], 2);
+    assert_eq!(j["unscheduled"], 1);
 }
 
 #[test]

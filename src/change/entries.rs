@@ -3,7 +3,7 @@
 //! selection, or entries already known, as the TUI's marks are); `apply`
 //! reads them, then runs the engine over them.
 
-use std::collections::HashMap;
+use std::collections::HashSet;
 use std::ops::ControlFlow;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -84,17 +84,18 @@ pub fn collect(
     let mut out: Vec<Item> = Vec::new();
     // The folders are read one after the other, so an entry another
     // process moves meanwhile can be seen twice: it is one item, in the
-    // folder it was seen in last.
-    let mut seen: HashMap<EntryId, usize> = HashMap::new();
+    // folder it was seen in first (where it is gone from, the change finds
+    // it vanished; an id really in two folders is the move that fails).
+    let mut seen: HashSet<EntryId> = HashSet::new();
     let missing = select::for_each(queue, sel, sel.want(), &mut |e| {
         if stop.load(Ordering::Relaxed) {
             return Ok(ControlFlow::Break(()));
         }
-        if let Some(&i) = seen.get(&e.id) {
-            out[i].state = e.state;
+        // (Ids are looked up in every folder at once: an id in two is a
+        // problem to report, not a race, and both are kept.)
+        if sel.ids.is_empty() && !seen.insert(e.id.clone()) {
             return Ok(ControlFlow::Continue(()));
         }
-        seen.insert(e.id.clone(), out.len());
         out.push(Item::new(e.state, e.id));
         if out.len().is_multiple_of(4096) {
             ctl_observer.scanned(out.len() as u64);

@@ -242,28 +242,46 @@ pub struct Report {
     pub done_by_op: Vec<(&'static str, u64)>,
 }
 
-/// How a count of one operation reads: "2 cleanups finished".
+/// What a count of one operation's changes is: "2 pending cleanups".
 fn op_phrase(op: &str, n: u64) -> String {
     let one = n == 1;
-    match op {
-        "cleanup" => format!("{n} {}", if one { "cleanup finished" } else { "cleanups finished" }),
-        "remove-temp" => format!("{n} {}", if one { "temp file removed" } else { "temp files removed" }),
-        "remove-orphan" => format!(
-            "{n} {}",
+    let noun = match op {
+        "cleanup" => {
             if one {
-                "orphan mail removed"
+                "pending cleanup"
             } else {
-                "orphan mails removed"
+                "pending cleanups"
             }
-        ),
-        "recover" => format!("{n} put back"),
-        op => format!("{n} {op}"),
-    }
+        }
+        "remove-temp" => {
+            if one {
+                "temp file"
+            } else {
+                "temp files"
+            }
+        }
+        "remove-orphan" => {
+            if one {
+                "orphan mail"
+            } else {
+                "orphan mails"
+            }
+        }
+        "recover" => {
+            if one {
+                "claimed entry"
+            } else {
+                "claimed entries"
+            }
+        }
+        op => op,
+    };
+    format!("{n} {noun}")
 }
 
 impl Report {
-    /// "2 cleanups finished and 1 temp file removed" (the summary's verb
-    /// for a run of several operations; "0 purged" when none was done).
+    /// "(2 pending cleanups, 1 temp file)": what a run of several
+    /// operations did, after its total.
     fn parts(&self) -> String {
         let done: Vec<String> = self
             .done_by_op
@@ -271,9 +289,10 @@ impl Report {
             .filter(|(_, n)| *n > 0)
             .map(|(op, n)| op_phrase(op, *n))
             .collect();
-        match done.len() {
-            0 => "0 purged".to_string(),
-            _ => done.join(" and "),
+        if done.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", done.join(", "))
         }
     }
 
@@ -297,13 +316,8 @@ impl Report {
 
     pub fn summary(&self) -> String {
         let mut s = if self.done_by_op.len() > 1 || self.verb == Verb::Purge {
-            let parts = self.parts();
-            let done = if self.dry_run {
-                format!("would be {parts}")
-            } else {
-                parts
-            };
-            self.tally.summary_with(&done, self.dry_run)
+            let past = format!("{}{}", self.verb.past(), self.parts());
+            self.tally.summary(&past, self.dry_run)
         } else {
             self.tally.summary(self.verb.past(), self.dry_run)
         };
@@ -368,11 +382,12 @@ const FRESH_TRIES: u8 = 3;
 /// found (ids that name nothing).
 pub fn run<W: Work>(queue: &Queue, work: &W, items: Vec<W::Item>, ctl: &mut Control, report: &mut Report) {
     report.tally.matched += items.len() as u64;
-    if items.is_empty() {
-        return;
-    }
+    // A signal during the scan: what it read may be a part only.
     if ctl.stop.load(Ordering::SeqCst) {
         report.end = End::Interrupted;
+        return;
+    }
+    if items.is_empty() {
         return;
     }
     if !ctl.observer.confirm(report.verb, items.len()) {

@@ -45,7 +45,7 @@ impl Work for RepairWork {
                     _ => queue.repair(f, &mut q, self.now),
                 };
                 let mut change = Change::path(f.path.to_string());
-                change.detail = Some(format!("{} [{}]: {}", f.problem, f.code, f.repair.describe()));
+                change.detail = Some(detail(f));
                 if let Step::Final(o) = &step {
                     change.outcome = o.clone();
                 }
@@ -53,6 +53,11 @@ impl Work for RepairWork {
             })
             .collect()
     }
+}
+
+/// What a repair's change says it did: the problem, its code, the repair.
+pub fn detail(f: &Finding) -> String {
+    format!("{} [{}]: {}", f.problem, f.code, f.repair.describe())
 }
 
 /// Repairs `findings`. Putting back claimed entries needs every claimer

@@ -151,18 +151,20 @@ impl<'a> Cli<'a> {
             _ => String::new(),
         };
         let detail = c.detail.as_deref().map(|d| format!(" {d}")).unwrap_or_default();
+        // What did not happen is said of where the entry was.
+        let was = c.from.map(|f| format!(" {f}")).unwrap_or_default();
         let (ctx, op) = (self.ctx, c.op);
         match &c.outcome {
             Outcome::Done if !ctx.quiet => writeln!(self.out, "{op} {}{moved}{detail}", c.subject),
-            Outcome::Vanished if ctx.verbose > 0 => writeln!(self.out, "{op} {}{moved}: vanished", c.subject),
+            Outcome::Vanished if ctx.verbose > 0 => writeln!(self.out, "{op} {}{was}: vanished", c.subject),
             Outcome::Skipped(r) if !ctx.quiet => {
                 self.bar
-                    .suspend(|| eprintln!("mqctl: {op} {}{moved}: skipped: {r}", c.subject));
+                    .suspend(|| eprintln!("mqctl: {op} {}{was}: skipped: {r}", c.subject));
                 Ok(())
             }
             Outcome::Failed(r) => {
                 self.bar
-                    .suspend(|| eprintln!("mqctl: {op} {}{moved}: failed: {r}", c.subject));
+                    .suspend(|| eprintln!("mqctl: {op} {}{was}: failed: {r}", c.subject));
                 Ok(())
             }
             _ => Ok(()),
@@ -216,7 +218,7 @@ impl Observer for Cli<'_> {
             }
             Notice::DiskFull { left } => {
                 self.bar.suspend(|| {
-                    eprintln!("mqctl: the disk is full (no space left on device): {left} not changed; free some space and run the command again")
+                    eprintln!("mqctl: the disk is full (No space left on device): {left} not changed; free some space and run the command again")
                 });
             }
             Notice::ClaimsBusy(n) if !ctx.quiet => {

@@ -63,6 +63,11 @@ pub fn run(ctx: &Context, args: &CheckArgs) -> Result<ExitCode> {
     let mut obs = Cli::new(ctx, Verb::Repair, &change);
     obs.print = false;
     let manual = crate::queue::check::manual(&findings);
+    // What each repair's change was about, for the JSON report.
+    let about: std::collections::HashMap<(String, String), Finding> = findings
+        .iter()
+        .map(|f| ((f.path.to_string(), crate::change::repair::detail(f)), f.clone()))
+        .collect();
     let mut ctl = Control {
         dry_run: false,
         stop,
@@ -76,25 +81,25 @@ pub fn run(ctx: &Context, args: &CheckArgs) -> Result<ExitCode> {
             let docs: Vec<serde_json::Value> = results
                 .iter()
                 .map(|c| {
-                    serde_json::json!({
-                        "path": c.subject.to_string(),
-                        "repair": c.detail,
-                        "result": outcome_word(&c.outcome),
-                        "reason": c.outcome.reason(),
-                    })
+                    let key = (c.subject.to_string(), c.detail.clone().unwrap_or_default());
+                    let mut v = match about.get(&key) {
+                        Some(f) => serde_json::to_value(f.to_json()).expect("plain data"),
+                        None => serde_json::json!({ "path": c.subject.to_string() }),
+                    };
+                    v["result"] = outcome_word(&c.outcome).into();
+                    if let Some(r) = c.outcome.reason() {
+                        v["reason"] = r.into();
+                    }
+                    v
                 })
                 .collect();
             crate::output::write_json_pretty(&mut out, &serde_json::json!({ "repairs": docs }))?;
         }
         CheckFormat::Table if !ctx.quiet => {
             for c in &results {
-                writeln!(
-                    out,
-                    "{} {}: {}",
-                    outcome_word(&c.outcome),
-                    c.subject,
-                    c.detail.as_deref().unwrap_or("")
-                )?;
+                let key = (c.subject.to_string(), c.detail.clone().unwrap_or_default());
+                let what = about.get(&key).map_or_else(String::new, |f| f.repair.describe());
+                writeln!(out, "{} {}: {what}", outcome_word(&c.outcome), c.subject)?;
             }
         }
         _ => {}

@@ -18,7 +18,7 @@ pub fn run(ctx: &Context, args: &ListArgs) -> Result<ExitCode> {
     let fields = fields(args)?;
     let queue = ctx.open_queue()?;
 
-    if args.count && sel.ids.is_empty() && !sel.needs_files() {
+    if args.count && sel.ids.is_empty() && !sel.read_no_ids && !sel.needs_files() {
         // Only state folders to count: no file is opened.
         let n = queue.count_links(&sel.state_list())?;
         let mut out = stdout();

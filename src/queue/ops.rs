@@ -411,7 +411,7 @@ impl Queue {
     /// Renames an entry's link, mapping the errors to what they mean.
     fn move_step(&self, from: State, to: State, id: &EntryId) -> Step {
         if let Err(e) = self.ensure_state_dir(to) {
-            return Step::Final(Outcome::Failed(e.to_string()));
+            return no_space_or(e);
         }
         match self.move_entry(from, to, id) {
             Ok(()) => Step::Final(Outcome::Done),
@@ -449,7 +449,10 @@ impl Queue {
         };
         if !policy.dry_run {
             if let Err(e) = self.ensure_state_dir(claim) {
-                return end(change, Outcome::Failed(e.to_string()));
+                return match no_space_or(e) {
+                    Step::Final(o) => end(change, o),
+                    retry => (change, retry, Pending::None),
+                };
             }
             match self.move_entry(from, claim, id) {
                 Ok(()) => dirty.mark(&[from, claim]),
@@ -707,7 +710,18 @@ impl Queue {
         if from == to {
             return Err(Step::Final(Outcome::Skipped(format!("already in {}/", to.dir()))));
         }
-        self.check_is_link(from, id)?;
+        // What is never allowed is refused first; then the entry must be
+        // there, and be an entry.
+        let allowed = match (from, to) {
+            (State::Queued, State::Held) | (State::Held, State::Queued) => true,
+            (State::Inflight, State::Queued) | (State::Claimed, State::Queued) | (State::ClaimedHeld, State::Held) => {
+                recover
+            }
+            _ => false,
+        };
+        if allowed {
+            self.check_is_link(from, id)?;
+        }
         match (from, to) {
             (State::Queued, State::Held) => {
                 self.check_target(from, id)?;
@@ -851,6 +865,16 @@ impl Queue {
     }
 }
 
+/// A folder that cannot be made: for lack of space, a retry; else a failure.
+fn no_space_or(e: crate::Error) -> Step {
+    match &e {
+        crate::Error::Io { source, .. } if matches!(source.raw_os_error(), Some(libc::ENOSPC | libc::EDQUOT)) => {
+            Step::Retry(Retry::NoSpace)
+        }
+        _ => Step::Final(Outcome::Failed(e.to_string())),
+    }
+}
+
 /// A first step's result, with the change's outcome set from it.
 fn ended(mut change: Change, step: Step, pending: Pending) -> (Change, Step, Pending) {
     if let Step::Final(o) = &step {
@@ -934,8 +958,13 @@ impl Queue {
                 let rest = mail
                     .children()
                     .map_err(|e| CleanupError::io("listing the mail folder", e))?;
-                if rest.len() == 1 && &*rest[0].0 == b"contents" {
-                    gone(mail.unlink("contents")).map_err(|e| CleanupError::io("removing contents", e))?;
+                let only_contents = rest.len() == 1 && &*rest[0].0 == b"contents";
+                // Empty: an earlier cleanup was stopped between removing
+                // contents and the folder; finish it.
+                if only_contents || rest.is_empty() {
+                    if only_contents {
+                        gone(mail.unlink("contents")).map_err(|e| CleanupError::io("removing contents", e))?;
+                    }
                     match self.data().rmdir(mail_name.as_str()) {
                         // Not empty: a concurrent process made something
                         // there; `check` will see it.

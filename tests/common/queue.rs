@@ -15,8 +15,10 @@ use tempfile::TempDir;
 
 use super::{NOW, Sentinel, TIMEOUT, set_mtime, set_mtime_tree};
 
-/// The four state folders, as named on disk.
-pub const STATES: [&str; 4] = ["queue", "inflight", "cleanup", "hold"];
+/// The state folders an entry's link can be in, as named on disk: the
+/// writer's three, hold/, and the two claim folders mqctl moves an entry
+/// into for the moment it rewrites its schedule.
+pub const STATES: [&str; 6] = ["queue", "inflight", "cleanup", "hold", "claimed", "claimed-held"];
 
 /// A state folder an entry's symlink can live in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
