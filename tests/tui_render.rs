@@ -9,7 +9,7 @@ use jiff::{SignedDuration, Timestamp};
 use mqctl::cmd::stats::{DomainRow, Oldest, StateCounts, Stats};
 use mqctl::queue::address;
 use mqctl::queue::{Contents, Entry, EntryId, Envelope, Headers, Problem, Queue, Schedule, State};
-use mqctl::tui::app::{Action, App, Counts, Detail, Effect, View, update};
+use mqctl::tui::app::{App, Counts, Detail, Effect, Event, Report, View, update};
 use mqctl::tui::row::RawRow;
 use mqctl::tui::{Headless, render};
 use ratatui::Terminal;
@@ -210,7 +210,7 @@ fn counts(es: &[Entry]) -> Counts {
 /// by the selection the filter means.
 fn app(w: u16, h: u16, color: bool, filter: &str) -> App {
     let mut a = App::new("/var/spool/kannader".into(), now(), color);
-    update(&mut a, Action::Resize(w, h));
+    update(&mut a, Event::Resize(w, h));
     let fx = a.start(filter);
     let Some(Effect::Scan { selection, .. }) = fx.first() else {
         panic!("{fx:?}")
@@ -225,7 +225,7 @@ fn app(w: u16, h: u16, color: bool, filter: &str) -> App {
     let generation = a.generation;
     update(
         &mut a,
-        Action::Loaded {
+        Report::Loaded {
             generation,
             rows,
             counts: c,
@@ -266,8 +266,8 @@ fn assert_no_control_chars(b: &Buffer) {
     }
 }
 
-fn key(c: KeyCode) -> Action {
-    Action::Key(KeyEvent::new(c, KeyModifiers::NONE))
+fn key(c: KeyCode) -> Event {
+    Event::Key(KeyEvent::new(c, KeyModifiers::NONE))
 }
 
 const SIZES: [(u16, u16); 2] = [(80, 24), (160, 48)];
@@ -351,7 +351,7 @@ fn detail_view() {
             matches!(&fx[..], [Effect::LoadDetail(State::Queued, i)] if *i == entries()[4].id),
             "{fx:?}"
         );
-        update(&mut a, Action::Detail(Arc::new(detail())));
+        update(&mut a, Report::Detail(Arc::new(detail())));
         assert_eq!(a.view, View::Detail);
         snap("detail", w, h, &a);
     }
@@ -414,7 +414,7 @@ fn summary_view() {
         let mut a = app(w, h, true, "");
         let fx = update(&mut a, key(KeyCode::BackTab));
         assert!(matches!(&fx[..], [Effect::LoadStats]));
-        update(&mut a, Action::Stats(Arc::new(stats())));
+        update(&mut a, Report::Stats(Arc::new(stats())));
         // The queue grew then shrank while the TUI was open.
         a.history = vec![12, 15, 40, 38, 20, 12];
         snap("summary", w, h, &a);
@@ -452,7 +452,7 @@ fn progress_gauge() {
     update(&mut a, key(KeyCode::Char('*')));
     update(&mut a, key(KeyCode::Char('h')));
     update(&mut a, key(KeyCode::Char('y')));
-    update(&mut a, Action::Progress { done: 6 });
+    update(&mut a, Report::Progress { done: 6 });
     snap("progress", 80, 24, &a);
 }
 
@@ -525,7 +525,7 @@ fn detail_from_the_worker_escapes_headers_and_body() {
     )
     .unwrap();
     let mut a = App::new("/q".into(), now(), true);
-    update(&mut a, Action::Resize(100, 30));
+    update(&mut a, Event::Resize(100, 30));
     let hl = Headless::new(q, SignedDuration::from_hours(1), Some(now()));
     hl.send(a.start(""));
     assert!(hl.pump_until(&mut a, Duration::from_secs(20), |a| a.loading.is_none()
@@ -543,13 +543,13 @@ fn detail_from_the_worker_escapes_headers_and_body() {
 #[test]
 fn while_reading_the_first_rows_show_and_the_header_says_how_far() {
     let mut a = App::new("/q".into(), now(), true);
-    update(&mut a, Action::Resize(80, 24));
+    update(&mut a, Event::Resize(80, 24));
     a.start("");
     let es = entries();
     let generation = a.generation;
     update(
         &mut a,
-        Action::Loaded {
+        Report::Loaded {
             generation,
             rows: es[..3].iter().map(RawRow::from_entry).collect(),
             counts: counts(&es[..3]),
@@ -567,7 +567,7 @@ fn the_chart_shows_the_latest_sizes() {
     let mut a = app(80, 24, true, "");
     update(&mut a, key(KeyCode::Tab));
     update(&mut a, key(KeyCode::Tab));
-    update(&mut a, Action::Stats(Arc::new(stats())));
+    update(&mut a, Report::Stats(Arc::new(stats())));
     // Long ago the queue was empty; lately it is full: the chart shows full bars.
     a.history = vec![0; 500];
     a.history.extend(std::iter::repeat_n(100, 100));
@@ -593,8 +593,8 @@ fn tiny_terminals_do_not_panic_in_any_view_or_dialog() {
             for k in keys {
                 update(&mut a, key(*k));
             }
-            update(&mut a, Action::Detail(Arc::new(detail())));
-            update(&mut a, Action::Stats(Arc::new(stats())));
+            update(&mut a, Report::Detail(Arc::new(detail())));
+            update(&mut a, Report::Stats(Arc::new(stats())));
             a.history = vec![1, 5, 3];
             let _ = buffer(&a, w, h);
             update(&mut a, key(KeyCode::Esc));
@@ -608,7 +608,7 @@ fn tiny_terminals_do_not_panic_in_any_view_or_dialog() {
 fn the_queue_path_and_the_writer_name_are_escaped_too() {
     let mut a = app(160, 48, true, "");
     a.queue_path = "/srv/q\x1b]0;pwned\x07".into();
-    update(&mut a, Action::Writer(Some("evil\x1b[2J (pid 1)".into())));
+    update(&mut a, Report::Writer(Some("evil\x1b[2J (pid 1)".into())));
     let b = buffer(&a, 160, 48);
     assert_no_control_chars(&b);
     let t = text(&b);

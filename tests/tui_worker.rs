@@ -9,7 +9,7 @@ use jiff::{SignedDuration, Timestamp};
 use mqctl::queue::ops::{Apply, Op};
 use mqctl::queue::{Queue, State};
 use mqctl::tui::Headless;
-use mqctl::tui::app::{Action, App, Mode, update};
+use mqctl::tui::app::{App, Event, Intent, Mode, update};
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
 const T: Duration = Duration::from_secs(30);
@@ -22,14 +22,14 @@ fn links(q: &Path, s: State) -> usize {
     std::fs::read_dir(q.join(s.dir())).map_or(0, |d| d.count())
 }
 
-fn key(c: char) -> Action {
-    Action::Key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE))
+fn key(c: char) -> Event {
+    Event::Key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE))
 }
 
 fn open(root: &Path, filter: &str) -> (App, Headless) {
     let q = Queue::open(root).unwrap();
     let mut app = App::new(root.display().to_string(), now(), false);
-    update(&mut app, Action::Resize(120, 40));
+    update(&mut app, Event::Resize(120, 40));
     let hl = Headless::new(q, SignedDuration::from_hours(1), Some(now()));
     hl.send(app.start(filter));
     assert!(hl.pump_until(&mut app, T, |a| a.loading.is_none()));
@@ -107,11 +107,11 @@ fn hold_then_release_through_the_worker_moves_the_links_and_reports() {
 
     // Release them again from a view of hold/.
     hl.send(update(&mut app, key('/')));
-    update(&mut app, Action::ClearInput);
+    update(&mut app, Intent::ClearInput);
     for c in "--state hold".chars() {
         update(&mut app, key(c));
     }
-    hl.send(update(&mut app, Action::Submit));
+    hl.send(update(&mut app, Intent::Submit));
     assert!(hl.pump_until(&mut app, T, |a| a.loading.is_none() && a.rows.len() == held + 3));
     update(&mut app, key('*'));
     update(&mut app, key('u'));

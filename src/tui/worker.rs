@@ -1,6 +1,6 @@
 //! The only thread that touches the queue: scans, detail reads, statistics,
 //! changes and watching the state folders. It gets `Effect`s as jobs and
-//! sends what it finds back to the UI thread as `Action`s.
+//! sends what it finds back to the UI thread as `Report`s.
 
 use std::collections::{HashSet, VecDeque};
 use std::ops::ControlFlow;
@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use jiff::{SignedDuration, Timestamp};
 
-use super::app::{Action, Counts, Detail, Effect, Verb};
+use super::app::{Counts, Detail, Effect, Msg, Report, Verb};
 use super::row::RawRow;
 use crate::audit::Audit;
 use crate::cmd::change::Tally;
@@ -38,7 +38,7 @@ const FIRST_SCREEN: usize = 100;
 
 pub struct Worker {
     queue: Queue,
-    to_ui: Sender<Action>,
+    to_ui: Sender<Msg>,
     jobs: Receiver<Job>,
     stop: Arc<AtomicBool>,
     /// What the table shows: re-read with it when the folders change.
@@ -78,7 +78,7 @@ pub fn count(c: &mut Counts, e: &Entry, now: Timestamp, stuck_after: SignedDurat
 impl Worker {
     pub fn new(
         queue: Queue,
-        to_ui: Sender<Action>,
+        to_ui: Sender<Msg>,
         jobs: Receiver<Job>,
         stop: Arc<AtomicBool>,
         stuck_after: SignedDuration,
@@ -159,8 +159,8 @@ impl Worker {
         }
     }
 
-    fn send(&self, a: Action) -> bool {
-        self.to_ui.send(a).is_ok()
+    fn send(&self, r: Report) -> bool {
+        self.to_ui.send(r.into()).is_ok()
     }
 
     /// Reads every entry; counts all of them for the header and sends those
@@ -199,13 +199,16 @@ impl Worker {
                 let batch = std::mem::take(&mut rows);
                 let c = std::mem::take(&mut counts);
                 if to_ui
-                    .send(Action::Loaded {
-                        generation,
-                        rows: batch,
-                        counts: c,
-                        first,
-                        done: false,
-                    })
+                    .send(
+                        Report::Loaded {
+                            generation,
+                            rows: batch,
+                            counts: c,
+                            first,
+                            done: false,
+                        }
+                        .into(),
+                    )
                     .is_err()
                 {
                     return Ok(ControlFlow::Break(()));
@@ -241,7 +244,7 @@ impl Worker {
         }
         match result {
             Ok(()) => {
-                self.send(Action::Loaded {
+                self.send(Report::Loaded {
                     generation,
                     rows,
                     counts,
@@ -250,10 +253,10 @@ impl Worker {
                 });
             }
             Err(e) => {
-                self.send(Action::Error(format!("reading the queue: {e}")));
+                self.send(Report::Error(format!("reading the queue: {e}")));
             }
         }
-        self.send(Action::Writer(writer_text(self.queue.path())));
+        self.send(Report::Writer(writer_text(self.queue.path())));
     }
 
     /// Reads a screenful of entries straight away, many at a time, and sends
@@ -302,7 +305,7 @@ impl Worker {
             ids.insert(e.id);
         }
         if !ids.is_empty() {
-            self.send(Action::Loaded {
+            self.send(Report::Loaded {
                 generation,
                 rows,
                 counts,
@@ -326,13 +329,13 @@ impl Worker {
                 body: Vec::new(),
             },
         };
-        self.send(Action::Detail(Arc::new(d)));
+        self.send(Report::Detail(Arc::new(d)));
     }
 
     fn stats(&self) {
         match crate::cmd::stats::gather(&self.queue, self.now(), self.stuck_after, 12) {
-            Ok(s) => self.send(Action::Stats(Arc::new(s))),
-            Err(e) => self.send(Action::Error(format!("statistics: {e}"))),
+            Ok(s) => self.send(Report::Stats(Arc::new(s))),
+            Err(e) => self.send(Report::Error(format!("statistics: {e}"))),
         };
     }
 
@@ -362,9 +365,12 @@ impl Worker {
             }
             if last_sent.elapsed() > Duration::from_millis(50) {
                 last_sent = Instant::now();
-                let _ = to_ui.send(Action::Progress {
-                    done: tally.done + tally.vanished + tally.skipped + tally.failed,
-                });
+                let _ = to_ui.send(
+                    Report::Progress {
+                        done: tally.done + tally.vanished + tally.skipped + tally.failed,
+                    }
+                    .into(),
+                );
             }
         });
         if let Some(a) = audit.as_mut() {
@@ -390,7 +396,7 @@ impl Worker {
             summary.push_str(" (a running writer sees this at its next start)");
         }
         self.stop.store(false, Ordering::SeqCst);
-        self.send(Action::Finished { summary });
+        self.send(Report::Finished { summary });
     }
 }
 
