@@ -7,6 +7,7 @@
 
 pub mod app;
 pub mod filter;
+pub mod fit;
 pub mod keys;
 pub mod render;
 pub mod row;
