@@ -388,6 +388,7 @@ fn progress_is_shown_esc_cancels_and_the_end_summarises_and_rereads() {
         &mut a,
         Report::Finished {
             summary: "Hold: 2 held, 0 vanished, 0 failed".into(),
+            failure: None,
         },
     );
     assert_eq!(a.mode, Mode::Normal);
@@ -397,17 +398,17 @@ fn progress_is_shown_esc_cancels_and_the_end_summarises_and_rereads() {
 }
 
 #[test]
-fn sorting_cycles_columns_reverses_and_keeps_the_selected_entry() {
-    let mut a = app(5);
-    update(&mut a, ch('j'));
-    update(&mut a, ch('j'));
-    let before = selected_id(&a);
+fn sorting_cycles_columns_reverses_and_shows_the_top_of_the_new_order() {
+    let mut a = app(50);
+    for _ in 0..30 {
+        update(&mut a, ch('j'));
+    }
+    assert!(a.offset > 0);
     assert_eq!(a.sort, Column::Next);
     update(&mut a, ch('o'));
     assert!(a.descending);
-    assert_eq!(selected_id(&a), before);
-    assert_eq!(a.selected, 2);
-    assert_eq!(a.store.entry_id(a.rows[0].id), id(4));
+    assert_eq!((a.selected, a.offset), (0, 0), "a re-sort shows its first row");
+    assert_eq!(selected_id(&a), id(49));
     update(&mut a, ch('s'));
     assert_eq!(a.sort, Column::Last);
     update(&mut a, ch('>'));
@@ -415,11 +416,72 @@ fn sorting_cycles_columns_reverses_and_keeps_the_selected_entry() {
     update(&mut a, ch('<'));
     update(&mut a, ch('<'));
     assert_eq!(a.sort, Column::Next);
-    assert_eq!(selected_id(&a), before);
     for _ in 0..Column::ALL.len() {
+        update(&mut a, ch('j'));
         update(&mut a, ch('s'));
-        assert_eq!(selected_id(&a), before);
+        assert_eq!((a.selected, a.offset), (0, 0), "{:?}", a.sort);
     }
+    assert_eq!(a.sort, Column::Next);
+}
+
+#[test]
+fn a_re_sort_in_the_detail_view_reads_the_new_first_entry() {
+    let mut a = app(5);
+    update(&mut a, ch('j'));
+    update(&mut a, key(KeyCode::Enter));
+    let fx = update(&mut a, ch('o'));
+    assert!(matches!(&fx[..], [Effect::LoadDetail(_, i)] if *i == id(4)), "{fx:?}");
+}
+
+#[test]
+fn a_failure_keeps_its_reason_and_shortens_its_id_as_the_table_does() {
+    let mut a = app(3);
+    update(&mut a, ch('h'));
+    update(&mut a, ch('y'));
+    update(
+        &mut a,
+        Report::Finished {
+            summary: "Hold: 0 held, 0 vanished, 1 failed".into(),
+            failure: Some((id(0), "Permission denied (os error 13)".into())),
+        },
+    );
+    assert_eq!(
+        a.message.as_deref(),
+        Some("Hold: 0 held, 0 vanished, 1 failed; e.g. 00000000…: Permission denied (os error 13)")
+    );
+}
+
+#[test]
+fn in_the_summary_j_and_k_scroll_the_domains_not_the_table() {
+    let mut a = app(5);
+    update(&mut a, key(KeyCode::BackTab));
+    let mut s = mqctl::cmd::stats::Stats::default();
+    for d in 0..40 {
+        s.domains.push(mqctl::cmd::stats::DomainRow {
+            domain: format!("d{d}.example"),
+            total: 1,
+            ages: vec![1],
+        });
+    }
+    s.buckets = vec!["0-5m".into()];
+    update(&mut a, Report::Stats(std::sync::Arc::new(s)));
+    update(&mut a, ch('j'));
+    update(&mut a, ch('j'));
+    assert_eq!((a.summary_scroll, a.selected), (2, 0));
+    update(&mut a, ch('k'));
+    assert_eq!(a.summary_scroll, 1);
+    update(&mut a, ch('G'));
+    let bottom = a.summary_scroll;
+    assert!(
+        bottom > 20 && bottom < 40,
+        "stops with the last domain on screen: {bottom}"
+    );
+    update(&mut a, ch('j'));
+    assert_eq!(a.summary_scroll, bottom);
+    update(&mut a, ch('k'));
+    assert_eq!(a.summary_scroll, bottom - 1, "k moves at once from the bottom");
+    update(&mut a, ch('g'));
+    assert_eq!(a.summary_scroll, 0);
 }
 
 #[test]

@@ -252,8 +252,11 @@ pub enum Report {
     Progress {
         done: u64,
     },
+    /// A change ended. `failure` is the first entry it could not change,
+    /// with the reason.
     Finished {
         summary: String,
+        failure: Option<(EntryId, String)>,
     },
     Error(String),
 }
@@ -340,6 +343,9 @@ pub struct App {
     pub last_refresh: Option<Timestamp>,
     pub message: Option<String>,
     pub id_len: usize,
+    pub demand: Demand,
+    /// First domain on screen in the summary.
+    pub summary_scroll: u16,
     pub size: (u16, u16),
     pub quit: bool,
 }
@@ -347,10 +353,14 @@ pub struct App {
 /// Queue sizes kept for the chart (more than any screen is wide).
 const HISTORY: usize = 1024;
 
-/// Rows in the table area: the screen less the header (3 lines), the
-/// column titles and the status line.
-pub fn table_height(size: (u16, u16)) -> usize {
-    (size.1 as usize).saturating_sub(5).max(1)
+/// How wide the widest value of each text column is, over the rows shown:
+/// the table shares its width by what the columns hold.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Demand {
+    pub state: usize,
+    pub from: usize,
+    pub to: usize,
+    pub subject: usize,
 }
 
 impl App {
@@ -385,6 +395,8 @@ impl App {
             last_refresh: None,
             message: None,
             id_len: 8,
+            demand: Demand::default(),
+            summary_scroll: 0,
             size: (80, 24),
             quit: false,
         }
@@ -404,6 +416,11 @@ impl App {
             Mode::Help { .. } => Scope::Help,
             Mode::Running { .. } => Scope::Progress,
         }
+    }
+
+    /// Rows the table shows on this screen.
+    pub fn table_height(&self) -> usize {
+        super::render::table_rows(self)
     }
 
     pub fn selected_row(&self) -> Option<&Row> {
@@ -435,7 +452,7 @@ impl App {
     fn move_to(&mut self, i: usize) -> Vec<Effect> {
         let old = self.selected_row().map(|r| r.id);
         self.selected = i.min(self.rows.len().saturating_sub(1));
-        let h = table_height(self.size);
+        let h = self.table_height();
         if self.selected < self.offset {
             self.offset = self.selected;
         } else if self.selected >= self.offset + h {
@@ -517,11 +534,12 @@ impl App {
         Vec::new()
     }
 
-    /// Sorts the rows and keeps the selected entry selected.
-    fn resort(&mut self) {
-        let keep = self.selected_row().map(|r| r.id);
+    /// Sorts the rows and shows the top of the new order: a sorted list
+    /// seen from its middle looks unsorted.
+    fn resort(&mut self) -> Vec<Effect> {
         self.sort_rows();
-        self.reselect(keep);
+        self.offset = 0;
+        self.move_to(0)
     }
 
     fn sort_rows(&mut self) {
@@ -555,7 +573,7 @@ impl App {
             self.selected = i;
         }
         self.selected = self.selected.min(self.rows.len().saturating_sub(1));
-        let h = table_height(self.size);
+        let h = self.table_height();
         if self.selected < self.offset || self.selected >= self.offset + h {
             self.offset = self.selected.saturating_sub(h / 2);
         }
@@ -572,10 +590,18 @@ impl App {
             // queue's size, not the length of the session.
             self.store.strings = Default::default();
             self.counts = Counts::default();
+            self.demand = Demand::default();
             self.loading = Some(0);
         }
         self.counts.add(&counts);
         for raw in rows {
+            let d = &mut self.demand;
+            d.state = d.state.max(raw.state.dir().len() + usize::from(raw.broken));
+            // Bytes, not columns: cheap, and never less than the width.
+            let len = |s: &Option<String>| s.as_ref().map_or(0, String::len);
+            d.from = d.from.max(len(&raw.from));
+            d.to = d.to.max(len(&raw.to));
+            d.subject = d.subject.max(len(&raw.subject));
             let row = self.store.row(raw);
             if let Some(s) = self.marks.get_mut(&row.id) {
                 *s = row.state;
@@ -750,7 +776,7 @@ impl App {
 
     /// One line per intent: what it means in the state the app is in.
     fn on_intent(&mut self, i: Intent) -> Vec<Effect> {
-        let page = table_height(self.size).saturating_sub(1).max(1);
+        let page = self.table_height().saturating_sub(1).max(1);
         if let Mode::Help { scroll } = &mut self.mode {
             let s = *scroll;
             *scroll = match i {
@@ -765,7 +791,11 @@ impl App {
             }
         }
         let detail = self.view == View::Detail;
+        let summary = self.view == View::Summary;
         match i {
+            Intent::Down | Intent::Up | Intent::PageDown | Intent::PageUp | Intent::Top | Intent::Bottom if summary => {
+                self.scroll_summary(i, page)
+            }
             Intent::Down => self.move_to(self.selected + 1),
             Intent::Up => self.move_to(self.selected.saturating_sub(1)),
             Intent::PageDown if detail => self.scroll_detail(self.detail_scroll.saturating_add(page as u16)),
@@ -834,9 +864,13 @@ impl App {
                 }
                 Vec::new()
             }
-            Report::Finished { summary } => {
+            Report::Finished { summary, failure } => {
                 self.mode = Mode::Normal;
-                self.message = Some(summary);
+                self.message = Some(match failure {
+                    // The reason matters more than the whole id.
+                    Some((id, why)) => format!("{summary}; e.g. {}: {why}", self.short_id(&id)),
+                    None => summary,
+                });
                 self.marks.clear();
                 self.detail = None;
                 self.scan(false)
@@ -903,13 +937,38 @@ impl App {
     fn sort_step(&mut self, step: usize) -> Vec<Effect> {
         let n = Column::ALL.len();
         self.sort = Column::ALL[(self.sort.index() + step) % n];
-        self.resort();
-        Vec::new()
+        self.resort()
     }
 
     fn reverse_sort(&mut self) -> Vec<Effect> {
         self.descending = !self.descending;
-        self.resort();
+        self.resort()
+    }
+
+    /// An id as the table shows it, with `…` when that is not all of it.
+    fn short_id(&self, id: &EntryId) -> String {
+        let full = crate::output::escape_bytes(id.as_bytes()).into_owned();
+        if full.chars().count() <= self.id_len {
+            return full;
+        }
+        let mut s: String = full.chars().take(self.id_len).collect();
+        s.push('…');
+        s
+    }
+
+    /// j/k and the page keys scroll the domain list.
+    fn scroll_summary(&mut self, i: Intent, page: usize) -> Vec<Effect> {
+        let by = match i {
+            Intent::PageDown | Intent::PageUp => page as u16,
+            _ => 1,
+        };
+        self.summary_scroll = match i {
+            Intent::Down | Intent::PageDown => self.summary_scroll.saturating_add(by),
+            Intent::Up | Intent::PageUp => self.summary_scroll.saturating_sub(by),
+            Intent::Top => 0,
+            _ => u16::MAX,
+        }
+        .min(super::render::summary_max_scroll(self));
         Vec::new()
     }
 

@@ -121,6 +121,39 @@ pub fn intent_for(scope: Scope, ev: &KeyEvent) -> Option<Intent> {
     }
 }
 
+/// The key line at the foot of the screen, most useful first: as many as
+/// fit are shown, in this order, `?:help` always. The key shown is the first
+/// one the table binds to the intent while browsing.
+const HINTS: &[(Intent, &str)] = &[
+    (Intent::Help, "help"),
+    (Intent::StartFilter, "filter"),
+    (Intent::ToggleMark, "mark"),
+    (Intent::Hold, "hold"),
+    (Intent::Release, "release"),
+    (Intent::Drop, "drop"),
+    (Intent::RetryNow, "retry"),
+    (Intent::Defer, "defer"),
+    (Intent::Recover, "recover"),
+    (Intent::MarkAll, "all"),
+    (Intent::NextView, "view"),
+    (Intent::SortNext, "sort"),
+    (Intent::Quit, "quit"),
+];
+
+/// The key line's items (`?:help`, `/:filter`, …), most useful first.
+pub fn hints() -> Vec<String> {
+    HINTS
+        .iter()
+        .filter_map(|(intent, name)| {
+            let b = BINDINGS
+                .iter()
+                .find(|b| b.scope == Scope::Browse && b.intent == *intent)?;
+            let key = b.label.split(' ').next().unwrap_or(b.label);
+            Some(format!("{key}:{name}"))
+        })
+        .collect()
+}
+
 /// The help overlay's lines: (scope title, keys, what they do).
 pub fn help_lines() -> Vec<(&'static str, &'static str, &'static str)> {
     BINDINGS.iter().map(|b| (b.scope.title(), b.label, b.help)).collect()

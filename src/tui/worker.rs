@@ -354,11 +354,11 @@ impl Worker {
         let mut tally = Tally::default();
         let mut last_sent = Instant::now();
         let to_ui = self.to_ui.clone();
-        let mut first_reason: Option<String> = None;
+        let mut failure: Option<(EntryId, String)> = None;
         let result = self.queue.apply(op, targets, &opts, &mut |c| {
             tally.add(&c.outcome);
             if let crate::queue::ops::Outcome::Failed(r) | crate::queue::ops::Outcome::Skipped(r) = &c.outcome {
-                first_reason.get_or_insert_with(|| format!("{}: {r}", c.id));
+                failure.get_or_insert_with(|| (c.id.clone(), r.to_string()));
             }
             if let Some(a) = audit.as_mut() {
                 let _ = a.record(op.name(), c);
@@ -386,9 +386,6 @@ impl Worker {
             }
             Err(e) => format!("{}: {e} ({})", verb.name(), tally.summary(op.past(), false)),
         };
-        if let Some(r) = first_reason {
-            summary.push_str(&format!("; e.g. {r}"));
-        }
         if tally.done > 0
             && matches!(verb, Verb::Release | Verb::Recover | Verb::RetryNow | Verb::Defer(_))
             && !live::writers(self.queue.path()).is_empty()
@@ -396,7 +393,7 @@ impl Worker {
             summary.push_str(" (a running writer sees this at its next start)");
         }
         self.stop.store(false, Ordering::SeqCst);
-        self.send(Report::Finished { summary });
+        self.send(Report::Finished { summary, failure });
     }
 }
 
