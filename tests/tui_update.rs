@@ -649,4 +649,14 @@ fn esc_and_a_key_that_arrive_as_alt_key_count_as_both() {
     assert_eq!(a.view, View::Table);
     assert!(a.quit);
     assert!(fx.iter().any(|e| matches!(e, Effect::Quit)));
+    // Esc (closes the help) then Shift-Tab (to the summary), read as Alt+BackTab.
+    let mut a = app(3);
+    update(&mut a, ch('?'));
+    let fx = update(
+        &mut a,
+        Event::Key(KeyEvent::new(KeyCode::BackTab, KeyModifiers::ALT | KeyModifiers::SHIFT)),
+    );
+    assert_eq!(a.mode, Mode::Normal);
+    assert_eq!(a.view, View::Summary);
+    assert!(matches!(&fx[..], [Effect::LoadStats]));
 }

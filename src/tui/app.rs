@@ -750,8 +750,9 @@ impl App {
     fn on_event(&mut self, e: Event) -> Vec<Effect> {
         match e {
             // Esc then a key, arriving together over a slow link, reads as
-            // Alt+key: take it as the two keys the user typed.
-            Event::Key(ev) if ev.modifiers.contains(KeyModifiers::ALT) && matches!(ev.code, KeyCode::Char(_)) => {
+            // Alt+key (no binding uses Alt): take it as the two keys the
+            // user typed.
+            Event::Key(ev) if ev.modifiers.contains(KeyModifiers::ALT) => {
                 let mut fx = self.on_event(Event::Key(KeyEvent::new(KeyCode::Esc, KeyModifiers::NONE)));
                 let plain = KeyEvent::new(ev.code, ev.modifiers - KeyModifiers::ALT);
                 fx.extend(self.on_event(Event::Key(plain)));
