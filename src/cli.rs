@@ -5,6 +5,10 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use clap_complete::engine::ArgValueCompleter;
+use jiff::SignedDuration;
+
+pub use crate::select::args::{SelectArgs, StateArg, StuckArg};
+use crate::timespec::{self, When};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -105,22 +109,26 @@ mqctl list --from spammer@example.com --format ids | mqctl hold -"
 mqctl drop --subject '*lottery*' --yes\n  mqctl list --format ids --header 'X-Spam: yes' | mqctl drop - --yes")]
     Drop(DropArgs),
 
-    /// Move inflight entries whose writer died back to queue/ (for cron).
+    /// Move stuck inflight entries (their writer died) back to queue/, and
+    /// entries an interrupted mqctl left claimed back where they were.
     #[command(
-        after_help = "Examples:\n  mqctl recover                  # inflight for over an hour\n  \
-mqctl recover --older-than 3h --log /var/log/mqctl.jsonl"
+        after_help = "Examples:\n  mqctl recover                  # inflight for at least an hour\n  \
+mqctl recover --stuck-after 3h --yes --log /var/log/mqctl.jsonl\n  \
+mqctl recover --domain example.com --dry-run"
     )]
     Recover(RecoverArgs),
 
-    /// Finish pending cleanups; remove old temp files and orphan mails.
-    #[command(after_help = "Examples:\n  mqctl purge\n  mqctl purge --min-age 6h --dry-run")]
+    /// Finish pending cleanups; put back claimed leftovers; remove old temp
+    /// files and orphan mails.
+    #[command(after_help = "Examples:\n  mqctl purge\n  mqctl purge --min-age 6h --dry-run\n  \
+mqctl purge --yes --log /var/log/mqctl.jsonl")]
     Purge(PurgeArgs),
 
     /// Find everything wrong in the queue; --repair fixes what is safe.
     #[command(
         after_help = "Exit status: 0 no problem, 4 problems found (or left after --repair), \
 1 a repair failed, 3 queue unusable.\n\nExamples:\n  mqctl check\n  mqctl check --format json | jq '.problems[].code'\n  \
-mqctl check --repair --dry-run\n  mqctl check --repair --yes"
+mqctl check --repair --dry-run\n  mqctl check --repair --yes --log /var/log/mqctl.jsonl"
     )]
     Check(CheckArgs),
 
@@ -139,84 +147,11 @@ mqctl tui --filter \"--domain broken-dns.example\"\n  NO_COLOR=1 mqctl tui\n\nPr
     Tui(TuiArgs),
 
     /// Build a realistic sample queue to try mqctl on.
-    #[command(after_help = "Examples:\n  mqctl demo\n  mqctl demo /tmp/q && mqctl --queue /tmp/q stats")]
+    #[command(
+        after_help = "Examples:\n  mqctl demo\n  mqctl demo --rm                # removed when you quit the TUI\n  \
+mqctl demo /tmp/q && mqctl --queue /tmp/q stats"
+    )]
     Demo(DemoArgs),
-}
-
-/// The selection language (PRODUCT.md, "Selections"). Filters combine with AND.
-#[derive(Debug, Args, Default, Clone)]
-pub struct SelectArgs {
-    /// Entry ids or unique prefixes; `-` reads ids from stdin (newline or NUL separated).
-    #[arg(value_name = "ID", add = ArgValueCompleter::new(crate::cmd::completions::ids))]
-    pub ids: Vec<String>,
-
-    /// Only entries in this state (repeatable).
-    #[arg(long, value_enum, value_name = "STATE", help_heading = "Selection")]
-    pub state: Vec<StateArg>,
-
-    /// Sender matches this glob (`<>` is the null sender), case-insensitive.
-    #[arg(long, value_name = "GLOB", help_heading = "Selection")]
-    pub from: Option<String>,
-
-    /// Recipient matches this glob, case-insensitive.
-    #[arg(long, value_name = "GLOB", help_heading = "Selection")]
-    pub to: Option<String>,
-
-    /// Recipient domain matches (a name or a glob like `*.example.com`).
-    #[arg(long, value_name = "DOMAIN", help_heading = "Selection")]
-    pub domain: Option<String>,
-
-    /// Entries of this mail (id or prefix of data/<mail>).
-    #[arg(long, value_name = "MAILID", help_heading = "Selection")]
-    pub mail: Option<String>,
-
-    /// Next attempt is now or past.
-    #[arg(long, conflicts_with = "not_due", help_heading = "Selection")]
-    pub due: bool,
-
-    /// Next attempt is in the future (deferred).
-    #[arg(long, help_heading = "Selection")]
-    pub not_due: bool,
-
-    /// Tried at least once (last_attempt set).
-    #[arg(long, conflicts_with = "never_tried", help_heading = "Selection")]
-    pub retried: bool,
-
-    /// Never tried yet.
-    #[arg(long, help_heading = "Selection")]
-    pub never_tried: bool,
-
-    /// Message older than this (e.g. 30m, 2h, 3d).
-    #[arg(long, value_name = "DUR", help_heading = "Selection")]
-    pub older_than: Option<String>,
-
-    /// Message younger than this.
-    #[arg(long, value_name = "DUR", help_heading = "Selection")]
-    pub younger_than: Option<String>,
-
-    /// Message larger than this (e.g. 100k, 10M).
-    #[arg(long, value_name = "SIZE", help_heading = "Selection")]
-    pub larger_than: Option<String>,
-
-    /// Subject matches this glob (decoded), case-insensitive.
-    #[arg(long, value_name = "GLOB", help_heading = "Selection")]
-    pub subject: Option<String>,
-
-    /// A header matches: 'Name: GLOB' (repeatable).
-    #[arg(long, value_name = "'NAME: GLOB'", help_heading = "Selection")]
-    pub header: Vec<String>,
-
-    /// Only entries with problems (see `mqctl check`).
-    #[arg(long, help_heading = "Selection")]
-    pub broken: bool,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum StateArg {
-    Queue,
-    Inflight,
-    Cleanup,
-    Hold,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -272,7 +207,7 @@ pub struct ListArgs {
     pub reverse: bool,
 
     /// At most this many entries.
-    #[arg(long, short = 'n', value_name = "N")]
+    #[arg(long, short = 'n', value_name = "N", value_parser = timespec::count, allow_hyphen_values = true)]
     pub limit: Option<usize>,
 
     /// Print only how many entries match.
@@ -286,12 +221,15 @@ pub struct ListArgs {
 
     #[command(flatten)]
     pub time: TimeArgs,
+
+    #[command(flatten)]
+    pub stuck: StuckArg,
 }
 
 #[derive(Debug, Args)]
 pub struct ShowArgs {
     /// Entry ids or unique prefixes (`-` reads them from stdin).
-    #[arg(value_name = "ID", required = true, add = ArgValueCompleter::new(crate::cmd::completions::ids))]
+    #[arg(value_name = "ID", required = true, add = ArgValueCompleter::new(crate::select::complete::ids))]
     pub ids: Vec<String>,
 
     /// Print the message bytes (control characters are escaped on a terminal).
@@ -320,12 +258,11 @@ pub struct StatsArgs {
     pub format: StatsFormat,
 
     /// How many destination domains to show (the rest are summed as "other").
-    #[arg(long, default_value_t = 15, value_name = "N")]
+    #[arg(long, default_value_t = 15, value_name = "N", value_parser = timespec::count, allow_hyphen_values = true)]
     pub top: usize,
 
-    /// An inflight entry older than this counts as stuck.
-    #[arg(long, default_value = "1h", value_name = "DUR")]
-    pub stuck_after: String,
+    #[command(flatten)]
+    pub stuck: StuckArg,
 }
 
 #[derive(Debug, Args)]
@@ -343,8 +280,8 @@ pub struct EnqueueArgs {
     pub file: Option<PathBuf>,
 
     /// First attempt at this time (now, +2h, RFC 3339) instead of now.
-    #[arg(long, value_name = "TIME")]
-    pub at: Option<String>,
+    #[arg(long, value_name = "TIME", value_parser = timespec::when, allow_hyphen_values = true)]
+    pub at: Option<When>,
 }
 
 #[derive(Debug, Args)]
@@ -353,9 +290,13 @@ pub struct TuiArgs {
     #[arg(long, value_name = "FILTER", default_value = "", allow_hyphen_values = true)]
     pub filter: String,
 
-    /// An inflight entry older than this counts as stuck (and may be recovered or dropped).
-    #[arg(long, default_value = "1h", value_name = "DUR")]
-    pub stuck_after: String,
+    #[command(flatten)]
+    pub stuck: StuckArg,
+
+    /// Also record each change made from the TUI as a JSON line in FILE
+    /// (syslog always gets one).
+    #[arg(long, value_name = "FILE", value_hint = clap::ValueHint::FilePath)]
+    pub log: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -366,12 +307,16 @@ pub struct DemoArgs {
     pub dir: Option<PathBuf>,
 
     /// How many mails to put in it.
-    #[arg(long, default_value_t = 1500, value_name = "N")]
+    #[arg(long, default_value_t = 1500, value_name = "N", value_parser = timespec::count, allow_hyphen_values = true)]
     pub mails: usize,
 
     /// Seed for the random choices (the same seed gives the same queue shape).
     #[arg(long, default_value_t = 1, value_name = "N")]
     pub seed: u64,
+
+    /// Remove the sample queue when you quit the TUI (needs a terminal).
+    #[arg(long)]
+    pub rm: bool,
 }
 
 /// What every command that changes the queue takes.
@@ -389,8 +334,9 @@ pub struct ChangeArgs {
     #[arg(long, short)]
     pub yes: bool,
 
-    /// Also record each change as a JSON line in FILE (syslog always gets one).
-    #[arg(long, value_name = "FILE")]
+    /// Also record each change as a JSON line in FILE (syslog always gets
+    /// one). Opened before mqctl gives up root, so /var/log works.
+    #[arg(long, value_name = "FILE", value_hint = clap::ValueHint::FilePath)]
     pub log: Option<PathBuf>,
 }
 
@@ -409,8 +355,8 @@ pub struct RescheduleArgs {
     #[command(flatten)]
     pub change: ChangeArgs,
     /// The next attempt: `now`, RFC 3339, or `+DUR` from now.
-    #[arg(long, value_name = "TIME")]
-    pub at: String,
+    #[arg(long, value_name = "TIME", value_parser = timespec::when, allow_hyphen_values = true)]
+    pub at: When,
 }
 
 #[derive(Debug, Args)]
@@ -422,11 +368,11 @@ pub struct DeferArgs {
     pub change: ChangeArgs,
     /// Push later by this much (from the current next attempt, or from now
     /// when that has passed).
-    #[arg(long, value_name = "DUR")]
-    pub by: Option<String>,
+    #[arg(long, value_name = "DUR", value_parser = timespec::duration, allow_hyphen_values = true)]
+    pub by: Option<SignedDuration>,
     /// Push to this time (entries already later stay as they are).
-    #[arg(long, value_name = "TIME")]
-    pub until: Option<String>,
+    #[arg(long, value_name = "TIME", value_parser = timespec::when, allow_hyphen_values = true)]
+    pub until: Option<When>,
 }
 
 #[derive(Debug, Args)]
@@ -435,41 +381,37 @@ pub struct DropArgs {
     pub select: SelectArgs,
     #[command(flatten)]
     pub change: ChangeArgs,
-    /// Also drop inflight entries a writer may be sending right now.
+    /// Also drop inflight entries a writer may be sending right now (not
+    /// only stuck ones).
     #[arg(long)]
     pub force: bool,
-    /// Inflight entries older than this are stuck and may be dropped without --force.
-    #[arg(long, default_value = "1h", value_name = "DUR")]
-    pub stuck_after: String,
+    #[command(flatten)]
+    pub stuck: StuckArg,
 }
 
 #[derive(Debug, Args)]
 pub struct RecoverArgs {
-    /// Only these inflight entries (ids or prefixes; `-` reads stdin).
-    #[arg(value_name = "ID", add = ArgValueCompleter::new(crate::cmd::completions::ids))]
-    pub ids: Vec<String>,
-    /// Recover entries inflight for longer than this (the writer waits 1h too).
-    #[arg(long, default_value = "1h", value_name = "DUR")]
-    pub older_than: String,
-    /// Print what would move, and move nothing.
+    #[command(flatten)]
+    pub select: SelectArgs,
+    #[command(flatten)]
+    pub change: ChangeArgs,
+    /// Also recover inflight entries that are not stuck yet (a writer may
+    /// be sending them: they may be delivered twice).
     #[arg(long)]
-    pub dry_run: bool,
-    /// Also record each change as a JSON line in FILE.
-    #[arg(long, value_name = "FILE")]
-    pub log: Option<PathBuf>,
+    pub force: bool,
+    #[command(flatten)]
+    pub stuck: StuckArg,
 }
 
 #[derive(Debug, Args)]
 pub struct PurgeArgs {
+    #[command(flatten)]
+    pub select: SelectArgs,
+    #[command(flatten)]
+    pub change: ChangeArgs,
     /// Leave temp files and orphan mails younger than this (a writer may be mid-write).
-    #[arg(long, default_value = "1h", value_name = "DUR")]
-    pub min_age: String,
-    /// Print what would be removed, and remove nothing.
-    #[arg(long)]
-    pub dry_run: bool,
-    /// Also record each finished cleanup as a JSON line in FILE.
-    #[arg(long, value_name = "FILE")]
-    pub log: Option<PathBuf>,
+    #[arg(long, default_value = "1h", value_name = "DUR", value_parser = timespec::duration, allow_hyphen_values = true)]
+    pub min_age: SignedDuration,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -486,18 +428,21 @@ pub struct CheckArgs {
     /// With --repair: print what would be done, and do nothing.
     #[arg(long, requires = "repair")]
     pub dry_run: bool,
-    /// With --repair: do not ask for confirmation.
-    #[arg(long, short)]
+    /// With --repair: do not ask for confirmation (it is only asked on a terminal).
+    #[arg(long, short, requires = "repair")]
     pub yes: bool,
+    /// With --repair: also record each repair as a JSON line in FILE
+    /// (syslog always gets one).
+    #[arg(long, value_name = "FILE", requires = "repair", value_hint = clap::ValueHint::FilePath)]
+    pub log: Option<PathBuf>,
     /// Output format.
     #[arg(long, short, value_enum, default_value_t = CheckFormat::Table)]
     pub format: CheckFormat,
     /// Temp files, orphans and cleanups younger than this are left alone.
-    #[arg(long, default_value = "1h", value_name = "DUR")]
-    pub min_age: String,
-    /// Inflight entries older than this have lost their writer.
-    #[arg(long, default_value = "1h", value_name = "DUR")]
-    pub stale_after: String,
+    #[arg(long, default_value = "1h", value_name = "DUR", value_parser = timespec::duration, allow_hyphen_values = true)]
+    pub min_age: SignedDuration,
+    #[command(flatten)]
+    pub stuck: StuckArg,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

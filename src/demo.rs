@@ -89,6 +89,9 @@ pub struct Report {
     pub held: usize,
     pub broken: usize,
     pub domains: usize,
+    /// The queue's folder was made by `build` (it did not exist before),
+    /// rather than given to it empty: what `remove` takes away.
+    pub made_root: bool,
 }
 
 fn io_err<'a>(op: &'static str, path: &'a Path) -> impl Fn(Errno) -> Error + 'a {
@@ -98,6 +101,12 @@ fn io_err<'a>(op: &'static str, path: &'a Path) -> impl Fn(Errno) -> Error + 'a 
 /// Creates an empty queue (the writer's four folders, mode 0700) at `root`,
 /// which must be absent or an empty folder.
 pub fn create_empty(root: &Path) -> Result<()> {
+    create_empty_made(root).map(|_| ())
+}
+
+/// `create_empty`, saying whether it made `root` itself.
+fn create_empty_made(root: &Path) -> Result<bool> {
+    let mut made_root = false;
     match std::fs::read_dir(root) {
         Ok(mut it) => {
             if it.next().is_some() {
@@ -110,19 +119,65 @@ pub fn create_empty(root: &Path) -> Result<()> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             nix::unistd::mkdir(root, nix::sys::stat::Mode::from_bits_truncate(0o700))
                 .map_err(io_err("creating", root))?;
+            made_root = true;
         }
         Err(e) => return Err(Error::Usage(format!("{}: {e}", root.display()))),
     }
-    let dir = Dir::open_root(root).map_err(io_err("opening", root))?;
-    for name in ["data", "queue", "inflight", "cleanup"] {
-        dir.mkdir(name, 0o700).map_err(io_err("creating", &root.join(name)))?;
+    let made = (|| {
+        let dir = Dir::open_root(root).map_err(io_err("opening", root))?;
+        for name in ["data", "queue", "inflight", "cleanup"] {
+            dir.mkdir(name, 0o700).map_err(io_err("creating", &root.join(name)))?;
+        }
+        Ok(made_root)
+    })();
+    if made.is_err() {
+        let _ = remove(root, made_root);
+    }
+    made
+}
+
+/// Builds the sample queue in `root` (absent or empty). When that fails
+/// half-way, what it made is removed again: a broken sample is no use.
+pub fn build(root: &Path, mails: usize, seed: u64, now: Timestamp) -> Result<Report> {
+    let made_root = create_empty_made(root)?;
+    let report = fill(root, mails, seed, now);
+    if report.is_err() {
+        let _ = remove(root, made_root);
+    }
+    Ok(Report { made_root, ..report? })
+}
+
+/// Removes a sample queue that `build` made: the folder itself when it made
+/// it, otherwise everything in it (it was given an empty folder). This is
+/// mqctl's own throwaway queue, so plain `std::fs` does it: its
+/// `remove_dir_all` unlinks symlinks without following them (the sample's
+/// link to /etc/passwd goes, not /etc/passwd).
+pub fn remove(root: &Path, made_root: bool) -> Result<()> {
+    let io = |path: &Path| {
+        let path = path.display().to_string();
+        move |source| Error::Io {
+            op: "removing",
+            path,
+            source,
+        }
+    };
+    if made_root {
+        return std::fs::remove_dir_all(root).map_err(io(root));
+    }
+    for child in std::fs::read_dir(root).map_err(io(root))? {
+        let child = child.map_err(io(root))?;
+        let path = child.path();
+        let removed = if child.file_type().map_err(io(&path))?.is_dir() {
+            std::fs::remove_dir_all(&path)
+        } else {
+            std::fs::remove_file(&path)
+        };
+        removed.map_err(io(&path))?;
     }
     Ok(())
 }
 
-/// Builds the sample queue in `root` (absent or empty).
-pub fn build(root: &Path, mails: usize, seed: u64, now: Timestamp) -> Result<Report> {
-    create_empty(root)?;
+fn fill(root: &Path, mails: usize, seed: u64, now: Timestamp) -> Result<Report> {
     let mut queue = Queue::open(root)?;
     let mut rng = fastrand::Rng::with_seed(seed);
     let mut report = Report {

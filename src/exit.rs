@@ -1,4 +1,4 @@
-//! The only place exit numbers live (see PRODUCT.md, "Exit codes").
+//! The only place exit numbers live (see README.md, "Exit codes").
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ExitCode {

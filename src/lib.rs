@@ -5,14 +5,18 @@
 //! binary runs. The library below `cmd` never prints and never exits.
 
 pub mod audit;
+pub mod change;
 pub mod cli;
 pub mod cmd;
 pub mod demo;
 pub mod error;
+pub mod escape;
 pub mod exit;
+pub mod human;
 pub mod output;
 pub mod queue;
 pub mod select;
+pub mod stats;
 pub mod timespec;
 pub mod tui;
 

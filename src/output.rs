@@ -8,99 +8,10 @@ use std::io::{self, IsTerminal, Write};
 use jiff::Timestamp;
 use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
 
+use crate::escape::needs_escape;
+pub use crate::escape::{escape, escape_bytes};
+pub use crate::human::{human_duration, human_size, relative};
 use crate::queue::{Entry, parse::WriterTime};
-
-/// True for characters that must never reach a terminal raw: C0/C1 controls,
-/// DEL, and the bidirectional overrides that can make text read backwards.
-fn needs_escape(c: char) -> bool {
-    c.is_control() || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
-}
-
-fn push_escaped(out: &mut String, c: char) {
-    use std::fmt::Write;
-    match c {
-        '\n' => out.push_str("\\n"),
-        '\r' => out.push_str("\\r"),
-        '\t' => out.push_str("\\t"),
-        c if (c as u32) < 0x100 => {
-            let _ = write!(out, "\\x{:02x}", c as u32);
-        }
-        c => {
-            let _ = write!(out, "\\u{{{:x}}}", c as u32);
-        }
-    }
-}
-
-/// Escapes text from the queue for display: control characters become
-/// `\x1b`-style escapes; everything else is kept.
-pub fn escape(s: &str) -> Cow<'_, str> {
-    if !s.chars().any(needs_escape) {
-        return Cow::Borrowed(s);
-    }
-    let mut out = String::with_capacity(s.len() + 8);
-    for c in s.chars() {
-        if needs_escape(c) {
-            push_escaped(&mut out, c);
-        } else {
-            out.push(c);
-        }
-    }
-    Cow::Owned(out)
-}
-
-/// Like `escape`, for bytes that may not be UTF-8: each invalid byte is shown
-/// as `\xNN`.
-pub fn escape_bytes(b: &[u8]) -> Cow<'_, str> {
-    match std::str::from_utf8(b) {
-        Ok(s) => escape(s),
-        Err(_) => {
-            let mut out = String::with_capacity(b.len() + 8);
-            for chunk in b.utf8_chunks() {
-                out.push_str(&escape(chunk.valid()));
-                for byte in chunk.invalid() {
-                    out.push_str(&format!("\\x{byte:02x}"));
-                }
-            }
-            Cow::Owned(out)
-        }
-    }
-}
-
-/// `1.2K`, `34M`: sizes for people (powers of 1024).
-pub fn human_size(n: u64) -> String {
-    const UNITS: [&str; 5] = ["K", "M", "G", "T", "P"];
-    if n < 1024 {
-        return format!("{n}B");
-    }
-    let mut v = n as f64;
-    let mut unit = "";
-    for u in UNITS {
-        v /= 1024.0;
-        unit = u;
-        if v < 1024.0 {
-            break;
-        }
-    }
-    if v < 10.0 {
-        format!("{v:.1}{unit}")
-    } else {
-        format!("{v:.0}{unit}")
-    }
-}
-
-/// A duration for people: `45s`, `12m`, `3h`, `3h5m`, `2d`, `2d4h`.
-pub fn human_duration(secs: i64) -> String {
-    let s = secs.unsigned_abs();
-    let (d, h, m) = (s / 86_400, (s % 86_400) / 3600, (s % 3600) / 60);
-    match () {
-        _ if s < 60 => format!("{s}s"),
-        _ if s < 3600 => format!("{m}m"),
-        _ if d == 0 && m == 0 => format!("{h}h"),
-        _ if d == 0 => format!("{h}h{m}m"),
-        _ if h == 0 => format!("{d}d"),
-        _ => format!("{d}d{h}h"),
-    }
-}
 
 /// How times are shown in tables.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -122,18 +33,6 @@ pub fn show_time(t: Timestamp, now: Timestamp, style: TimeStyle) -> String {
             .to_zoned(jiff::tz::TimeZone::system())
             .strftime("%Y-%m-%d %H:%M:%S%:z")
             .to_string(),
-    }
-}
-
-/// `in 3h`, `2d ago`, `now`.
-pub fn relative(t: Timestamp, now: Timestamp) -> String {
-    let secs = t.as_second() - now.as_second();
-    if secs.abs() < 1 {
-        "now".to_string()
-    } else if secs > 0 {
-        format!("in {}", human_duration(secs))
-    } else {
-        format!("{} ago", human_duration(secs))
     }
 }
 
@@ -562,15 +461,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn escapes_controls_invalid_utf8_and_bidi() {
-        assert_eq!(escape("plain é"), "plain é");
-        assert_eq!(escape("a\x1b[31mb"), "a\\x1b[31mb");
-        assert_eq!(escape("x\u{202e}y"), "x\\u{202e}y");
-        assert_eq!(escape_bytes(b"a\xffb\n"), "a\\xffb\\n");
-        assert_eq!(escape("\u{9b}"), "\\x9b");
-    }
-
-    #[test]
     fn json_output_escapes_c1_and_bidi_losslessly() {
         let mut out = Vec::new();
         write_json_pretty(&mut out, &serde_json::json!({"s": "a\u{9b}31mb\u{202e}c\u{1b}é"})).unwrap();
@@ -581,18 +471,6 @@ mod tests {
         );
         let back: serde_json::Value = serde_json::from_str(&text).unwrap();
         assert_eq!(back["s"], "a\u{9b}31mb\u{202e}c\u{1b}é");
-    }
-
-    #[test]
-    fn durations_and_sizes_read_well() {
-        assert_eq!(human_duration(59), "59s");
-        assert_eq!(human_duration(3 * 3600), "3h");
-        assert_eq!(human_duration(3 * 3600 + 300), "3h5m");
-        assert_eq!(human_duration(2 * 86400), "2d");
-        assert_eq!(human_duration(-(2 * 86400 + 4 * 3600)), "2d4h");
-        assert_eq!(human_size(512), "512B");
-        assert_eq!(human_size(1536), "1.5K");
-        assert_eq!(human_size(34 * 1024 * 1024), "34M");
     }
 
     #[test]

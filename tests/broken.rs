@@ -1,6 +1,6 @@
-//! Hostile and broken entries (SECURITY.md "Cases every build must
-//! handle"): each is listed with a `problem`, every other entry still shows,
-//! nothing outside the queue is read or changed, and nothing hangs.
+//! Hostile and broken entries (docs/security.md, "The cases"): each is
+//! listed with a `problem`, every other entry still shows, nothing outside
+//! the queue is read or changed, and nothing hangs.
 //!
 //! Each test plants, next to the queue, a complete and valid entry
 //! (`outside/`) addressed to `leak@outside.example` with the subject

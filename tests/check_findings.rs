@@ -1,4 +1,4 @@
-//! check findings that no SECURITY.md case covers: duplicate deliveries
+//! check findings that no docs/security.md case covers: duplicate deliveries
 //! after a crashed enqueue, stray files and wrong modes.
 
 use std::os::unix::fs::PermissionsExt;

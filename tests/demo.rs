@@ -6,6 +6,7 @@ mod common;
 use std::collections::BTreeSet;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
 
 use common::*;
 use serde_json::Value;
@@ -17,6 +18,31 @@ fn stats(root: &std::path::Path) -> Value {
         .assert()
         .success();
     serde_json::from_slice(&a.get_output().stdout).unwrap()
+}
+
+/// The number just before the first `label` in the demo's report
+/// ("2261 entries": 2261).
+fn number_before(report: &str, label: &str) -> u64 {
+    let at = report
+        .find(label)
+        .unwrap_or_else(|| panic!("no {label:?} in:\n{report}"));
+    let digits: String = report[..at]
+        .chars()
+        .rev()
+        .take_while(char::is_ascii_digit)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect();
+    digits
+        .parse()
+        .unwrap_or_else(|_| panic!("no number before {label:?} in:\n{report}"))
+}
+
+/// The command lines of the demo's report: the lines indented by two
+/// spaces, without the indent (everything else is prose).
+fn commands(report: &str) -> Vec<&str> {
+    report.lines().filter_map(|l| l.strip_prefix("  ")).collect()
 }
 
 fn count(root: &std::path::Path, args: &[&str]) -> u64 {
@@ -56,20 +82,11 @@ fn demo_builds_a_realistic_queue() {
     assert!(s["deferred"].as_u64().unwrap() > 0);
     assert_eq!(count(&root, &[]), total);
     // The report's numbers are the queue's.
-    let line = out
-        .lines()
-        .find(|l| l.contains(" entries to "))
-        .expect("a summary line");
-    let nums: Vec<u64> = line
-        .split(|c: char| !c.is_ascii_digit())
-        .filter(|w| !w.is_empty())
-        .map(|w| w.parse().unwrap())
-        .collect();
-    assert_eq!(nums[1], total, "{line}");
-    assert_eq!(nums[3], s["states"]["inflight"], "{line}");
-    assert_eq!(nums[4], s["states"]["cleanup"], "{line}");
-    assert_eq!(nums[5], s["states"]["hold"], "{line}");
-    assert_eq!(nums[6], s["broken"], "{line}");
+    assert_eq!(number_before(&out, " entries"), total, "{out}");
+    assert_eq!(number_before(&out, " inflight"), s["states"]["inflight"], "{out}");
+    assert_eq!(number_before(&out, " pending cleanup"), s["states"]["cleanup"], "{out}");
+    assert_eq!(number_before(&out, " held"), s["states"]["hold"], "{out}");
+    assert_eq!(number_before(&out, " broken"), s["broken"], "{out}");
 
     // One listing (each command reads the whole queue: keep them few).
     let a = mqctl()
@@ -171,4 +188,133 @@ fn demo_with_the_same_seed_has_the_same_shape() {
         s
     };
     assert_eq!(shape("one"), shape("two"));
+}
+
+#[test]
+fn demo_report_says_one_mail_not_one_mails() {
+    let tmp = tempfile::tempdir().unwrap();
+    let a = mqctl()
+        .args(["demo", "--mails", "1"])
+        .arg(tmp.path().join("q"))
+        .assert()
+        .success();
+    let out = stdout_of(&a);
+    assert!(out.contains("\n1 mail, "), "{out}");
+    assert!(!out.contains(" 1 mails") && !out.contains("\n1 mails"), "{out}");
+    assert!(out.contains(" entries to 18 domains"), "{out}");
+}
+
+/// A folder name with a space, a quote and a `!` (history expansion in an
+/// interactive bash), inside `base`.
+fn awkward_dir(base: &Path) -> PathBuf {
+    let d = base.join("it's a dir!");
+    fs::create_dir_all(&d).unwrap();
+    d
+}
+
+#[test]
+fn the_printed_rm_line_removes_the_demo_queue_and_nothing_else() {
+    let tmp = tempfile::tempdir().unwrap();
+    let tmpdir = awkward_dir(tmp.path());
+    fs::write(tmpdir.join("keep.txt"), "mine").unwrap();
+    let a = mqctl()
+        .env("TMPDIR", &tmpdir)
+        .args(["demo", "--mails", "10"])
+        .assert()
+        .success();
+    let out = stdout_of(&a);
+    let made: Vec<PathBuf> = fs::read_dir(&tmpdir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_dir())
+        .collect();
+    assert_eq!(made.len(), 1, "{made:?}");
+    let rm: Vec<&str> = commands(&out).into_iter().filter(|c| c.starts_with("rm ")).collect();
+    assert_eq!(rm.len(), 1, "one rm line:\n{out}");
+    let st = std::process::Command::new("bash")
+        .arg("-c")
+        .arg(rm[0])
+        .status()
+        .unwrap();
+    assert!(st.success(), "{}", rm[0]);
+    assert!(!made[0].exists(), "{} removed {:?}", rm[0], made[0]);
+    assert_eq!(fs::read_to_string(tmpdir.join("keep.txt")).unwrap(), "mine");
+}
+
+#[test]
+fn without_mqctl_on_path_the_report_aliases_mqctl_to_the_binary_that_ran() {
+    // The binary in a folder whose name needs quoting (a hard link: the
+    // running binary's own path is what the alias must name).
+    let base = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let exe = awkward_dir(base.path()).join("mqctl");
+    let bin = assert_cmd::cargo::cargo_bin("mqctl");
+    fs::hard_link(&bin, &exe)
+        .or_else(|_| fs::copy(&bin, &exe).map(|_| ()))
+        .unwrap();
+    let q = base.path().join("q");
+    let out = std::process::Command::new(&exe)
+        .env("PATH", "/usr/bin:/bin")
+        .args(["demo", "--mails", "10"])
+        .arg(&q)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = String::from_utf8(out.stdout).unwrap();
+    let cmds = commands(&out);
+    assert!(cmds[0].starts_with("alias mqctl="), "the alias comes first:\n{out}");
+    assert!(cmds[1].starts_with("export MQCTL_QUEUE="), "{out}");
+    // In bash, the two lines make `mqctl` that binary on that queue.
+    let script = format!(
+        "shopt -s expand_aliases\n{}\n{}\nmqctl list --count\n",
+        cmds[0], cmds[1]
+    );
+    let run = std::process::Command::new("bash")
+        .arg("-c")
+        .arg(&script)
+        .env("PATH", "/usr/bin:/bin")
+        .env_remove("MQCTL_QUEUE")
+        .output()
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "{script}\n{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&run.stdout).trim(),
+        count(&q, &[]).to_string(),
+        "{script}"
+    );
+}
+
+#[test]
+fn with_this_binary_as_mqctl_on_path_the_report_has_no_alias() {
+    let tmp = tempfile::tempdir().unwrap();
+    let bin_dir = tmp.path().join("bin");
+    fs::create_dir(&bin_dir).unwrap();
+    std::os::unix::fs::symlink(assert_cmd::cargo::cargo_bin("mqctl"), bin_dir.join("mqctl")).unwrap();
+    let path = format!("{}:/usr/bin:/bin", bin_dir.display());
+    let a = mqctl()
+        .env("PATH", &path)
+        .args(["demo", "--mails", "10"])
+        .arg(tmp.path().join("q"))
+        .assert()
+        .success();
+    let out = stdout_of(&a);
+    let cmds = commands(&out);
+    assert!(cmds[0].starts_with("export MQCTL_QUEUE="), "{out}");
+    assert!(!out.contains("alias"), "{out}");
+    assert!(cmds[1..cmds.len() - 1].iter().all(|c| c.starts_with("mqctl ")), "{out}");
+}
+
+#[test]
+fn demo_rm_without_a_terminal_is_a_usage_error_and_builds_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let a = mqctl()
+        .env("TMPDIR", tmp.path())
+        .args(["demo", "--rm", "--mails", "10"])
+        .assert()
+        .code(2);
+    assert!(stderr_of(&a).contains("needs a terminal"), "{}", stderr_of(&a));
+    assert_eq!(fs::read_dir(tmp.path()).unwrap().count(), 0);
 }

@@ -1,5 +1,5 @@
 //! Exit codes and messages when the queue cannot be used or the command
-//! line is wrong (PRODUCT.md "Exit codes").
+//! line is wrong (README.md, "Exit codes").
 
 mod common;
 

@@ -1,4 +1,4 @@
-//! Text from the queue never reaches the terminal raw (SECURITY.md): control
+//! Text from the queue never reaches the terminal raw (docs/security.md): control
 //! characters, ANSI escapes and invalid UTF-8 in subjects, headers,
 //! addresses, entry names and problem reports are shown escaped, and JSON
 //! output still parses.

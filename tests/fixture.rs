@@ -1,5 +1,5 @@
 //! `mqctl` on a queue written by the real Kannader writer
-//! (tests/fixtures/kannader-written-queue.tar.gz, see PROTOCOL.md "Fixture").
+//! (tests/fixtures/kannader-written-queue.tar.gz, see docs/queue-format.md, "Fixture").
 
 mod common;
 

@@ -453,7 +453,7 @@ fn purge_finishes_the_fixture_cleanup_entry() {
 
 #[test]
 fn purge_removes_a_leftover_temp_file_that_blocks_a_cleanup() {
-    // PROTOCOL.md: a schedule.<uuid> left in the dest folder makes the
+    // docs/writer.md: a schedule.<uuid> left in the dest folder makes the
     // writer's rmdir fail forever; mqctl's cleanup removes it first.
     let q = TestQueue::new();
     let a = q.simple(1, "2026-11-23T10:00:00Z");
@@ -773,7 +773,7 @@ fn purge_removes_old_metadata_temp_files_too() {
     assert_tree(&expected, &q.snapshot());
 }
 
-/// SECURITY.md case 17: run as root on a queue owned by the mail user,
+/// docs/security.md case 17: run as root on a queue owned by the mail user,
 /// what mqctl creates or rewrites keeps that owner (and 0600 / 0700).
 #[test]
 fn rewrites_and_new_folders_keep_the_queue_owners_ids_when_run_as_root() {
@@ -856,7 +856,7 @@ fn a_closed_stdout_does_not_stop_or_fail_a_bulk_change() {
 
 #[test]
 fn hold_and_recover_move_only_symlinks() {
-    // PROTOCOL.md: the writer skips regular files and cannot move a link in
+    // docs/writer.md: the writer skips regular files and cannot move a link in
     // a subfolder; such things are reported by `check`, never moved around
     // as if they were entries.
     let q = TestQueue::new();

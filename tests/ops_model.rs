@@ -16,8 +16,11 @@ use std::fs;
 use std::sync::atomic::AtomicBool;
 
 use jiff::{SignedDuration, Timestamp};
-use mqctl::queue::ops::{Apply, Op, Outcome};
-use mqctl::queue::{EntryId, Schedule, State, parse};
+use mqctl::audit::Audit;
+use mqctl::change::entries::{self, Request, Target};
+use mqctl::change::{Change, Control, End, Observer, Verb};
+use mqctl::queue::ops::{EntryOp, Item, Outcome, Reschedule};
+use mqctl::queue::{EntryId, Queue, Schedule, State, parse};
 use opsupport::*;
 use proptest::prelude::*;
 
@@ -141,9 +144,10 @@ fn expect(kind: &Kind, passed: State, m: &M) -> (Outcome, Option<State>, Timesta
             State::Inflight if !here => vanished(keep),
             _ => skipped(keep),
         },
+        // Only inflight (and claimed) entries are recovered: a held one
+        // is released, not recovered.
         Kind::Recover { stale_h, force, .. } => match passed {
-            State::Held | State::Inflight if !here => vanished(keep),
-            State::Held => (Done, Some(State::Queued), m.at),
+            State::Inflight if !here => vanished(keep),
             State::Inflight if *force || age_ok(SignedDuration::from_hours(*stale_h)) => {
                 (Done, Some(State::Queued), m.at)
             }
@@ -180,16 +184,63 @@ fn expect(kind: &Kind, passed: State, m: &M) -> (Outcome, Option<State>, Timesta
     }
 }
 
-fn op_of(kind: &Kind) -> Op {
+fn op_of(kind: &Kind) -> (Verb, EntryOp) {
     match kind {
-        Kind::Hold => Op::Move(State::Held),
-        Kind::Release | Kind::Recover { .. } => Op::Move(State::Queued),
-        Kind::Drop { .. } => Op::Drop,
-        Kind::Cleanup => Op::Cleanup,
-        Kind::SetAt(t) => Op::SetAt(minutes(*t)),
-        Kind::DeferBy(d, n) => Op::DeferBy(SignedDuration::from_mins(*d), minutes(*n)),
-        Kind::DeferUntil(t) => Op::DeferUntil(minutes(*t)),
+        Kind::Hold => (Verb::Hold, EntryOp::Move(State::Held)),
+        Kind::Release => (Verb::Release, EntryOp::Move(State::Queued)),
+        Kind::Recover { .. } => (Verb::Recover, EntryOp::Recover),
+        Kind::Drop { .. } => (Verb::Drop, EntryOp::Drop),
+        Kind::Cleanup => (Verb::Purge, EntryOp::Cleanup),
+        Kind::SetAt(t) => (Verb::Reschedule, EntryOp::Schedule(Reschedule::SetAt(minutes(*t)))),
+        Kind::DeferBy(d, n) => (
+            Verb::Defer,
+            EntryOp::Schedule(Reschedule::DeferBy(SignedDuration::from_mins(*d), minutes(*n))),
+        ),
+        Kind::DeferUntil(t) => (Verb::Defer, EntryOp::Schedule(Reschedule::DeferUntil(minutes(*t)))),
     }
+}
+
+/// Collects every change the engine reports.
+#[derive(Default)]
+struct Collect(Vec<Change>);
+
+impl Observer for Collect {
+    fn change(&mut self, c: &Change) {
+        self.0.push(c.clone());
+    }
+}
+
+/// The rules of one change through the library's change engine.
+struct Rules<'a> {
+    dry_run: bool,
+    stop: &'a AtomicBool,
+    force_inflight: bool,
+    stuck_after: SignedDuration,
+    now: Timestamp,
+}
+
+/// Applies `op` to the entries as given (with the state each is passed
+/// in), the way the TUI's marks are applied; returns how the run ended and
+/// every change it reported.
+fn apply(queue: &Queue, (verb, op): (Verb, EntryOp), batch: &[(State, EntryId)], r: &Rules) -> (End, Vec<Change>) {
+    let mut audit = Audit::none();
+    let mut seen = Collect::default();
+    let req = Request {
+        verb,
+        op,
+        target: Target::Items(batch.iter().map(|(s, id)| Item::new(*s, id.clone())).collect()),
+        force_inflight: r.force_inflight,
+        stuck_after: r.stuck_after,
+        now: r.now,
+    };
+    let mut ctl = Control {
+        dry_run: r.dry_run,
+        stop: r.stop,
+        audit: &mut audit,
+        observer: &mut seen,
+    };
+    let report = entries::apply(queue, req, &mut ctl).unwrap();
+    (report.end, seen.0)
 }
 
 fn same_kind(a: &Outcome, b: &Outcome) -> bool {
@@ -318,22 +369,18 @@ fn run_case(mails: Vec<MailSpec>, steps: Vec<Step>) -> Result<(), TestCaseError>
             batch.push((passed, EntryId::new(m.made.id.as_bytes())));
             expected.insert(m.made.id.clone(), expect(&step.kind, passed, m));
         }
-        let opts = Apply {
+        let rules = Rules {
             dry_run: false,
             stop: &stop,
             force_inflight: force,
-            inflight_stale_after: stale,
+            stuck_after: stale.unwrap_or(SignedDuration::from_hours(1)),
             now,
         };
-        let mut got = Vec::new();
-        let stopped = q
-            .queue
-            .apply(op_of(&step.kind), &batch, &opts, &mut |c| got.push(c.clone()))
-            .unwrap();
-        prop_assert!(!stopped);
+        let (end, got) = apply(&mut q.queue, op_of(&step.kind), &batch, &rules);
+        prop_assert_eq!(end, End::Finished);
         prop_assert_eq!(got.len(), batch.len(), "one report per entry");
         for c in &got {
-            let id = c.id.to_string();
+            let id = c.subject.to_string();
             let (want, new_state, new_at) = expected[&id].clone();
             prop_assert!(
                 same_kind(&c.outcome, &want),
@@ -366,13 +413,13 @@ proptest! {
     }
 }
 
-/// Options with no inflight rules, at the real time.
-fn plain_opts(dry_run: bool, stop: &AtomicBool) -> Apply<'_> {
-    Apply {
+/// Rules with no inflight exceptions, at the real time.
+fn plain_rules(dry_run: bool, stop: &AtomicBool) -> Rules<'_> {
+    Rules {
         dry_run,
         stop,
         force_inflight: false,
-        inflight_stale_after: None,
+        stuck_after: SignedDuration::from_hours(1),
         now: Timestamp::now(),
     }
 }
@@ -390,12 +437,11 @@ fn apply_with_the_stop_flag_set_changes_nothing_and_says_it_stopped() {
     let a = q.simple(3, "2026-11-23T10:00:00Z");
     let before = q.snapshot();
     let stop = AtomicBool::new(true);
-    let opts = plain_opts(false, &stop);
+    let rules = plain_rules(false, &stop);
     let batch = queued(&a);
-    let mut reported = 0;
-    let stopped = q.queue.apply(Op::Drop, &batch, &opts, &mut |_| reported += 1).unwrap();
-    assert!(stopped);
-    assert_eq!(reported, 0);
+    let (end, reported) = apply(&mut q.queue, (Verb::Drop, EntryOp::Drop), &batch, &rules);
+    assert_eq!(end, End::Interrupted);
+    assert!(reported.is_empty());
     assert_tree(&before, &q.snapshot());
 }
 
@@ -405,18 +451,19 @@ fn dry_run_apply_reports_done_and_changes_nothing() {
     let a = q.simple(2, "2026-11-23T10:00:00Z");
     let before = q.snapshot();
     let stop = AtomicBool::new(false);
-    let opts = plain_opts(true, &stop);
+    let rules = plain_rules(true, &stop);
     let batch = queued(&a);
     for op in [
-        Op::Drop,
-        Op::Move(State::Held),
-        Op::SetAt(minutes(5)),
-        Op::DeferBy(SignedDuration::from_hours(1), base()),
+        (Verb::Drop, EntryOp::Drop),
+        (Verb::Hold, EntryOp::Move(State::Held)),
+        (Verb::Reschedule, EntryOp::Schedule(Reschedule::SetAt(minutes(5)))),
+        (
+            Verb::Defer,
+            EntryOp::Schedule(Reschedule::DeferBy(SignedDuration::from_hours(1), base())),
+        ),
     ] {
-        let mut got = Vec::new();
-        q.queue
-            .apply(op, &batch, &opts, &mut |c| got.push(c.outcome.clone()))
-            .unwrap();
+        let (_, got) = apply(&mut q.queue, op, &batch, &rules);
+        let got: Vec<Outcome> = got.into_iter().map(|c| c.outcome).collect();
         assert_eq!(got, vec![Outcome::Done, Outcome::Done], "{op:?}");
         assert_tree(&before, &q.snapshot());
     }

@@ -1,4 +1,4 @@
-//! One test per case of SECURITY.md ("Cases every build must handle"). Each
+//! One test per case of docs/security.md ("The cases"). Each
 //! builds the hostile tree in a temp dir next to a sentinel tree the traps
 //! point at, runs the real binary (`check`, `check --repair`, `check`
 //! again, `list`, `drop --all`, `purge`), and asserts the report, the exit

@@ -14,9 +14,9 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use jiff::{SignedDuration, Timestamp};
-use mqctl::cmd::stats::{DomainRow, Oldest, StateCounts, Stats};
 use mqctl::queue::address;
 use mqctl::queue::{Contents, Entry, EntryId, Envelope, Headers, Problem, Queue, Schedule, State};
+use mqctl::stats::{DomainRow, Oldest, StateCounts, Stats};
 use mqctl::tui::app::{App, Column, Counts, Detail, Effect, Event, Mode, Report, View, update};
 use mqctl::tui::row::RawRow;
 use mqctl::tui::{Headless, render};
@@ -532,9 +532,12 @@ fn stats() -> Stats {
             inflight: 18,
             cleanup: 1,
             hold: 23,
+            claimed: 0,
         },
         due: 9,
         deferred: 1953,
+        // The broken entry in queue/ has no schedule.
+        unscheduled: 1,
         stuck: 1,
         broken: 2,
         mails: 2013,

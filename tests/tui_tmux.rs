@@ -16,11 +16,21 @@ impl Tmux {
     /// A tmux server of our own (`name` + pid) with one session running
     /// `cmd` in a terminal of `cols` × `rows`.
     fn start(name: &str, cols: u16, rows: u16, cmd: &str) -> Tmux {
+        Tmux::start_in(name, cols, rows, None, cmd)
+    }
+
+    /// `start`, with `cmd` started in the folder `dir` when one is given.
+    fn start_in(name: &str, cols: u16, rows: u16, dir: Option<&Path>, cmd: &str) -> Tmux {
         let t = Tmux {
             socket: format!("mqctl-{name}-{}", std::process::id()),
         };
         let (x, y) = (cols.to_string(), rows.to_string());
-        let started = t.run(&["new-session", "-d", "-s", "t", "-x", &x, "-y", &y, cmd]);
+        let mut args = vec!["new-session", "-d", "-s", "t", "-x", &x, "-y", &y];
+        if let Some(d) = dir {
+            args.extend(["-c", d.to_str().expect("a UTF-8 folder")]);
+        }
+        args.push(cmd);
+        let started = t.run(&args);
         assert!(started.status.success(), "{}", String::from_utf8_lossy(&started.stderr));
         t
     }
@@ -48,9 +58,19 @@ impl Tmux {
         String::from_utf8_lossy(&self.run(&["capture-pane", "-p", "-t", "t"]).stdout).into_owned()
     }
 
+    /// The whole pane, scrolled-off lines included, wrapped lines joined.
+    fn history(&self) -> String {
+        let out = self.run(&["capture-pane", "-p", "-J", "-S", "-", "-t", "t"]);
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
     /// Waits until the screen shows `what`; returns the screen.
     fn wait_for(&self, what: &str) -> String {
-        let end = Instant::now() + Duration::from_secs(30);
+        self.wait_for_within(what, Duration::from_secs(30))
+    }
+
+    fn wait_for_within(&self, what: &str, limit: Duration) -> String {
+        let end = Instant::now() + limit;
         loop {
             let s = self.screen();
             if s.contains(what) {
@@ -258,6 +278,243 @@ fn a_change_on_a_terminal_asks_first_and_no_or_ctrl_c_changes_nothing() {
             assert_eq!(links(&q.join("hold")), held);
         }
     }
+}
+
+/// `s` quoted for sh (tmux runs a session's command with `sh -c`).
+fn sh(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "'\\''"))
+}
+
+/// An interactive bash as on a fresh machine: no rc files, and a PATH with
+/// the system's folders only (plus `extra`), so no `mqctl` from an earlier
+/// `cargo install`. HOME and the toolchain's variables are kept for cargo.
+fn fresh_bash(tmpdir: &Path, extra: Option<&Path>) -> String {
+    let mut path = String::from("/usr/bin:/bin");
+    if let Some(d) = extra {
+        path = format!("{}:{path}", d.display());
+    }
+    let mut vars = vec![
+        format!("PATH={}", sh(&path)),
+        format!("TMPDIR={}", sh(tmpdir.to_str().unwrap())),
+        "TERM=xterm-256color".into(),
+        "LANG=C.UTF-8".into(),
+        "PS1='$ '".into(),
+    ];
+    for keep in [
+        "HOME",
+        "CARGO_HOME",
+        "RUSTUP_HOME",
+        "RUSTUP_TOOLCHAIN",
+        "CARGO_TARGET_DIR",
+    ] {
+        if let Ok(v) = std::env::var(keep) {
+            vars.push(format!("{keep}={}", sh(&v)));
+        }
+    }
+    format!("env -i {} bash --norc --noprofile", vars.join(" "))
+}
+
+/// A bash in tmux, driven the way a person pastes lines into it.
+impl Tmux {
+    /// Waits until bash shows its prompt again: the command has ended.
+    fn wait_for_prompt(&self) {
+        let end = Instant::now() + Duration::from_secs(60);
+        loop {
+            let s = self.screen();
+            if s.lines().rev().find(|l| !l.trim().is_empty()).map(str::trim_end) == Some("$") {
+                return;
+            }
+            assert!(Instant::now() < end, "no prompt; screen:\n{s}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Types `line` at the prompt and runs it; a line that opens the TUI is
+    /// quit with `q` once it has read the queue.
+    fn paste(&self, line: &str) {
+        self.text(line);
+        self.wait_for(&format!("$ {line}"));
+        self.keys(&["Enter"]);
+        if line.ends_with(" tui") {
+            self.wait_for("shown");
+            self.wait_for("read ");
+            self.keys(&["q"]);
+        }
+        self.wait_for_prompt();
+    }
+
+    /// The exit status of the last command (`$?`), asked of the shell.
+    fn last_status(&self, tag: &str) -> i32 {
+        self.paste(&format!("echo \"@@{tag}\" \"rc=$?\""));
+        let want = format!("@@{tag} rc=");
+        let h = self.history();
+        let line = h
+            .lines()
+            .rev()
+            .find_map(|l| l.strip_prefix(&want))
+            .unwrap_or_else(|| panic!("no {want:?} in:\n{h}"));
+        line.trim().parse().unwrap()
+    }
+}
+
+/// After `cargo run --release -- demo` a newcomer pastes what the demo
+/// printed into the same shell. Here every command line it printed (the
+/// lines indented by two spaces) is typed, as printed, into that
+/// interactive bash, whose PATH has no `mqctl`, and each must exit 0.
+///
+/// The demo runs the way `cargo run --release -- demo` runs it: the freshly
+/// built binary, by its path under target/, from the crate's folder, on
+/// the terminal, with PATH, HOME and TMPDIR as the shell has them. Those are
+/// all the printed lines depend on (the alias names the running binary,
+/// whatever profile built it). Typing the cargo command itself works too:
+/// cargo 1.95 holds no build-directory lock while the tests run, so the
+/// inner `cargo run --release` does not wait for the outer `cargo test`.
+/// But on a fresh CI clone it is a second, release build of every
+/// dependency, about 75 s of both cores on an idle machine (220 s measured
+/// while other builds shared them), inside a CI run that must stay under
+/// 15 minutes, and it would test cargo rather than mqctl.
+/// `MQCTL_TEST_CARGO_RUN=1` makes this test type the literal
+/// `cargo run --release -- demo` instead.
+#[test]
+fn every_command_the_demo_prints_runs_in_bash_as_printed_and_exits_0() {
+    if no_tmux() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    // Where the sample goes: a name that needs quoting in the printed lines.
+    let tmpdir = tmp.path().join("it's tmp");
+    std::fs::create_dir(&tmpdir).unwrap();
+    let literal = std::env::var_os("MQCTL_TEST_CARGO_RUN").is_some_and(|v| !v.is_empty());
+    let (demo, extra_path, build_time) = if literal {
+        let cargo_dir = Path::new(env!("CARGO")).parent().unwrap().to_path_buf();
+        ("cargo run --release -- demo".to_string(), Some(cargo_dir), 900)
+    } else {
+        (format!("{} demo", sh(BIN)), None, 60)
+    };
+    let crate_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let t = Tmux::start_in(
+        "paste",
+        200,
+        50,
+        Some(crate_dir),
+        &fresh_bash(&tmpdir, extra_path.as_deref()),
+    );
+    t.wait_for_prompt();
+
+    t.text(&demo);
+    t.keys(&["Enter"]);
+    t.wait_for_within("shown", Duration::from_secs(build_time));
+    t.wait_for("read ");
+    t.keys(&["q"]);
+    t.wait_for_prompt();
+    let printed = t.history();
+    assert_eq!(t.last_status("demo"), 0, "{printed}");
+    let made: Vec<PathBuf> = std::fs::read_dir(&tmpdir).unwrap().map(|e| e.unwrap().path()).collect();
+    assert_eq!(made.len(), 1, "one sample queue in TMPDIR: {made:?}");
+
+    // The report: from the line that ran the demo to the next prompt.
+    let report: Vec<&str> = printed
+        .lines()
+        .skip_while(|l| *l != format!("$ {demo}"))
+        .skip(1)
+        .skip_while(|l| literal && !l.starts_with("Built"))
+        .take_while(|l| !l.starts_with('$'))
+        .map(str::trim_end)
+        .collect();
+    let commands: Vec<&str> = report.iter().filter_map(|l| l.strip_prefix("  ")).collect();
+    let prose = report.iter().filter(|l| !l.starts_with("  "));
+    for l in prose {
+        assert!(
+            !l.starts_with(char::is_whitespace),
+            "neither prose nor a command: {l:?}"
+        );
+    }
+    assert!(commands.len() >= 10, "{report:#?}");
+    assert!(
+        commands[0].starts_with("alias mqctl="),
+        "mqctl is not on PATH: {report:#?}"
+    );
+    assert!(commands[1].starts_with("export MQCTL_QUEUE="), "{report:#?}");
+    assert!(commands.last().unwrap().starts_with("rm -rf "), "{report:#?}");
+
+    let mut failed = Vec::new();
+    for (i, cmd) in commands.iter().enumerate() {
+        t.keys(&["C-l"]);
+        t.wait_for_prompt();
+        assert!(t.run(&["clear-history", "-t", "t"]).status.success());
+        t.paste(cmd);
+        let output = t.history();
+        let rc = t.last_status(&i.to_string());
+        if rc != 0 {
+            failed.push(format!("{cmd}: rc={rc}\n{output}"));
+        }
+        if *cmd == "mqctl stats" {
+            assert!(
+                output.contains("broken-dns.example"),
+                "the alias and the export made `mqctl stats` read the sample:\n{output}"
+            );
+        }
+    }
+    assert!(failed.is_empty(), "{}", failed.join("\n\n"));
+    assert!(!made[0].exists(), "the printed rm line removed {:?}", made[0]);
+    assert_eq!(std::fs::read_dir(&tmpdir).unwrap().count(), 0);
+}
+
+#[test]
+fn demo_rm_removes_its_queue_when_the_tui_is_closed() {
+    if no_tmux() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let cmd = format!(
+        "env TMPDIR={} {} demo --rm --mails 40; echo EXITED $?; sleep 60",
+        sh(tmp.path().to_str().unwrap()),
+        sh(BIN)
+    );
+    let t = Tmux::start("demo-rm", 80, 24, &cmd);
+    t.wait_for("shown");
+    let made: Vec<PathBuf> = std::fs::read_dir(tmp.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(made.len(), 1, "the sample exists while the TUI shows it: {made:?}");
+    t.keys(&["q"]);
+    let s = t.wait_for("EXITED 0");
+    assert!(s.contains("Removed the sample queue in"), "{s}");
+    assert!(!s.contains("rm -rf"), "nothing left to remove: {s}");
+    assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 0);
+}
+
+#[test]
+fn demo_ended_by_sigterm_says_where_its_queue_stays_and_how_to_remove_it() {
+    if no_tmux() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let q = tmp.path().join("q");
+    let pidfile = tmp.path().join("pid");
+    let cmd = format!(
+        "sh -c 'echo $$ > {}; exec \"$0\" demo --mails 40 \"$1\"' {} {}; echo EXITED $?; sleep 60",
+        sh(pidfile.to_str().unwrap()),
+        sh(BIN),
+        sh(q.to_str().unwrap())
+    );
+    let t = Tmux::start("demo-term", 100, 30, &cmd);
+    t.wait_for("shown");
+    let pid = std::fs::read_to_string(&pidfile).unwrap();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", pid.trim()])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let s = t.wait_for("EXITED 130");
+    assert!(
+        s.contains(&format!("the sample queue stays in {}", q.display())) && s.contains("rm -rf "),
+        "{s}"
+    );
+    assert!(links(&q.join("queue")) > 0, "the queue is still there");
 }
 
 /// `label N` on the screen, N not cut (no digit follows it).

@@ -2,7 +2,7 @@
 //! from the worker, tested on a state built in memory.
 
 use jiff::{SignedDuration, Timestamp};
-use mqctl::queue::ops::Op;
+use mqctl::queue::ops::{EntryOp, Reschedule};
 use mqctl::queue::{EntryId, State};
 use mqctl::tui::app::{App, Column, Counts, Effect, Event, InputKind, Intent, Mode, Report, Verb, View, update};
 use mqctl::tui::keys::{BINDINGS, Key, Scope, intent_for};
@@ -357,7 +357,7 @@ fn f_asks_for_a_duration_then_confirms_a_defer() {
         }
     );
     let fx = update(&mut a, ch('y'));
-    assert!(matches!(&fx[..], [Effect::Apply { op: Op::DeferBy(x, _), .. }] if *x == d));
+    assert!(matches!(&fx[..], [Effect::Apply { op: EntryOp::Schedule(Reschedule::DeferBy(x, _)), .. }] if *x == d));
     // Esc while typing a duration just cancels.
     let mut a = app(2);
     update(&mut a, ch('f'));
@@ -455,9 +455,9 @@ fn a_failure_keeps_its_reason_and_shortens_its_id_as_the_table_does() {
 fn in_the_summary_j_and_k_scroll_the_domains_not_the_table() {
     let mut a = app(5);
     update(&mut a, key(KeyCode::BackTab));
-    let mut s = mqctl::cmd::stats::Stats::default();
+    let mut s = mqctl::stats::Stats::default();
     for d in 0..40 {
-        s.domains.push(mqctl::cmd::stats::DomainRow {
+        s.domains.push(mqctl::stats::DomainRow {
             domain: format!("d{d}.example"),
             total: 1,
             ages: vec![1],

@@ -6,7 +6,6 @@ use std::path::Path;
 use std::time::Duration;
 
 use jiff::{SignedDuration, Timestamp};
-use mqctl::queue::ops::{Apply, Op};
 use mqctl::queue::{Queue, State};
 use mqctl::tui::Headless;
 use mqctl::tui::app::{App, Event, Intent, Mode, update};
@@ -65,7 +64,12 @@ fn a_filter_keeps_what_the_cli_selection_keeps_and_counts_stay_whole() {
     demo(&root, 300);
     let (app, _hl) = open(&root, "--domain broken-dns.example --state queue");
     let q = Queue::open(&root).unwrap();
-    let sel = mqctl::tui::filter::parse("--domain broken-dns.example --state queue", now()).unwrap();
+    let sel = mqctl::tui::filter::parse(
+        "--domain broken-dns.example --state queue",
+        now(),
+        SignedDuration::from_hours(1),
+    )
+    .unwrap();
     let mut expect = 0;
     mqctl::select::for_each(&q, &sel, sel.want(), &mut |_| {
         expect += 1;
@@ -139,17 +143,12 @@ fn another_process_changing_the_queue_refreshes_the_table_keeping_selection_and_
     let before = app.rows.len();
     // "mqctl hold" in another terminal: the last row leaves queue/.
     let last = app.store.entry_id(app.rows[before - 1].id);
-    let mut q = Queue::open(&root).unwrap();
-    let stop = std::sync::atomic::AtomicBool::new(false);
-    let opts = Apply {
-        dry_run: false,
-        stop: &stop,
-        force_inflight: false,
-        inflight_stale_after: None,
-        now: now(),
-    };
-    q.apply(Op::Move(State::Held), &[(State::Queued, last)], &opts, &mut |_| {})
-        .unwrap();
+    let _ = std::fs::create_dir(root.join("hold"));
+    std::fs::rename(
+        root.join("queue").join(last.to_string()),
+        root.join("hold").join(last.to_string()),
+    )
+    .unwrap();
     assert!(hl.pump_until(&mut app, T, |a| a.rows.len() == before - 1));
     assert_eq!(
         app.selected_row().unwrap().id,

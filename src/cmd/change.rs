@@ -1,90 +1,36 @@
-//! What every command that changes entries shares: refuse to act on
-//! everything without `--all`, collect the selection, warn about a live
-//! writer, confirm on a terminal, apply in batches, record, summarise.
+//! What every command that changes the queue shares on the command line:
+//! the selection (refused without `--all` when it would be everything),
+//! the confirmation on a terminal, the live-writer warning, one line per
+//! change, progress on a terminal, the summary and the exit code. The
+//! changes themselves are the library's change engine (`crate::change`).
 
 use std::io::{IsTerminal, Write};
-use std::ops::ControlFlow;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
 
-use jiff::SignedDuration;
-
-use super::{Context, flush, read_answer, selection, stdout};
-use crate::audit::Audit;
+use super::{Context, read_answer, selection, stdout};
+use crate::change::{Change, End, Notice, Observer, Outcome, Report, Verb};
 use crate::cli::{ChangeArgs, SelectArgs};
 use crate::error::{Error, Result};
 use crate::exit::ExitCode;
-use crate::queue::ops::{Apply, Change, Op, Outcome};
-use crate::queue::{EntryId, EntryRef, Queue, State, live};
-use crate::select::{self, Selection};
-
-/// How a command wants its selection applied.
-pub struct Plan {
-    pub op: Op,
-    /// The folders a filter-only selection looks in (ids are looked up in
-    /// every folder, so a wrong state is reported rather than ignored).
-    pub states: &'static [State],
-    pub force_inflight: bool,
-    pub inflight_stale_after: Option<SignedDuration>,
-}
-
-/// Tallies of a run, for the summary line.
-#[derive(Debug, Default)]
-pub struct Tally {
-    pub done: u64,
-    pub vanished: u64,
-    pub skipped: u64,
-    pub failed: u64,
-}
-
-impl Tally {
-    pub fn add(&mut self, o: &Outcome) {
-        match o {
-            Outcome::Done => self.done += 1,
-            Outcome::Vanished => self.vanished += 1,
-            Outcome::Skipped(_) => self.skipped += 1,
-            Outcome::Failed(_) => self.failed += 1,
-        }
-    }
-
-    /// `12 dropped, 1 vanished (moved by another process), 0 failed`.
-    pub fn summary(&self, past: &str, dry_run: bool) -> String {
-        let mut s = if dry_run {
-            format!("dry run, nothing changed: {} would be {past}", self.done)
-        } else {
-            format!("{} {past}", self.done)
-        };
-        s.push_str(&format!(", {} vanished", self.vanished));
-        if self.vanished > 0 {
-            s.push_str(" (moved by another process)");
-        }
-        if self.skipped > 0 {
-            s.push_str(&format!(", {} skipped", self.skipped));
-        }
-        s.push_str(&format!(", {} failed", self.failed));
-        s
-    }
-}
-
-/// Collects the entries a selection names: (state, id) pairs. Stops early
-/// (with what it has) once `stop` is set.
-pub fn collect(queue: &Queue, sel: &Selection, stop: &AtomicBool) -> Result<(Vec<EntryRef>, Vec<String>)> {
-    let mut out = Vec::new();
-    let missing = select::for_each(queue, sel, sel.want(), &mut |e| {
-        if stop.load(Ordering::Relaxed) {
-            return Ok(ControlFlow::Break(()));
-        }
-        out.push((e.state, e.id));
-        Ok(ControlFlow::Continue(()))
-    })?;
-    Ok((out, missing))
-}
+use crate::queue::State;
+use crate::select::Selection;
 
 /// Resolves the selection flags for a change: ids search every folder,
-/// filters only `states` unless `--state` says otherwise.
-pub fn change_selection(ctx: &Context, a: &SelectArgs, change: &ChangeArgs, states: &[State]) -> Result<Selection> {
-    let mut sel = selection(a, ctx.now)?;
-    if sel.is_everything() && !change.all {
+/// filters only `states` unless `--state` says otherwise. No ids and no
+/// filter is refused unless `--all` (or `implicit`: the command's own
+/// scope is narrow, as recover's and purge's are).
+pub fn change_selection(
+    ctx: &Context,
+    a: &SelectArgs,
+    change: &ChangeArgs,
+    states: &[State],
+    stuck_after: jiff::SignedDuration,
+    implicit: bool,
+) -> Result<Selection> {
+    let mut sel = selection(a, ctx.now, stuck_after)?;
+    if sel.is_everything() && !change.all && !implicit {
         return Err(Error::Usage(
             "no ids and no filter: this would act on every entry; give ids or filters, or --all to mean it".into(),
         ));
@@ -131,205 +77,335 @@ fn signals() -> &'static Signals {
     })
 }
 
-/// Says so and gives the exit code when a signal came before any change.
-fn interrupted_before_changes(ctx: &Context) -> ExitCode {
-    if !ctx.quiet {
-        eprintln!("mqctl: interrupted before any change: nothing changed");
-    }
-    ExitCode::Interrupted
-}
-
-/// Warns once that a live writer will not see some changes until it
-/// restarts (PROTOCOL.md: it keeps queue/ and schedules in memory).
-pub fn warn_live_writer(ctx: &Context, queue: &Queue, op: &Op) {
-    if ctx.quiet {
-        return;
-    }
-    let writers = live::writers(queue.path());
-    if writers.is_empty() {
-        return;
-    }
-    let who: Vec<String> = writers
-        .iter()
-        .take(3)
-        .map(|w| format!("{} (pid {})", w.name, w.pid))
-        .collect();
-    let effect = match op {
-        Op::Move(State::Held) | Op::Drop => {
-            "a held or dropped entry is forgotten by the writer when it next tries it (it logs the mail as vanished)"
-        }
-        Op::Cleanup => "pending cleanups are finished by the writer too; running both is safe",
-        _ => "entries put into queue/ and rewritten schedules take effect at the writer's next start",
-    };
-    ctx.warn(format_args!(
-        "a writer has this queue open: {}; {effect}",
-        who.join(", ")
-    ));
-}
-
-/// Asks "Drop 1234 entries? [y/N]" when a person is there to answer.
-pub fn confirm(ctx: &Context, change: &ChangeArgs, verb: &str, n: usize) -> bool {
-    if change.yes || change.dry_run || n <= 1 {
-        return true;
-    }
-    if !(std::io::stdin().is_terminal() && std::io::stderr().is_terminal()) {
-        return true;
-    }
-    let _ = ctx;
-    eprint!("{verb} {n} entries? [y/N] ");
+/// Asks `question [y/N]` on the terminal; true for `y` or `yes`.
+pub fn ask(question: &str) -> bool {
+    eprint!("{question} [y/N] ");
     let _ = std::io::stderr().flush();
     let prompting = &signals().prompting;
     prompting.store(true, Ordering::SeqCst);
     let answer = read_answer();
     prompting.store(false, Ordering::SeqCst);
-    matches!(answer.as_deref().map(str::trim), Some("y" | "Y" | "yes" | "YES"))
-}
-
-/// One line per change: done ones on stdout (what a script reads), skipped
-/// and failed ones on stderr.
-pub fn print_change(ctx: &Context, out: &mut dyn Write, op: &Op, c: &Change) -> Result<()> {
-    let detail = c.detail.as_deref().map(|d| format!(" {d}")).unwrap_or_default();
-    let moved = if c.from == c.to {
-        c.from.dir().to_string()
-    } else {
-        format!("{} -> {}", c.from, c.to)
-    };
-    match &c.outcome {
-        Outcome::Done if !ctx.quiet => writeln!(out, "{} {} {moved}{detail}", op.name(), c.id)?,
-        Outcome::Vanished if ctx.verbose > 0 => writeln!(out, "{} {} {}: vanished", op.name(), c.id, c.from)?,
-        Outcome::Skipped(r) if !ctx.quiet => eprintln!("mqctl: {} {} {}: skipped: {r}", op.name(), c.id, c.from),
-        Outcome::Failed(r) => eprintln!("mqctl: {} {} {}: failed: {r}", op.name(), c.id, c.from),
-        _ => {}
-    }
-    Ok(())
-}
-
-/// Runs a change over a selection, start to finish.
-pub fn run(ctx: &Context, a: &SelectArgs, change: &ChangeArgs, plan: Plan) -> Result<ExitCode> {
-    let sel = change_selection(ctx, a, change, plan.states)?;
-    let stop = stop_flag();
-    let mut queue = ctx.open_queue()?;
-    // A signal during the scan is seen by `apply` before it changes anything.
-    let (entries, missing) = collect(&queue, &sel, stop)?;
-    let mut tally = Tally::default();
-    for id in &missing {
-        // Gone since it was listed: another process took it.
-        if ctx.verbose > 0 {
-            eprintln!("mqctl: {} {}: vanished", plan.op.name(), crate::output::escape(id));
-        }
-        tally.vanished += 1;
-    }
-    apply(
-        ctx,
-        &mut queue,
-        change.dry_run,
-        change.yes,
-        change.log.as_deref(),
-        &plan,
-        &entries,
-        tally,
+    matches!(
+        answer.as_deref().map(|a| a.trim().to_ascii_lowercase()).as_deref(),
+        Some("y" | "yes")
     )
 }
 
-/// Applies a plan to collected entries (shared by `recover`, which selects
-/// its own way).
-#[allow(clippy::too_many_arguments)]
-pub fn apply(
-    ctx: &Context,
-    queue: &mut Queue,
-    dry_run: bool,
-    yes: bool,
-    log: Option<&std::path::Path>,
-    plan: &Plan,
-    entries: &[(State, EntryId)],
-    mut tally: Tally,
-) -> Result<ExitCode> {
-    let past = plan.op.past();
-    let stop = stop_flag();
-    if stop.load(Ordering::SeqCst) {
-        return Ok(interrupted_before_changes(ctx));
-    }
-    if entries.is_empty() {
-        if !ctx.quiet && ctx.verbose > 0 {
-            eprintln!("nothing to do");
+/// True when a person can answer a question: stdin and stderr are a
+/// terminal.
+pub fn can_ask() -> bool {
+    std::io::stdin().is_terminal() && std::io::stderr().is_terminal()
+}
+
+/// What a live writer will and will not see of a change (docs/writer.md:
+/// it keeps queue/ and the schedules in memory).
+fn live_writer_effect(verb: Verb) -> &'static str {
+    match verb {
+        Verb::Hold | Verb::Drop => {
+            "a held or dropped entry is forgotten by the writer when it next tries it (it logs the mail as vanished)"
         }
-        return Ok(if tally.failed > 0 {
-            ExitCode::SomeFailed
-        } else {
-            ExitCode::Success
-        });
+        Verb::Purge => "pending cleanups are finished by the writer too; running both is safe",
+        Verb::Reschedule | Verb::Defer => {
+            "rewritten schedules take effect at the writer's next start; an entry it tries to send in the instant mqctl holds it waits for that start too"
+        }
+        _ => "entries put into queue/ take effect at the writer's next start",
     }
-    warn_live_writer(ctx, queue, &plan.op);
-    let change = ChangeArgs {
-        all: true,
-        dry_run,
-        yes,
-        log: None,
-    };
-    let verb = capitalise(plan.op.name());
-    if !confirm(ctx, &change, &verb, entries.len()) {
+}
+
+/// The command line's observer: the question, the notices, one line per
+/// change (done ones on stdout, what a script reads; the others on
+/// stderr), and a progress bar on a terminal once a run takes a second.
+pub struct Cli<'a> {
+    ctx: &'a Context,
+    verb: Verb,
+    yes: bool,
+    dry_run: bool,
+    out: std::io::BufWriter<std::io::StdoutLock<'static>>,
+    /// The first error writing stdout (a closed pipe is not one).
+    pub error: Option<Error>,
+    bar: Progress,
+    /// Changes are printed as they come unless a caller collects them.
+    pub print: bool,
+    pub collected: Vec<Change>,
+}
+
+impl<'a> Cli<'a> {
+    pub fn new(ctx: &'a Context, verb: Verb, change: &ChangeArgs) -> Cli<'a> {
+        Cli {
+            ctx,
+            verb,
+            yes: change.yes,
+            dry_run: change.dry_run,
+            out: stdout(),
+            error: None,
+            bar: Progress::new(ctx.quiet),
+            print: true,
+            collected: Vec::new(),
+        }
+    }
+
+    fn line(&mut self, c: &Change) -> std::io::Result<()> {
+        let moved = match (c.from, c.to) {
+            (Some(f), Some(t)) if f == t => format!(" {f}"),
+            (Some(f), Some(t)) => format!(" {f} -> {t}"),
+            _ => String::new(),
+        };
+        let detail = c.detail.as_deref().map(|d| format!(" {d}")).unwrap_or_default();
+        let (ctx, op) = (self.ctx, c.op);
+        match &c.outcome {
+            Outcome::Done if !ctx.quiet => writeln!(self.out, "{op} {}{moved}{detail}", c.subject),
+            Outcome::Vanished if ctx.verbose > 0 => writeln!(self.out, "{op} {}{moved}: vanished", c.subject),
+            Outcome::Skipped(r) if !ctx.quiet => {
+                self.bar
+                    .suspend(|| eprintln!("mqctl: {op} {}{moved}: skipped: {r}", c.subject));
+                Ok(())
+            }
+            Outcome::Failed(r) => {
+                self.bar
+                    .suspend(|| eprintln!("mqctl: {op} {}{moved}: failed: {r}", c.subject));
+                Ok(())
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Flushes stdout; keeps the first real error.
+    fn flush(&mut self) {
+        if let Err(e) = self.out.flush() {
+            self.keep(e);
+        }
+    }
+
+    fn keep(&mut self, e: std::io::Error) {
+        let e = Error::Output(e);
+        if !e.is_broken_pipe() {
+            self.error.get_or_insert(e);
+        }
+    }
+}
+
+impl Observer for Cli<'_> {
+    fn confirm(&mut self, verb: Verb, count: usize) -> bool {
+        self.bar.clear();
+        if self.yes || self.dry_run || count <= 1 || !can_ask() {
+            return true;
+        }
+        ask(&verb.question(count))
+    }
+
+    fn notice(&mut self, n: &Notice) {
+        let ctx = self.ctx;
+        match n {
+            Notice::LiveWriter(writers) if !ctx.quiet && !self.dry_run => {
+                let who: Vec<String> = writers
+                    .iter()
+                    .take(3)
+                    .map(|w| format!("{} (pid {})", crate::escape::escape(&w.name), w.pid))
+                    .collect();
+                let effect = live_writer_effect(self.verb);
+                self.bar.suspend(|| {
+                    ctx.warn(format_args!(
+                        "a writer has this queue open: {}; {effect}",
+                        who.join(", ")
+                    ))
+                });
+            }
+            Notice::Waiting(n) if ctx.verbose > 0 => {
+                self.bar
+                    .suspend(|| eprintln!("mqctl: waiting a moment for the writer to finish with {n} entries"));
+            }
+            Notice::DiskFull { left } => {
+                self.bar.suspend(|| {
+                    eprintln!("mqctl: the disk is full (no space left on device): {left} not changed; free some space and run the command again")
+                });
+            }
+            Notice::ClaimsBusy(n) if !ctx.quiet => {
+                self.bar.suspend(|| {
+                    ctx.warn(format_args!(
+                        "{n} claimed entries are held by a running mqctl: left alone (run again once it is done)"
+                    ))
+                });
+            }
+            _ => {}
+        }
+    }
+
+    fn change(&mut self, c: &Change) {
+        if !self.print {
+            self.collected.push(c.clone());
+            return;
+        }
+        if let Err(e) = self.line(c) {
+            self.keep(e);
+        }
+    }
+
+    fn progress(&mut self, done: u64, total: u64) {
+        self.flush();
+        self.bar.show(done, Some(total), self.verb.past());
+    }
+
+    fn scanned(&mut self, entries: u64) {
+        self.bar.show(entries, None, "read");
+    }
+}
+
+/// A progress bar on stderr, only on a terminal, only once the work has
+/// taken a second (`MQCTL_PROGRESS_AFTER_MS` changes that, for tests),
+/// never with `--quiet`: count, rate and time left.
+pub struct Progress {
+    started: Instant,
+    after: Duration,
+    bar: Option<indicatif::ProgressBar>,
+    enabled: bool,
+}
+
+impl Progress {
+    pub fn new(quiet: bool) -> Progress {
+        let after = std::env::var("MQCTL_PROGRESS_AFTER_MS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .map_or(Duration::from_secs(1), Duration::from_millis);
+        Progress {
+            started: Instant::now(),
+            after,
+            bar: None,
+            enabled: !quiet && std::io::stderr().is_terminal(),
+        }
+    }
+
+    pub fn show(&mut self, done: u64, total: Option<u64>, what: &str) {
+        if !self.enabled || self.started.elapsed() < self.after {
+            return;
+        }
+        let bar = self.bar.get_or_insert_with(|| {
+            let b = match total {
+                Some(t) => indicatif::ProgressBar::new(t).with_style(
+                    indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} {msg} ({per_sec}, {eta} left)")
+                        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+                ),
+                None => indicatif::ProgressBar::new_spinner().with_style(
+                    indicatif::ProgressStyle::with_template("{spinner} {pos} entries {msg} ({per_sec})")
+                        .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+                ),
+            };
+            b.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+            b.set_message(what.to_string());
+            b
+        });
+        if let Some(t) = total
+            && bar.length() != Some(t)
+        {
+            // From reading the selection to changing it.
+            bar.set_length(t);
+            bar.set_style(
+                indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} {msg} ({per_sec}, {eta} left)")
+                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            );
+            bar.reset_eta();
+            bar.set_message(what.to_string());
+        }
+        bar.set_position(done);
+    }
+
+    /// Runs `f` (which prints) with the bar out of the way.
+    pub fn suspend<R>(&self, f: impl FnOnce() -> R) -> R {
+        match &self.bar {
+            Some(b) => b.suspend(f),
+            None => f(),
+        }
+    }
+
+    /// Takes the bar off the screen (before a question).
+    pub fn clear(&mut self) {
+        if let Some(b) = self.bar.take() {
+            b.finish_and_clear();
+        }
+    }
+
+    /// Leaves the bar's last state on the screen, above the summary.
+    pub fn done(&mut self) {
+        if let Some(b) = self.bar.take() {
+            b.finish();
+        }
+    }
+}
+
+/// Ends a run on the command line: ids that named nothing, a log that
+/// failed, the summary (stderr), and the exit code.
+pub fn finish(ctx: &Context, obs: &mut Cli, report: &Report) -> Result<ExitCode> {
+    obs.flush();
+    obs.bar.done();
+    for id in &report.missing {
+        eprintln!("mqctl: no entry {}", crate::escape::escape(id));
+    }
+    if let End::LogFailed { error, unrecorded } = &report.end {
+        eprintln!("mqctl: {error}: stopped before the next change");
+        if !unrecorded.is_empty() {
+            let ids: Vec<String> = unrecorded.iter().map(|s| s.to_string()).collect();
+            eprintln!(
+                "mqctl: these {} changes were made, but their result is not in the log (its intent line names them): {}",
+                ids.len(),
+                ids.join(" ")
+            );
+        }
+    }
+    if report.end == End::NotConfirmed {
         eprintln!("mqctl: aborted; nothing changed");
         return Ok(ExitCode::SomeFailed);
     }
-    // A signal in the moment between the warning and the prompt.
-    if stop.load(Ordering::SeqCst) {
-        return Ok(interrupted_before_changes(ctx));
+    if report.end == End::Interrupted && report.tally.handled() == 0 && !ctx.quiet {
+        eprintln!("mqctl: interrupted before any change: nothing changed");
+        return Ok(ExitCode::Interrupted);
     }
-    let mut audit = if dry_run { None } else { Some(Audit::open(log, true)?) };
-    let opts = Apply {
-        dry_run,
-        stop,
-        force_inflight: plan.force_inflight,
-        inflight_stale_after: plan.inflight_stale_after,
-        now: ctx.now,
-    };
-    let mut out = stdout();
-    let mut err: Option<Error> = None;
-    let stopped = queue.apply(plan.op, entries, &opts, &mut |c| {
-        tally.add(&c.outcome);
-        if let Some(a) = &mut audit
-            && let Err(e) = a.record(plan.op.name(), c)
-        {
-            err.get_or_insert(e);
-        }
-        if let Err(e) = print_change(ctx, &mut out, &plan.op, c) {
-            err.get_or_insert(e);
-        }
-    })?;
-    if let Some(a) = &mut audit {
-        a.flush()?;
+    if !ctx.quiet || report.has_failures() {
+        eprintln!("{}", report.summary());
     }
-    let flushed = flush(&mut out);
-    if let Some(e) = err {
-        // A closed stdout must not hide that the changes were made.
-        if !e.is_broken_pipe() {
-            return Err(e);
-        }
-    }
-    if !ctx.quiet {
-        let mut line = tally.summary(past, dry_run);
-        if stopped {
-            line.push_str(" (interrupted)");
-        }
-        eprintln!("{line}");
-    }
-    if let Err(e) = flushed
-        && !e.is_broken_pipe()
-    {
+    if let Some(e) = obs.error.take() {
         return Err(e);
     }
-    Ok(if stopped {
+    Ok(if report.end == End::Interrupted {
         ExitCode::Interrupted
-    } else if tally.failed > 0 {
+    } else if report.has_failures() {
         ExitCode::SomeFailed
     } else {
         ExitCode::Success
     })
 }
 
-fn capitalise(s: &str) -> String {
-    let mut c = s.chars();
-    c.next()
-        .map(|f| f.to_uppercase().chain(c).collect())
-        .unwrap_or_default()
+/// A change to entries as a command line gives it.
+pub struct EntryCommand<'a> {
+    pub verb: Verb,
+    pub op: crate::queue::ops::EntryOp,
+    pub select: &'a SelectArgs,
+    pub change: &'a ChangeArgs,
+    /// The folders a filter-only selection looks in (ids are looked up in
+    /// every folder, so a wrong state is reported rather than ignored).
+    pub states: &'static [State],
+    pub force_inflight: bool,
+    pub stuck_after: jiff::SignedDuration,
+}
+
+/// Runs a change to entries, start to finish.
+pub fn run_entries(ctx: &Context, cmd: EntryCommand) -> Result<ExitCode> {
+    let stop = stop_flag();
+    let sel = change_selection(ctx, cmd.select, cmd.change, cmd.states, cmd.stuck_after, false)?;
+    let (queue, mut audit) = ctx.open_for_change(cmd.change.log.as_deref(), cmd.change.dry_run)?;
+    let mut obs = Cli::new(ctx, cmd.verb, cmd.change);
+    let req = crate::change::entries::Request {
+        verb: cmd.verb,
+        op: cmd.op,
+        target: crate::change::entries::Target::Selection(Box::new(sel)),
+        force_inflight: cmd.force_inflight,
+        stuck_after: cmd.stuck_after,
+        now: ctx.now,
+    };
+    let mut ctl = crate::change::Control {
+        dry_run: cmd.change.dry_run,
+        stop,
+        audit: &mut audit,
+        observer: &mut obs,
+    };
+    let report = crate::change::entries::apply(&queue, req, &mut ctl)?;
+    finish(ctx, &mut obs, &report)
 }

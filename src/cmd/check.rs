@@ -1,28 +1,41 @@
 //! `mqctl check [--repair]`: report every problem with what `--repair`
 //! would do; exit 4 when there are problems, so cron and monitoring can act.
+//! The repairs go through the change engine like every other change.
 
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 
-use super::{Context, flush, read_answer, stdout};
-use crate::cli::{CheckArgs, CheckFormat};
-use crate::error::{Error, Result};
+use super::change::{Cli, finish, stop_flag};
+use super::{Context, flush, stdout};
+use crate::change::{Control, End, Outcome, Verb};
+use crate::cli::{ChangeArgs, CheckArgs, CheckFormat};
+use crate::error::Result;
 use crate::exit::ExitCode;
 use crate::output::Table;
-use crate::queue::check::{CheckOptions, Finding, Quarantine};
-use crate::queue::ops::Outcome;
-use crate::timespec;
+use crate::queue::check::{CheckOptions, Finding};
 
 pub fn run(ctx: &Context, args: &CheckArgs) -> Result<ExitCode> {
-    let dur = |flag: &str, v: &str| timespec::duration(v).map_err(|e| Error::Usage(format!("--{flag}: {e}")));
+    let stop = stop_flag();
+    let change = ChangeArgs {
+        all: true,
+        dry_run: args.dry_run,
+        yes: args.yes,
+        log: args.log.clone(),
+    };
+    let (queue, mut audit) = if args.repair {
+        ctx.open_for_change(args.log.as_deref(), args.dry_run)?
+    } else {
+        (ctx.open_queue()?, crate::audit::Audit::none())
+    };
     let opts = CheckOptions {
         now: ctx.now,
-        min_age: dur("min-age", &args.min_age)?,
-        stale_inflight: dur("stale-after", &args.stale_after)?,
+        min_age: args.min_age,
+        stuck_after: args.stuck.stuck_after,
+        claims_busy: queue.claim_lock(true)?.is_none(),
     };
-    let queue = ctx.open_queue()?;
     let findings = queue.check(&opts)?;
     let mut out = stdout();
     if !args.repair || args.dry_run {
+        // The report names each problem and what --repair would do about it.
         report(ctx, &mut out, &findings, args.format)?;
         flush(&mut out)?;
         return Ok(if findings.is_empty() {
@@ -42,70 +55,85 @@ pub fn run(ctx: &Context, args: &CheckArgs) -> Result<ExitCode> {
         }
         return Ok(ExitCode::Success);
     }
-    super::change::warn_live_writer(ctx, &queue, &crate::queue::ops::Op::Cleanup);
-    if !args.yes && findings.len() > 1 && std::io::stdin().is_terminal() && std::io::stderr().is_terminal() {
+    if super::change::can_ask() && !args.yes && findings.len() > 1 && args.format == CheckFormat::Table {
+        // What the question is about.
         report(ctx, &mut out, &findings, CheckFormat::Table)?;
         flush(&mut out)?;
-        eprint!("Repair {} problems? [y/N] ", findings.len());
-        let _ = std::io::stderr().flush();
-        if !matches!(read_answer().as_deref().map(str::trim), Some("y" | "Y" | "yes")) {
-            eprintln!("mqctl: aborted; nothing changed");
-            return Ok(ExitCode::SomeFailed);
-        }
     }
-    let mut q = Quarantine::new(ctx.now);
-    let (mut done, mut vanished, mut manual, mut failed) = (0, 0, 0, 0);
-    let mut results = Vec::new();
-    for f in &findings {
-        let outcome = queue.repair(f, &mut q, ctx.now);
-        match &outcome {
-            Outcome::Done => done += 1,
-            Outcome::Vanished => vanished += 1,
-            Outcome::Skipped(_) => manual += 1,
-            Outcome::Failed(why) => {
-                failed += 1;
-                eprintln!("mqctl: {}: repair failed: {why}", f.path);
-            }
-        }
-        results.push((f, outcome));
-    }
+    let mut obs = Cli::new(ctx, Verb::Repair, &change);
+    obs.print = false;
+    let manual = crate::queue::check::manual(&findings);
+    let mut ctl = Control {
+        dry_run: false,
+        stop,
+        audit: &mut audit,
+        observer: &mut obs,
+    };
+    let (report, quarantine) = crate::change::repair::apply(&queue, findings, ctx.now, &mut ctl)?;
+    let results = std::mem::take(&mut obs.collected);
     match args.format {
         CheckFormat::Json => {
             let docs: Vec<serde_json::Value> = results
                 .iter()
-                .map(|(f, o)| {
-                    let mut v = serde_json::to_value(f.to_json()).expect("plain data");
-                    v["result"] = serde_json::Value::String(outcome_word(o).into());
-                    v
+                .map(|c| {
+                    serde_json::json!({
+                        "path": c.subject.to_string(),
+                        "repair": c.detail,
+                        "result": outcome_word(&c.outcome),
+                        "reason": c.outcome.reason(),
+                    })
                 })
                 .collect();
             crate::output::write_json_pretty(&mut out, &serde_json::json!({ "repairs": docs }))?;
         }
         CheckFormat::Table if !ctx.quiet => {
-            for (f, o) in &results {
-                writeln!(out, "{} {}: {}", outcome_word(o), f.path, f.repair.describe())?;
+            for c in &results {
+                writeln!(
+                    out,
+                    "{} {}: {}",
+                    outcome_word(&c.outcome),
+                    c.subject,
+                    c.detail.as_deref().unwrap_or("")
+                )?;
             }
         }
-        CheckFormat::Table => {}
+        _ => {}
+    }
+    for c in &results {
+        if let Outcome::Failed(why) = &c.outcome {
+            eprintln!("mqctl: {}: repair failed: {why}", c.subject);
+        }
     }
     flush(&mut out)?;
-    if !ctx.quiet {
+    let t = &report.tally;
+    let code = finish_quietly(ctx, &mut obs, &report)?;
+    if !ctx.quiet && report.end != End::NotConfirmed && t.matched > 0 {
         eprintln!(
-            "{done} repaired, {vanished} vanished, {manual} need a person, {failed} failed{}",
-            if q.used() {
-                format!(" (what was quarantined is in {}/)", q.name())
+            "{} repaired, {} vanished, {} need a person, {} failed{}",
+            t.done,
+            t.vanished,
+            manual.min(t.skipped as usize),
+            t.failed,
+            if quarantine.used() {
+                format!(" (what was quarantined is in {}/)", quarantine.name())
             } else {
                 String::new()
             }
         );
     }
-    Ok(if failed > 0 {
-        ExitCode::SomeFailed
-    } else if manual > 0 {
-        ExitCode::ProblemsFound
-    } else {
-        ExitCode::Success
+    Ok(match code {
+        ExitCode::Success if t.skipped > 0 => ExitCode::ProblemsFound,
+        c => c,
     })
+}
+
+/// `finish` without its own summary line (check prints its own).
+fn finish_quietly(ctx: &Context, obs: &mut Cli, report: &crate::change::Report) -> Result<ExitCode> {
+    let quiet = Context {
+        quiet: true,
+        ..ctx.clone()
+    };
+    finish(&quiet, obs, report)
 }
 
 fn outcome_word(o: &Outcome) -> &'static str {
@@ -113,7 +141,7 @@ fn outcome_word(o: &Outcome) -> &'static str {
         Outcome::Done => "repaired",
         Outcome::Vanished => "vanished",
         Outcome::Skipped(_) => "manual",
-        Outcome::Failed(_) => "failed",
+        Outcome::Failed(_) | Outcome::NoSpace => "failed",
     }
 }
 

@@ -2,21 +2,25 @@
 //! writer's way. Inflight entries only when stuck, or with `--force`.
 
 use super::Context;
-use super::change::{self, Plan};
+use super::change::{EntryCommand, run_entries};
+use crate::change::Verb;
 use crate::cli::DropArgs;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::exit::ExitCode;
 use crate::queue::State;
-use crate::queue::ops::Op;
-use crate::timespec;
+use crate::queue::ops::EntryOp;
 
 pub fn run(ctx: &Context, args: &DropArgs) -> Result<ExitCode> {
-    let stuck = timespec::duration(&args.stuck_after).map_err(|e| Error::Usage(format!("--stuck-after: {e}")))?;
-    let plan = Plan {
-        op: Op::Drop,
-        states: &[State::Queued, State::Held, State::Inflight],
-        force_inflight: args.force,
-        inflight_stale_after: Some(stuck),
-    };
-    change::run(ctx, &args.select, &args.change, plan)
+    run_entries(
+        ctx,
+        EntryCommand {
+            verb: Verb::Drop,
+            op: EntryOp::Drop,
+            select: &args.select,
+            change: &args.change,
+            states: &[State::Queued, State::Held, State::Inflight],
+            force_inflight: args.force,
+            stuck_after: args.stuck.stuck_after,
+        },
+    )
 }

@@ -10,7 +10,6 @@ use crate::exit::ExitCode;
 use crate::output::escape;
 use crate::queue::address;
 use crate::queue::write::EnqueueOptions;
-use crate::timespec;
 
 /// The largest message `enqueue` accepts (the writer has its own limits; this
 /// only keeps a mistaken `enqueue /dev/zero` from filling the disk).
@@ -23,10 +22,7 @@ pub fn run(ctx: &Context, args: &EnqueueArgs) -> Result<ExitCode> {
         .iter()
         .map(|t| address::parse(t).map_err(|e| Error::Usage(format!("--to: {e}"))))
         .collect::<Result<Vec<_>>>()?;
-    let at = match &args.at {
-        Some(s) => timespec::time(s, ctx.now).map_err(|e| Error::Usage(format!("--at: {e}")))?,
-        None => ctx.now,
-    };
+    let at = args.at.map_or(ctx.now, |w| w.at(ctx.now));
     let contents = read_message(args)?;
     let queue = ctx.open_queue()?;
     let done = queue.enqueue(

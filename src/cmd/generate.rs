@@ -253,4 +253,17 @@ fn see_also(roff: &mut Roff, name: &str, subs: &[clap::Command]) {
         inl.push(roman(if i + 1 == refs.len() { "(8)" } else { "(8), " }));
     }
     roff.text(inl);
+    // The pages the code relies on travel with it: in the source tree and,
+    // from the .deb, under /usr/share/doc (Cargo.toml's deb assets).
+    roff.control("PP", []).text([
+        roman("The queue format, the writer's protocol and the hostile-queue rules mqctl follows: "),
+        italic("docs/queue-format.md"),
+        roman(", "),
+        italic("docs/writer.md"),
+        roman(" and "),
+        italic("docs/security.md"),
+        roman(" in the source, "),
+        italic("/usr/share/doc/mqctl/docs/"),
+        roman(" when installed from the Debian package."),
+    ]);
 }

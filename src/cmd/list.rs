@@ -14,7 +14,7 @@ use crate::queue::{Entry, Want};
 use crate::select;
 
 pub fn run(ctx: &Context, args: &ListArgs) -> Result<ExitCode> {
-    let sel = selection(&args.select, ctx.now)?;
+    let sel = selection(&args.select, ctx.now, args.stuck.stuck_after)?;
     let fields = fields(args)?;
     let queue = ctx.open_queue()?;
 

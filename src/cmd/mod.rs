@@ -21,16 +21,17 @@ use std::path::PathBuf;
 
 use jiff::Timestamp;
 
-use crate::cli::{self, Cli, ColorArg, Command, SelectArgs, StateArg, TimeArgs};
+use crate::audit::Audit;
+use crate::cli::{self, Cli, ColorArg, Command, SelectArgs, TimeArgs};
 use crate::error::{Error, Result};
 use crate::exit::ExitCode;
 use crate::output::{ColorChoice, TimeStyle};
-use crate::queue::{Queue, State};
-use crate::select::{Glob, HeaderFilter, Selection};
+use crate::queue::Queue;
+use crate::select::Selection;
 use crate::timespec;
 
 /// What every command gets: the resolved global options.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Context {
     pub queue: Option<PathBuf>,
     pub color: ColorChoice,
@@ -67,6 +68,27 @@ impl Context {
     /// Opens the queue named by `--queue` / `MQCTL_QUEUE`. There is no
     /// default: guessing could act on the wrong queue.
     pub fn open_queue(&self) -> Result<Queue> {
+        let queue = self.open_unsecured()?;
+        secure(&queue, self.insecure)?;
+        Ok(queue)
+    }
+
+    /// Opens the queue and the audit of a change (the `--log` file and
+    /// syslog; nothing for a dry run). The log is opened after the queue
+    /// is known to be usable and before mqctl, started as root, becomes the
+    /// queue's owner: root's cron job can write /var/log/mqctl.jsonl.
+    pub fn open_for_change(&self, log: Option<&std::path::Path>, dry_run: bool) -> Result<(Queue, Audit)> {
+        let queue = self.open_unsecured()?;
+        let audit = if dry_run {
+            Audit::none()
+        } else {
+            Audit::open(log, true)?
+        };
+        secure(&queue, self.insecure)?;
+        Ok((queue, audit))
+    }
+
+    fn open_unsecured(&self) -> Result<Queue> {
         let Some(path) = &self.queue else {
             return Err(Error::Usage(
                 "no queue given: pass --queue DIR or set MQCTL_QUEUE=DIR (try `mqctl demo` for a sample queue)".into(),
@@ -80,9 +102,7 @@ impl Context {
         } else {
             path
         };
-        let queue = Queue::open(path)?;
-        secure(&queue, self.insecure)?;
-        Ok(queue)
+        Queue::open(path)
     }
 
     pub fn color_stdout(&self) -> bool {
@@ -158,15 +178,6 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     }
 }
 
-pub fn state_of(s: StateArg) -> State {
-    match s {
-        StateArg::Queue => State::Queued,
-        StateArg::Inflight => State::Inflight,
-        StateArg::Cleanup => State::Cleanup,
-        StateArg::Hold => State::Held,
-    }
-}
-
 pub fn time_style(t: &TimeArgs) -> TimeStyle {
     if t.utc {
         TimeStyle::Utc
@@ -177,82 +188,31 @@ pub fn time_style(t: &TimeArgs) -> TimeStyle {
     }
 }
 
+/// Reads all of stdin (what `-` in an id list means).
+pub fn read_stdin() -> std::io::Result<Vec<u8>> {
+    let mut buf = Vec::new();
+    io::stdin().lock().read_to_end(&mut buf)?;
+    Ok(buf)
+}
+
 /// Expands `-` in an id list into the ids read from stdin (newline or NUL
 /// separated, blank lines ignored).
 pub fn expand_ids(ids: &[String]) -> Result<Vec<String>> {
-    if !ids.iter().any(|i| i == "-") {
-        return Ok(ids.to_vec());
-    }
     let mut out = Vec::new();
     for id in ids {
         if id != "-" {
             out.push(id.clone());
             continue;
         }
-        let mut buf = Vec::new();
-        io::stdin()
-            .lock()
-            .read_to_end(&mut buf)
-            .map_err(|e| Error::Usage(format!("reading ids from stdin: {e}")))?;
-        let sep = if buf.contains(&0) { b'\0' } else { b'\n' };
-        for part in buf.split(|&b| b == sep) {
-            let s = String::from_utf8_lossy(part);
-            let s = s.trim();
-            if !s.is_empty() {
-                out.push(s.to_string());
-            }
-        }
+        let buf = read_stdin().map_err(|e| Error::Usage(format!("reading ids from stdin: {e}")))?;
+        out.extend(crate::select::args::split_ids(&buf));
     }
     Ok(out)
 }
 
-/// Turns the selection flags into a `Selection`.
-pub fn selection(a: &SelectArgs, now: Timestamp) -> Result<Selection> {
-    let dur = |flag: &str, v: &Option<String>| -> Result<_> {
-        v.as_deref()
-            .map(|s| timespec::duration(s).map_err(|e| Error::Usage(format!("--{flag}: {e}"))))
-            .transpose()
-    };
-    let glob = |v: &Option<String>| v.as_deref().map(Glob::new).transpose();
-    let tri = |yes: bool, no: bool| {
-        if yes {
-            Some(true)
-        } else if no {
-            Some(false)
-        } else {
-            None
-        }
-    };
-    let mut states: Vec<State> = a.state.iter().copied().map(state_of).collect();
-    states.dedup();
-    let mut ids = expand_ids(&a.ids)?;
-    if ids.is_empty() && a.ids.iter().any(|i| i == "-") {
-        // `-` read no ids: that selects nothing, not everything. An empty
-        // id never names an entry (resolve_ids skips it without a warning).
-        ids.push(String::new());
-    }
-    Ok(Selection {
-        ids,
-        states,
-        from: glob(&a.from)?,
-        to: glob(&a.to)?,
-        domain: glob(&a.domain)?,
-        mail: a.mail.clone(),
-        due: tri(a.due, a.not_due),
-        retried: tri(a.retried, a.never_tried),
-        older_than: dur("older-than", &a.older_than)?,
-        younger_than: dur("younger-than", &a.younger_than)?,
-        larger_than: a
-            .larger_than
-            .as_deref()
-            .map(|s| timespec::size(s).map_err(|e| Error::Usage(format!("--larger-than: {e}"))))
-            .transpose()?,
-        subject: glob(&a.subject)?,
-        headers: a.header.iter().map(|h| HeaderFilter::parse(h)).collect::<Result<_>>()?,
-        broken: a.broken.then_some(true),
-        text: None,
-        now: Some(now),
-    })
+/// Turns the selection flags into a `Selection` (`-` reads stdin).
+pub fn selection(a: &SelectArgs, now: Timestamp, stuck_after: jiff::SignedDuration) -> Result<Selection> {
+    a.selection(now, stuck_after, &mut read_stdin)
 }
 
 /// Buffered stdout. A reader that goes away (`| head`) ends the command

@@ -10,22 +10,27 @@ use crate::queue::Queue;
 use crate::tui;
 
 pub fn run(ctx: &Context, args: &TuiArgs) -> Result<ExitCode> {
-    let queue = ctx.open_queue()?;
-    Ok(match run_on(ctx, queue, &args.filter, &args.stuck_after)? {
+    // The log is opened before mqctl gives up root, as for every change.
+    let (queue, audit) = ctx.open_for_change(args.log.as_deref(), false)?;
+    Ok(match run_on(ctx, queue, audit, &args.filter, args.stuck.stuck_after)? {
         tui::Ended::Quit => ExitCode::Success,
         tui::Ended::Signalled => ExitCode::Interrupted,
     })
 }
 
 /// Opens the TUI on `queue` (also used by `mqctl demo`).
-pub fn run_on(ctx: &Context, queue: Queue, filter: &str, stuck_after: &str) -> Result<tui::Ended> {
+pub fn run_on(
+    ctx: &Context,
+    queue: Queue,
+    audit: crate::audit::Audit,
+    filter: &str,
+    stuck_after: jiff::SignedDuration,
+) -> Result<tui::Ended> {
     if !std::io::stdin().is_terminal() || !std::io::stdout().is_terminal() {
         return Err(Error::Usage(
             "the TUI needs a terminal; for scripts use `mqctl list` and `mqctl stats`".into(),
         ));
     }
-    let stuck_after =
-        crate::timespec::duration(stuck_after).map_err(|e| Error::Usage(format!("--stuck-after: {e}")))?;
     let fixed_now = std::env::var("MQCTL_NOW")
         .ok()
         .filter(|s| !s.is_empty())
@@ -37,6 +42,7 @@ pub fn run_on(ctx: &Context, queue: Queue, filter: &str, stuck_after: &str) -> R
             fixed_now,
             stuck_after,
             filter: filter.to_string(),
+            audit,
         },
     )
 }

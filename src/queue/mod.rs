@@ -1,4 +1,4 @@
-//! The on-disk protocol (PROTOCOL.md): opening a queue safely, reading its
+//! The on-disk protocol (docs/queue-format.md, docs/writer.md): opening a queue safely, reading its
 //! entries in parallel, and (in `write`) changing it the writer's way.
 
 pub mod address;
@@ -28,7 +28,7 @@ use crate::error::{Error, Result};
 /// An entry named by where it is: the state folder and the link's name.
 pub type EntryRef = (State, EntryId);
 
-/// Bound on `metadata` and `schedule` (SECURITY.md): anything larger is not
+/// Bound on `metadata` and `schedule` (docs/security.md): anything larger is not
 /// the writer's and is never read whole.
 pub const MAX_JSON_FILE: u64 = 64 * 1024;
 
@@ -40,7 +40,18 @@ pub struct Queue {
     root: Dir,
     root_meta: Meta,
     data: Dir,
-    states: [Option<Dir>; 4],
+    /// Each state folder, once opened (mqctl's own and a missing
+    /// cleanup/ are made on first use, from any thread).
+    states: [std::sync::OnceLock<Dir>; State::COUNT],
+}
+
+/// The claim lock, held until dropped (see `Queue::claim_lock`).
+pub struct ClaimLock<'q>(&'q Dir);
+
+impl Drop for ClaimLock<'_> {
+    fn drop(&mut self) {
+        self.0.unlock();
+    }
 }
 
 impl Queue {
@@ -98,14 +109,14 @@ impl Queue {
             }
         };
         let data = open_sub("data", true)?.expect("required");
-        let states = [
-            open_sub(State::Queued.dir(), true)?,
-            open_sub(State::Inflight.dir(), false)?,
-            open_sub(State::Cleanup.dir(), false)?,
-            open_sub(State::Held.dir(), false)?,
-        ];
+        let states: [std::sync::OnceLock<Dir>; State::COUNT] = Default::default();
+        for s in State::ALL {
+            if let Some(d) = open_sub(s.dir(), s == State::Queued)? {
+                let _ = states[s as usize].set(d);
+            }
+        }
         // Listing is what every command does first: fail early and clearly.
-        if let Some(q) = &states[0] {
+        if let Some(q) = states[State::Queued as usize].get() {
             q.for_each_child(|_, _| std::ops::ControlFlow::Break(()))
                 .map_err(|e| unusable(format!("queue/ cannot be listed: {}", e.desc())))?;
         }
@@ -136,12 +147,13 @@ impl Queue {
 
     /// The folder of a state, when it exists (`hold/` is created on demand).
     pub fn state_dir(&self, state: State) -> Option<&Dir> {
-        self.states[state as usize].as_ref()
+        self.states[state as usize].get()
     }
 
-    /// Creates `hold/` (0700) when it does not exist yet and opens it.
-    pub fn ensure_state_dir(&mut self, state: State) -> Result<&Dir> {
-        if self.states[state as usize].is_none() {
+    /// Creates a state folder of mqctl's (`hold/`, the claim folders) or a
+    /// missing `cleanup/` (0700) when it does not exist yet, and opens it.
+    pub fn ensure_state_dir(&self, state: State) -> Result<&Dir> {
+        if self.states[state as usize].get().is_none() {
             match self.root.mkdir(state.dir(), 0o700) {
                 Ok(()) => {
                     // Owned like the writer's folders, even when we run as root.
@@ -157,9 +169,22 @@ impl Queue {
                 .root
                 .open_dir(state.dir())
                 .map_err(|e| Error::io("opening", self.display(state.dir()), e))?;
-            self.states[state as usize] = Some(d);
+            // Another thread may have opened it meanwhile: either is fine.
+            let _ = self.states[state as usize].set(d);
         }
-        Ok(self.states[state as usize].as_ref().expect("just opened"))
+        Ok(self.states[state as usize].get().expect("just opened"))
+    }
+
+    /// Takes the claim lock: shared by every run that claims entries (a
+    /// schedule rewrite) for as long as it runs, exclusive (and only if it
+    /// is free) for putting back what a crashed run left claimed. `None`
+    /// when the exclusive lock is taken: a live run holds claims.
+    pub fn claim_lock(&self, exclusive: bool) -> Result<Option<ClaimLock<'_>>> {
+        match self.root.flock(exclusive, !exclusive) {
+            Ok(()) => Ok(Some(ClaimLock(&self.root))),
+            Err(Errno::EWOULDBLOCK) => Ok(None),
+            Err(e) => Err(Error::io("locking", self.display(""), e)),
+        }
     }
 
     /// A path under the root, for messages (never used to open anything).

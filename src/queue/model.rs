@@ -5,17 +5,32 @@ use std::fmt;
 use jiff::Timestamp;
 use uuid::Uuid;
 
-/// The four folders an entry's symlink can live in. `Held` is mqctl's own.
+/// The folders an entry's symlink can live in: the writer's three, and
+/// mqctl's own `hold/` and the two claim folders (an entry mqctl has taken
+/// out of `queue/` or `hold/` for the moment it rewrites its schedule; see
+/// docs/writer.md, "Claim before rewrite").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum State {
     Queued,
     Inflight,
     Cleanup,
     Held,
+    /// Taken from `queue/` by a running mqctl; goes back to `queue/`.
+    Claimed,
+    /// Taken from `hold/` by a running mqctl; goes back to `hold/`.
+    ClaimedHeld,
 }
 
 impl State {
-    pub const ALL: [State; 4] = [State::Queued, State::Inflight, State::Cleanup, State::Held];
+    pub const COUNT: usize = 6;
+    pub const ALL: [State; State::COUNT] = [
+        State::Queued,
+        State::Inflight,
+        State::Cleanup,
+        State::Held,
+        State::Claimed,
+        State::ClaimedHeld,
+    ];
 
     /// The folder name under the root, which is also the name users type and
     /// the `state` field of the JSON output.
@@ -25,6 +40,8 @@ impl State {
             State::Inflight => "inflight",
             State::Cleanup => "cleanup",
             State::Held => "hold",
+            State::Claimed => "claimed",
+            State::ClaimedHeld => "claimed-held",
         }
     }
 
@@ -33,6 +50,39 @@ impl State {
             .into_iter()
             .find(|st| st.dir() == s || (s == "held" && *st == State::Held) || (s == "queued" && *st == State::Queued))
     }
+
+    /// The writer's own folders (the others are mqctl's: the writer never
+    /// opens them).
+    pub fn is_writers(self) -> bool {
+        matches!(self, State::Queued | State::Inflight | State::Cleanup)
+    }
+
+    /// Where an entry goes while mqctl rewrites its schedule, when it is
+    /// in this state (only queued and held entries are rewritten).
+    pub fn claim(self) -> Option<State> {
+        match self {
+            State::Queued => Some(State::Claimed),
+            State::Held => Some(State::ClaimedHeld),
+            _ => None,
+        }
+    }
+
+    /// Where a claimed entry goes back to.
+    pub fn unclaimed(self) -> Option<State> {
+        match self {
+            State::Claimed => Some(State::Queued),
+            State::ClaimedHeld => Some(State::Held),
+            _ => None,
+        }
+    }
+}
+
+/// An inflight entry whose link has been in `inflight/` for at least
+/// `after` is stuck: its writer has very likely died (the writer itself
+/// waits an hour before it takes such an entry back). The one definition,
+/// for `stats`, `list --stuck`, `drop`, `recover`, `check` and the TUI.
+pub fn is_stuck(since: Timestamp, now: Timestamp, after: jiff::SignedDuration) -> bool {
+    now.duration_since(since) >= after
 }
 
 impl fmt::Display for State {
@@ -65,7 +115,7 @@ impl EntryId {
 
 impl fmt::Display for EntryId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&crate::output::escape_bytes(&self.0))
+        f.write_str(&crate::escape::escape_bytes(&self.0))
     }
 }
 

@@ -1,12 +1,14 @@
 //! Changing entries: moves between state folders, schedule rewrites, the
-//! writer's cleanup, and purging leftovers. Every move is a rename of the
-//! entry's symlink that never replaces anything; every rewrite is a temp
-//! sibling renamed over the file. "Not found" means another process took the
-//! entry first: it is reported as vanished, never as a failure.
+//! writer's cleanup. Every move is a rename of the entry's symlink that
+//! never replaces anything; every rewrite is a temp sibling renamed over the
+//! file, on an entry mqctl has claimed first. "Not found" at any step means
+//! another process took the entry first: it is reported as vanished, never
+//! as a failure.
 //!
-//! Bulk work runs in batches: the entries of a batch are handled in
-//! parallel, then the folders they changed are synced once (group commit),
-//! and only then are the changes reported as done.
+//! `apply_batch` changes one batch: the entries are handled in parallel,
+//! then the folders they changed are synced once (group commit), and only
+//! then is a change reported done. The change engine (`crate::change`)
+//! drives the batches, the audit and the retries.
 
 use std::collections::HashSet;
 use std::sync::Mutex;
@@ -17,365 +19,819 @@ use nix::errno::Errno;
 use rayon::prelude::*;
 
 use super::sys::{Dir, Kind, ReadError};
-use super::{EntryId, Link, MAX_JSON_FILE, Queue, State, parse};
+use super::{EntryId, Link, MAX_JSON_FILE, Queue, State, is_stuck, parse};
 
 /// How many entries are handled between two group commits.
 pub const BATCH: usize = 1024;
 
-/// What happened to one entry.
+/// A link in `queue/` younger than this was very likely just moved there by
+/// the writer, which rewrites its schedule right after (docs/writer.md):
+/// taking it now would make that rewrite fail. Such entries wait.
+pub const FRESH: SignedDuration = SignedDuration::from_secs(2);
+
+/// What finally happened to one change.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
-    /// Changed (or, in a dry run, would be changed).
+    /// Changed (or, in a dry run, would be changed), and durable.
     Done,
     /// Gone before we could act: another process moved it.
     Vanished,
     /// Left alone on purpose (why is in the text).
     Skipped(String),
     Failed(String),
+    /// Not changed because the disk is full (reported once, not per entry).
+    NoSpace,
 }
 
-/// What is left to do for an entry after the first phase of a batch.
-enum Second {
-    None,
-    Cleanup,
-    Rename { link: Link, tmp: String },
+impl Outcome {
+    pub fn is_failure(&self) -> bool {
+        matches!(self, Outcome::Failed(_) | Outcome::NoSpace)
+    }
+
+    /// The word in the log and in JSON: done, vanished, skipped, failed.
+    pub fn word(&self) -> &'static str {
+        match self {
+            Outcome::Done => "done",
+            Outcome::Vanished => "vanished",
+            Outcome::Skipped(_) => "skipped",
+            Outcome::Failed(_) | Outcome::NoSpace => "failed",
+        }
+    }
+
+    pub fn reason(&self) -> Option<&str> {
+        match self {
+            Outcome::Skipped(r) | Outcome::Failed(r) => Some(r),
+            Outcome::NoSpace => Some("no space left on the device: not changed"),
+            Outcome::Done | Outcome::Vanished => None,
+        }
+    }
 }
 
-/// One entry's change, as reported to the user and the log.
+/// Why a change should be tried again later instead of ending now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Retry {
+    /// A write failed with ENOSPC: try again in a smaller batch, once the
+    /// rest of this one has freed what it frees.
+    NoSpace,
+    /// The writer has just moved the entry (see `FRESH`).
+    Fresh,
+}
+
+/// The result of one change in one batch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Step {
+    Final(Outcome),
+    Retry(Retry),
+}
+
+/// What a change is about: an entry, or a path (a temp file, an orphan
+/// mail, a `check` finding).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Subject {
+    Entry(EntryId),
+    /// Relative to the queue root, escaped for display.
+    Path(String),
+}
+
+impl std::fmt::Display for Subject {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Subject::Entry(id) => id.fmt(f),
+            Subject::Path(p) => f.write_str(p),
+        }
+    }
+}
+
+/// One change, as reported to the user and recorded in the log.
 #[derive(Debug, Clone)]
 pub struct Change {
-    pub id: EntryId,
-    pub from: State,
-    pub to: State,
-    /// What changed beyond the folder (e.g. the new `at`).
+    /// The operation's name in the log and in the printed line (`hold`,
+    /// `recover`, `cleanup`…); the change engine sets it.
+    pub op: &'static str,
+    pub subject: Subject,
+    /// The folder the entry was in, and the one it is in after the change
+    /// (the same one for a schedule rewrite).
+    pub from: Option<State>,
+    pub to: Option<State>,
+    /// What changed beyond the folder (e.g. `at 2026-11-23T08:00:00Z`).
     pub detail: Option<String>,
+    /// The bytes a rewrite replaced (the old `schedule`), so that the log
+    /// can take the change back.
+    pub before: Option<String>,
     pub outcome: Outcome,
 }
 
-/// A change to make to each selected entry.
-#[derive(Debug, Clone, Copy)]
-pub enum Op {
-    /// Rename the entry's link into another state folder.
+impl Change {
+    pub fn entry(id: &EntryId, from: State, to: State) -> Change {
+        Change {
+            op: "",
+            subject: Subject::Entry(id.clone()),
+            from: Some(from),
+            to: Some(to),
+            detail: None,
+            before: None,
+            outcome: Outcome::Done,
+        }
+    }
+
+    pub fn path(path: String) -> Change {
+        Change {
+            op: "",
+            subject: Subject::Path(path),
+            from: None,
+            to: None,
+            detail: None,
+            before: None,
+            outcome: Outcome::Done,
+        }
+    }
+
+    /// The entry's id, when the change is about an entry.
+    pub fn id(&self) -> Option<&EntryId> {
+        match &self.subject {
+            Subject::Entry(id) => Some(id),
+            Subject::Path(_) => None,
+        }
+    }
+}
+
+/// A change to make to each entry of a batch.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum EntryOp {
+    /// Rename the entry's link into another state folder (hold, release,
+    /// recover, and putting back a claimed entry).
     Move(State),
     /// Move to `cleanup/`, then clean up the writer's way.
     Drop,
     /// Finish a pending cleanup (the entry is in `cleanup/` already).
     Cleanup,
-    /// Set the next attempt to this time.
+    /// Rewrite the next attempt (on a claimed entry).
+    Schedule(Reschedule),
+    /// Move a stuck inflight entry back to `queue/`, or an entry a crashed
+    /// mqctl left claimed back to where it was claimed from.
+    Recover,
+}
+
+/// How a schedule rewrite sets the next attempt.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Reschedule {
+    /// Set it to this time.
     SetAt(Timestamp),
-    /// Push the next attempt later: `max(at, now) + by`.
+    /// Push it later: `max(at, now) + by`.
     DeferBy(SignedDuration, Timestamp),
-    /// Push the next attempt to at least this time.
+    /// Push it to at least this time.
     DeferUntil(Timestamp),
+    /// Set it to the time each item carries (a spread retry).
+    PerEntry,
 }
 
-impl Op {
-    /// The verb in summaries: "12 dropped".
-    pub fn past(&self) -> &'static str {
-        match self {
-            Op::Move(State::Held) => "held",
-            Op::Move(State::Queued) => "moved to queue",
-            Op::Move(_) => "moved",
-            Op::Drop => "dropped",
-            Op::Cleanup => "cleaned up",
-            Op::SetAt(_) => "rescheduled",
-            Op::DeferBy(..) | Op::DeferUntil(_) => "deferred",
-        }
-    }
+/// One entry to change, and where it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Item {
+    pub state: State,
+    pub id: EntryId,
+    /// The next attempt for `Reschedule::PerEntry`.
+    pub at: Option<Timestamp>,
+}
 
-    /// The name in the log.
-    pub fn name(&self) -> &'static str {
-        match self {
-            Op::Move(State::Held) => "hold",
-            Op::Move(State::Queued) => "release",
-            Op::Move(_) => "move",
-            Op::Drop => "drop",
-            Op::Cleanup => "cleanup",
-            Op::SetAt(_) => "reschedule",
-            Op::DeferBy(..) | Op::DeferUntil(_) => "defer",
-        }
-    }
-
-    fn target(&self, from: State) -> State {
-        match self {
-            Op::Move(to) => *to,
-            Op::Drop | Op::Cleanup => State::Cleanup,
-            Op::SetAt(_) | Op::DeferBy(..) | Op::DeferUntil(_) => from,
-        }
+impl Item {
+    pub fn new(state: State, id: EntryId) -> Item {
+        Item { state, id, at: None }
     }
 }
 
-/// Options for `apply`.
-pub struct Apply<'a> {
+/// The rules a batch follows.
+#[derive(Debug, Clone, Copy)]
+pub struct Policy {
     pub dry_run: bool,
-    /// Set by a signal handler: stop after the entry at hand.
-    pub stop: &'a AtomicBool,
-    /// Inflight entries may be dropped (`--force`), or those older than this.
+    /// Inflight entries may be dropped or recovered though not stuck.
     pub force_inflight: bool,
-    pub inflight_stale_after: Option<SignedDuration>,
+    /// An inflight entry this long in `inflight/` is stuck.
+    pub stuck_after: SignedDuration,
+    /// The time ages and new schedules are measured from.
     pub now: Timestamp,
+    /// A writer has the queue open: entries it has just moved wait (`FRESH`).
+    pub writer_live: bool,
+}
+
+/// What is left to do for an entry after the first phase of a batch.
+enum Pending {
+    None,
+    Cleanup,
+    /// Rename the new schedule over the old one, then put the entry back.
+    Rewrite {
+        dest: String,
+        tmp: String,
+        claim: State,
+        home: State,
+    },
+    /// Put a claimed entry back without a rewrite.
+    PutBack {
+        claim: State,
+        home: State,
+        then: Step,
+    },
 }
 
 fn errno_text(e: Errno) -> String {
     e.desc().to_string()
 }
 
+/// The folders changed in a phase, synced once at its end.
+#[derive(Default)]
+struct Dirty {
+    states: Mutex<HashSet<State>>,
+    data: AtomicBool,
+}
+
+impl Dirty {
+    fn mark(&self, states: &[State]) {
+        self.states.lock().expect("no panics while holding it").extend(states);
+    }
+}
+
 impl Queue {
-    /// Applies `op` to each `(state, id)`, in batches. Each batch runs in two
-    /// phases with a group commit after each: first every entry's main step
-    /// (the rename, or writing the new schedule to a temp sibling), then the
-    /// folders are synced once, then the second step (the cleanup of a
-    /// dropped entry, or renaming the temp schedule over the old one), and a
-    /// sync again. `report` sees each change once it is durable. Returns
-    /// true when it stopped early because `stop` was set.
-    pub fn apply(
-        &mut self,
-        op: Op,
-        entries: &[(State, EntryId)],
-        opts: &Apply,
-        report: &mut dyn FnMut(&Change),
-    ) -> crate::Result<bool> {
-        if !opts.dry_run {
-            match op {
-                Op::Move(to) => {
-                    self.ensure_state_dir(to)?;
-                }
-                Op::Drop => {
-                    self.ensure_state_dir(State::Cleanup)?;
-                }
-                _ => {}
-            }
-        }
-        let this: &Queue = self;
-        for batch in entries.chunks(BATCH) {
-            if opts.stop.load(Ordering::SeqCst) {
-                return Ok(true);
-            }
-            let dirty = Mutex::new(HashSet::new());
-            let mut steps: Vec<(Change, Second)> = batch
-                .par_iter()
-                .filter_map(|(state, id)| {
-                    if opts.stop.load(Ordering::SeqCst) {
-                        return None;
-                    }
-                    Some(this.first_step(op, *state, id, opts, &dirty))
-                })
-                .collect();
-            let dirty = dirty.into_inner().expect("no panics while holding it");
-            this.commit(&dirty, steps.iter().any(|(_, s)| matches!(s, Second::Rename { .. })));
-            if steps.iter().any(|(_, s)| !matches!(s, Second::None)) {
-                steps
-                    .par_iter_mut()
-                    .for_each(|(change, second)| this.second_step(change, second));
-                let cleaned = steps.iter().any(|(_, s)| matches!(s, Second::Cleanup));
-                let renamed = steps.iter().any(|(_, s)| matches!(s, Second::Rename { .. }));
-                this.commit(
-                    &if cleaned {
-                        HashSet::from([State::Cleanup])
-                    } else {
-                        HashSet::new()
-                    },
-                    renamed,
-                );
-            }
-            for (c, _) in &steps {
-                report(c);
-            }
-        }
-        Ok(opts.stop.load(Ordering::SeqCst))
-    }
-
-    /// Makes a phase durable: each changed state folder is synced once, and
-    /// the data filesystem once when schedules were written.
-    fn commit(&self, dirty: &HashSet<State>, data: bool) {
-        for s in dirty {
-            if let Some(d) = self.state_dir(*s) {
-                let _ = d.fsync();
-            }
-        }
-        if data {
-            let _ = nix::unistd::syncfs(self.data());
-        }
-    }
-
-    fn first_step(
+    /// Applies `op` to a batch of entries in two phases, each made durable
+    /// by one sync of the folders it changed: first every entry's main step
+    /// (the rename; for a rewrite the claim and the new schedule in a temp
+    /// sibling), then the second (the cleanup of a dropped entry; the
+    /// rename over the old schedule and putting the entry back). A failed
+    /// sync fails the changes it was to make durable. `stop` is checked
+    /// before each entry's first step.
+    /// Returns one result per item, in order; `None` for an item not
+    /// started because `stop` was set.
+    pub fn apply_batch(
         &self,
-        op: Op,
-        from: State,
-        id: &EntryId,
-        opts: &Apply,
-        dirty: &Mutex<HashSet<State>>,
-    ) -> (Change, Second) {
-        let to = op.target(from);
-        let mut change = Change {
-            id: id.clone(),
-            from,
-            to,
-            detail: None,
-            outcome: Outcome::Done,
-        };
-        let mark = |a: State, b: State| {
-            let mut d = dirty.lock().expect("no panics while holding it");
-            d.insert(a);
-            d.insert(b);
-        };
-        let mut second = Second::None;
-        change.outcome = match op {
-            Op::Move(to) => self.check_move(from, to, id, opts).unwrap_or_else(|| {
-                if opts.dry_run {
-                    return Outcome::Done;
+        op: EntryOp,
+        items: &[Item],
+        policy: &Policy,
+        stop: &AtomicBool,
+    ) -> Vec<Option<(Change, Step)>> {
+        let dirty = Dirty::default();
+        let mut steps: Vec<Option<(Change, Step, Pending)>> = items
+            .par_iter()
+            .map(|item| {
+                if stop.load(Ordering::SeqCst) {
+                    return None;
                 }
-                let o = self.move_entry(from, to, id);
-                if o == Outcome::Done {
-                    mark(from, to);
-                }
-                o
-            }),
-            Op::Drop => self.check_drop(from, id, opts).unwrap_or_else(|| {
-                if opts.dry_run {
-                    return Outcome::Done;
-                }
-                let moved = if from == State::Cleanup {
-                    Outcome::Done
-                } else {
-                    self.move_entry(from, State::Cleanup, id)
-                };
-                if moved == Outcome::Done {
-                    mark(from, State::Cleanup);
-                    second = Second::Cleanup;
-                }
-                moved
-            }),
-            Op::Cleanup => {
-                if !opts.dry_run {
-                    second = Second::Cleanup;
-                }
-                Outcome::Done
+                Some(self.first_step(op, item, policy, &dirty))
+            })
+            .collect();
+        if let Err(e) = self.commit(&dirty) {
+            for (change, step, pending) in steps.iter_mut().flatten() {
+                self.not_durable(change, step, pending, &e);
             }
-            Op::SetAt(_) | Op::DeferBy(..) | Op::DeferUntil(_) => match self.prepare_schedule(from, id, op, opts) {
-                Ok(Some((detail, pending))) => {
-                    change.detail = Some(detail);
-                    if let Some((link, tmp)) = pending {
-                        second = Second::Rename { link, tmp };
+        }
+        let dirty = Dirty::default();
+        if steps.iter().flatten().any(|(_, _, p)| !matches!(p, Pending::None)) {
+            steps.par_iter_mut().flatten().for_each(|(change, step, pending)| {
+                self.second_step(change, step, pending, &dirty);
+            });
+            if let Err(e) = self.commit(&dirty) {
+                for (change, step, pending) in steps.iter_mut().flatten() {
+                    if !matches!(pending, Pending::None) && *step == Step::Final(Outcome::Done) {
+                        change.outcome = Outcome::Failed(format!("changed, but not made durable: {e}"));
+                        *step = Step::Final(change.outcome.clone());
                     }
-                    Outcome::Done
                 }
-                Ok(None) => Outcome::Skipped("already later than that".into()),
-                Err(o) => o,
-            },
+            }
+        }
+        steps.into_iter().map(|s| s.map(|(c, s, _)| (c, s))).collect()
+    }
+
+    /// Syncs each changed state folder once, and the data filesystem once
+    /// when files were written there.
+    fn commit(&self, dirty: &Dirty) -> Result<(), String> {
+        let states = dirty.states.lock().expect("no panics while holding it");
+        for s in states.iter() {
+            if let Some(d) = self.state_dir(*s) {
+                d.fsync()
+                    .map_err(|e| format!("syncing {}/: {}", s.dir(), errno_text(e)))?;
+            }
+        }
+        if dirty.data.load(Ordering::SeqCst) {
+            nix::unistd::syncfs(self.data()).map_err(|e| format!("syncing data/: {}", errno_text(e)))?;
+        }
+        Ok(())
+    }
+
+    /// The first phase's sync failed: nothing it did may be reported done,
+    /// and no second step may build on it (a rewrite is taken back and the
+    /// entry put back; a dropped entry is left in cleanup/ for `purge`).
+    fn not_durable(&self, change: &mut Change, step: &mut Step, pending: &mut Pending, e: &str) {
+        match std::mem::replace(pending, Pending::None) {
+            Pending::Rewrite { dest, tmp, claim, home } => {
+                if let Ok(d) = self.data().open_dir(dest.as_str()) {
+                    let _ = d.unlink(tmp.as_str());
+                }
+                change.detail = None;
+                let failed = Step::Final(Outcome::Failed(format!(
+                    "the new schedule could not be synced ({e}): not changed"
+                )));
+                *pending = Pending::PutBack {
+                    claim,
+                    home,
+                    then: failed,
+                };
+                return;
+            }
+            p @ Pending::PutBack { .. } => {
+                *pending = p;
+                return;
+            }
+            Pending::Cleanup if change.from != Some(State::Cleanup) => {
+                change.outcome = Outcome::Failed(format!(
+                    "moved to cleanup/, but not synced ({e}): left for `mqctl purge`"
+                ));
+            }
+            Pending::Cleanup => {
+                *pending = Pending::Cleanup;
+                return;
+            }
+            Pending::None if *step == Step::Final(Outcome::Done) && !change.from.eq(&change.to) => {
+                change.outcome = Outcome::Failed(format!("moved, but not made durable: {e}"));
+            }
+            Pending::None => return,
+        }
+        *step = Step::Final(change.outcome.clone());
+    }
+
+    fn first_step(&self, op: EntryOp, item: &Item, policy: &Policy, dirty: &Dirty) -> (Change, Step, Pending) {
+        let (from, id) = (item.state, &item.id);
+        let to = match op {
+            EntryOp::Move(to) => to,
+            EntryOp::Drop | EntryOp::Cleanup => State::Cleanup,
+            EntryOp::Schedule(_) => from,
+            EntryOp::Recover => from.unclaimed().unwrap_or(State::Queued),
         };
-        (change, second)
-    }
-
-    fn second_step(&self, change: &mut Change, second: &Second) {
-        match second {
-            Second::None => {}
-            Second::Cleanup => {
-                // The entry is ours now; a cleanup that fails leaves it in
-                // cleanup/, where `purge` or the writer's start-up finishes it.
-                change.outcome = match (self.cleanup(&change.id), change.from) {
-                    (Ok(()), _) => Outcome::Done,
-                    (Err(CleanupError::Vanished), State::Cleanup) => Outcome::Vanished,
-                    (Err(CleanupError::Vanished), _) => Outcome::Done,
-                    (Err(e), State::Cleanup) => Outcome::Failed(e.to_string()),
-                    (Err(e), _) => Outcome::Failed(format!("moved to cleanup/ but not cleaned up: {e}")),
-                }
+        let change = Change::entry(id, from, to);
+        let checked = match op {
+            EntryOp::Move(to) => self.check_move(from, to, id, policy, false),
+            EntryOp::Recover if matches!(from, State::Inflight | State::Claimed | State::ClaimedHeld) => {
+                self.check_move(from, to, id, policy, true)
             }
-            Second::Rename { link, tmp } => {
-                let path = link.dest_path();
-                let result = self.data().open_dir(path.as_str()).and_then(|d| {
-                    d.rename_over(tmp.as_str(), "schedule").inspect_err(|_| {
-                        let _ = d.unlink(tmp.as_str());
-                    })
-                });
-                if let Err(e) = result {
-                    change.outcome =
-                        Outcome::Failed(format!("renaming data/{path}/{tmp} over schedule: {}", errno_text(e)));
-                }
-            }
+            EntryOp::Recover => Err(Step::Final(Outcome::Skipped(format!(
+                "in {}/: only inflight and claimed entries are recovered",
+                from.dir()
+            )))),
+            EntryOp::Drop => self.check_drop(from, id, policy),
+            EntryOp::Cleanup if from != State::Cleanup => Err(Step::Final(Outcome::Skipped(format!(
+                "not in cleanup/ but in {}/",
+                from.dir()
+            )))),
+            EntryOp::Cleanup => Ok(()),
+            EntryOp::Schedule(_) => self.check_rewrite(from, id, policy),
+        };
+        if let Err(step) = checked {
+            return ended(change, step, Pending::None);
         }
-    }
-
-    fn check_move(&self, from: State, to: State, id: &EntryId, opts: &Apply) -> Option<Outcome> {
+        if let EntryOp::Schedule(r) = op {
+            return self.rewrite_first(r, item, policy, dirty, change);
+        }
+        if policy.dry_run {
+            return ended(change, Step::Final(Outcome::Done), Pending::None);
+        }
+        // A pending cleanup is finished where it is; anything else moves.
         if from == to {
-            return Some(Outcome::Skipped(format!("already in {}/", to.dir())));
+            return ended(change, Step::Final(Outcome::Done), Pending::Cleanup);
         }
-        // Only symlinks are entries: a file or folder there is for `check`.
-        if let Some(m) = self.stat_entry(from, id.as_bytes())
-            && m.kind != Kind::Symlink
-        {
-            return Some(Outcome::Skipped(format!(
-                "a {}, not an entry: left for `mqctl check`",
-                m.kind.describe()
-            )));
+        let step = self.move_step(from, to, id);
+        if step != Step::Final(Outcome::Done) {
+            return ended(change, step, Pending::None);
         }
-        match (from, to) {
-            (State::Queued, State::Held) => None,
-            (State::Held, State::Queued) => self.check_target(from, id),
-            (State::Inflight, State::Queued) => {
-                // recover: only entries whose writer is gone (or --force).
-                if opts.force_inflight {
-                    return self.check_target(from, id);
-                }
-                let age = self.inflight_age(id, opts.now)?;
-                match opts.inflight_stale_after {
-                    Some(limit) if age < limit => Some(Outcome::Skipped(format!(
-                        "inflight for only {} (a writer may be sending it)",
-                        crate::output::human_duration(age.as_secs())
-                    ))),
-                    Some(_) => self.check_target(from, id),
-                    // `release` (no stale age) never takes an entry being sent.
-                    None => Some(Outcome::Skipped(
-                        "inflight: a writer is sending it (use `recover` if its writer died)".into(),
-                    )),
-                }
-            }
-            (State::Inflight, _) => Some(Outcome::Skipped("inflight: a writer is sending it".into())),
-            (State::Cleanup, _) => Some(Outcome::Skipped("in cleanup/: already sent or dropped".into())),
-            _ => Some(Outcome::Skipped(format!(
-                "cannot move from {}/ to {}/",
-                from.dir(),
+        dirty.mark(&[from, to]);
+        let pending = if to == State::Cleanup {
+            Pending::Cleanup
+        } else {
+            Pending::None
+        };
+        ended(change, step, pending)
+    }
+
+    /// Renames an entry's link, mapping the errors to what they mean.
+    fn move_step(&self, from: State, to: State, id: &EntryId) -> Step {
+        if let Err(e) = self.ensure_state_dir(to) {
+            return Step::Final(Outcome::Failed(e.to_string()));
+        }
+        match self.move_entry(from, to, id) {
+            Ok(()) => Step::Final(Outcome::Done),
+            Err(Errno::ENOENT) => Step::Final(Outcome::Vanished),
+            Err(Errno::ENOSPC | Errno::EDQUOT) => Step::Retry(Retry::NoSpace),
+            Err(Errno::EEXIST | Errno::ENOTEMPTY) => Step::Final(Outcome::Failed(format!(
+                "{}/{id} already exists: the entry is in two folders (see `mqctl check`)",
                 to.dir()
             ))),
-        }
-    }
-
-    /// Refuses to hand the writer an entry it would follow out of the queue:
-    /// its cleanup (and its sending) trust any link starting with `../data`
-    /// and follow symlinked folders, so a drop or a move into queue/ needs
-    /// the exact link form and plain folders (a dangling entry is fine).
-    fn check_target(&self, from: State, id: &EntryId) -> Option<Outcome> {
-        let link = match self.entry_link(from, id) {
-            Ok(l) => l,
-            Err(o) => return Some(o),
-        };
-        match self.data().open_dir_path(link.dest_path().as_str()) {
-            Ok(_) | Err(Errno::ENOENT) => None,
-            Err(e) => Some(Outcome::Failed(format!(
-                "data/{} is not a plain folder ({}): not followed (see `mqctl check`)",
-                link.dest_path(),
+            Err(e) => Step::Final(Outcome::Failed(format!(
+                "renaming {}/{id} to {}/: {}",
+                from.dir(),
+                to.dir(),
                 errno_text(e)
             ))),
         }
     }
 
-    fn check_drop(&self, from: State, id: &EntryId, opts: &Apply) -> Option<Outcome> {
+    /// The claim, the schedule read and the new schedule in a temp sibling.
+    fn rewrite_first(
+        &self,
+        r: Reschedule,
+        item: &Item,
+        policy: &Policy,
+        dirty: &Dirty,
+        mut change: Change,
+    ) -> (Change, Step, Pending) {
+        let (from, id) = (item.state, &item.id);
+        let claim = from
+            .claim()
+            .expect("checked: only queued and held entries are rewritten");
+        let end = |mut change: Change, o: Outcome| {
+            change.outcome = o.clone();
+            (change, Step::Final(o), Pending::None)
+        };
+        if !policy.dry_run {
+            if let Err(e) = self.ensure_state_dir(claim) {
+                return end(change, Outcome::Failed(e.to_string()));
+            }
+            match self.move_entry(from, claim, id) {
+                Ok(()) => dirty.mark(&[from, claim]),
+                Err(Errno::ENOSPC) => return (change, Step::Retry(Retry::NoSpace), Pending::None),
+                Err(Errno::ENOENT) => return end(change, Outcome::Vanished),
+                Err(Errno::EEXIST | Errno::ENOTEMPTY) => {
+                    return end(
+                        change,
+                        Outcome::Failed(format!(
+                            "{}/{id} already exists: another mqctl is changing it, or a crash left it there (`mqctl recover` puts it back)",
+                            claim.dir()
+                        )),
+                    );
+                }
+                Err(e) => {
+                    return end(
+                        change,
+                        Outcome::Failed(format!(
+                            "claiming it ({}/ to {}/): {}",
+                            from.dir(),
+                            claim.dir(),
+                            errno_text(e)
+                        )),
+                    );
+                }
+            }
+        }
+        // From here on the entry is ours (unless a dry run): every way out
+        // puts it back.
+        let put_back = |mut change: Change, then: Step| {
+            if let Step::Final(o) = &then {
+                change.outcome = o.clone();
+            }
+            if policy.dry_run {
+                return (change, then, Pending::None);
+            }
+            let home = from;
+            (
+                change,
+                Step::Final(Outcome::Done),
+                Pending::PutBack { claim, home, then },
+            )
+        };
+        let at_state = if policy.dry_run { from } else { claim };
+        let link = match self.entry_link(at_state, id) {
+            Ok(l) => l,
+            Err(o) => return put_back(change, Step::Final(o)),
+        };
+        let dest_path = link.dest_path();
+        let dest = match self.data().open_dir(dest_path.as_str()) {
+            Ok(d) => d,
+            Err(Errno::ENOENT) => {
+                return put_back(
+                    change,
+                    Step::Final(Outcome::Failed("its data folder is gone (see `mqctl check`)".into())),
+                );
+            }
+            Err(e) => {
+                return put_back(
+                    change,
+                    Step::Final(Outcome::Failed(format!("opening data/{dest_path}: {}", errno_text(e)))),
+                );
+            }
+        };
+        let mut buf = Vec::new();
+        let meta = match dest.read_file_into("schedule", MAX_JSON_FILE, &mut buf) {
+            Ok(m) => m,
+            Err(ReadError::NotFound) => {
+                return put_back(
+                    change,
+                    Step::Final(Outcome::Failed("schedule is missing (see `mqctl check`)".into())),
+                );
+            }
+            Err(e) => return put_back(change, Step::Final(Outcome::Failed(format!("schedule {e}")))),
+        };
+        let mut doc: serde_json::Map<String, serde_json::Value> = match serde_json::from_slice(&buf) {
+            Ok(d) => d,
+            Err(e) => {
+                return put_back(
+                    change,
+                    Step::Final(Outcome::Failed(format!(
+                        "schedule is not valid JSON ({e}); not rewritten"
+                    ))),
+                );
+            }
+        };
+        let current = match parse::schedule(&buf) {
+            Ok(s) => s,
+            Err(e) => return put_back(change, Step::Final(Outcome::Failed(format!("schedule invalid: {e}")))),
+        };
+        let new_at = match (r, item.at) {
+            (Reschedule::SetAt(t), _) | (Reschedule::PerEntry, Some(t)) => t,
+            (Reschedule::DeferBy(d, now), _) => current.at.max(now) + d,
+            (Reschedule::DeferUntil(t), _) if t <= current.at => {
+                return put_back(change, Step::Final(Outcome::Skipped("already later than that".into())));
+            }
+            (Reschedule::DeferUntil(t), _) => t,
+            (Reschedule::PerEntry, None) => {
+                return put_back(
+                    change,
+                    Step::Final(Outcome::Failed("no time given for this entry".into())),
+                );
+            }
+        };
+        let text = parse::format_timestamp(new_at);
+        change.detail = Some(format!("at {text}"));
+        change.before = Some(String::from_utf8_lossy(&buf).into_owned());
+        if policy.dry_run {
+            return (change, Step::Final(Outcome::Done), Pending::None);
+        }
+        // Unknown fields and last_attempt stay as they were; only `at` changes.
+        doc.insert("at".into(), serde_json::Value::String(text));
+        let body = serde_json::to_string(&doc).expect("a JSON map always serialises");
+        match write_temp(&dest, "schedule", body.as_bytes(), (meta.uid, meta.gid)) {
+            Ok(tmp) => {
+                dirty.data.store(true, Ordering::SeqCst);
+                let home = from;
+                (
+                    change,
+                    Step::Final(Outcome::Done),
+                    Pending::Rewrite {
+                        dest: dest_path,
+                        tmp,
+                        claim,
+                        home,
+                    },
+                )
+            }
+            Err(Errno::ENOSPC | Errno::EDQUOT) => {
+                change.detail = None;
+                change.before = None;
+                put_back(change, Step::Retry(Retry::NoSpace))
+            }
+            Err(e) => put_back(
+                change,
+                Step::Final(Outcome::Failed(format!(
+                    "writing a new schedule in data/{dest_path}: {}",
+                    errno_text(e)
+                ))),
+            ),
+        }
+    }
+
+    fn second_step(&self, change: &mut Change, step: &mut Step, pending: &Pending, dirty: &Dirty) {
+        match pending {
+            Pending::None => {}
+            Pending::Cleanup => {
+                // The entry is ours now; a cleanup that fails leaves it in
+                // cleanup/, where `purge` or the writer's start-up finishes it.
+                dirty.mark(&[State::Cleanup]);
+                change.outcome = match (self.cleanup(change.id().expect("an entry")), change.from) {
+                    (Ok(()), _) => Outcome::Done,
+                    (Err(CleanupError::Vanished), Some(State::Cleanup)) => Outcome::Vanished,
+                    (Err(CleanupError::Vanished), _) => Outcome::Done,
+                    (Err(e), Some(State::Cleanup)) => Outcome::Failed(e.to_string()),
+                    (Err(e), _) => Outcome::Failed(format!("moved to cleanup/ but not cleaned up: {e}")),
+                };
+                *step = Step::Final(change.outcome.clone());
+            }
+            Pending::Rewrite { dest, tmp, claim, home } => {
+                let renamed = self.data().open_dir(dest.as_str()).and_then(|d| {
+                    d.rename_over(tmp.as_str(), "schedule").inspect_err(|_| {
+                        let _ = d.unlink(tmp.as_str());
+                    })
+                });
+                dirty.data.store(true, Ordering::SeqCst);
+                let id = change.id().expect("an entry").clone();
+                let then = match renamed {
+                    Ok(()) => Step::Final(Outcome::Done),
+                    // Our claim keeps the writer and other mqctl runs away;
+                    // only someone removing files by hand gets here.
+                    Err(Errno::ENOENT) => Step::Final(Outcome::Vanished),
+                    Err(e) => Step::Final(Outcome::Failed(format!(
+                        "renaming data/{dest}/{tmp} over schedule: {}",
+                        errno_text(e)
+                    ))),
+                };
+                *step = self.put_back(&id, *claim, *home, then, change, dirty);
+            }
+            Pending::PutBack { claim, home, then } => {
+                let id = change.id().expect("an entry").clone();
+                *step = self.put_back(&id, *claim, *home, then.clone(), change, dirty);
+            }
+        }
+    }
+
+    /// Renames a claimed entry back home; `then` is what the change came to.
+    fn put_back(
+        &self,
+        id: &EntryId,
+        claim: State,
+        home: State,
+        then: Step,
+        change: &mut Change,
+        dirty: &Dirty,
+    ) -> Step {
+        let step = match self.move_entry(claim, home, id) {
+            Ok(()) => {
+                dirty.mark(&[claim, home]);
+                then
+            }
+            // Taken from the claim folder by someone (`recover` after a
+            // crash it mistook us for): the rewrite itself is done.
+            Err(Errno::ENOENT) => then,
+            Err(e) => Step::Final(Outcome::Failed(format!(
+                "{}; but it could not be put back from {}/ to {}/ ({}): `mqctl recover` puts it back",
+                match &then {
+                    Step::Final(Outcome::Done) => "changed".to_string(),
+                    Step::Final(o) => o.reason().unwrap_or(o.word()).to_string(),
+                    Step::Retry(_) => "not changed".to_string(),
+                },
+                claim.dir(),
+                home.dir(),
+                errno_text(e)
+            ))),
+        };
+        if let Step::Final(o) = &step {
+            change.outcome = o.clone();
+        }
+        step
+    }
+
+    /// Whether an entry of `queue/` was moved there a moment ago: then the
+    /// writer is about to rewrite its schedule (it only does that right
+    /// after moving an entry back from inflight/), and must not find it gone.
+    fn is_fresh(&self, state: State, id: &EntryId, policy: &Policy) -> bool {
+        if !policy.writer_live || state != State::Queued {
+            return false;
+        }
+        let Some(m) = self.stat_entry(state, id.as_bytes()) else {
+            return false;
+        };
+        let Ok(since) = Timestamp::new(m.ctime.0, m.ctime.1 as i32) else {
+            return false;
+        };
+        // The real clock: the link's change time is the kernel's.
+        Timestamp::now().duration_since(since) < FRESH
+    }
+
+    /// Only symlinks are entries: a file or folder there is for `check`.
+    fn check_is_link(&self, state: State, id: &EntryId) -> Result<(), Step> {
+        match self.stat_entry(state, id.as_bytes()) {
+            None => Err(Step::Final(Outcome::Vanished)),
+            Some(m) if m.kind != Kind::Symlink => Err(Step::Final(Outcome::Skipped(format!(
+                "a {}, not an entry: left for `mqctl check`",
+                m.kind.describe()
+            )))),
+            Some(_) => Ok(()),
+        }
+    }
+
+    /// `recover`: the move is the recover verb's (which alone takes
+    /// inflight and claimed entries).
+    fn check_move(&self, from: State, to: State, id: &EntryId, policy: &Policy, recover: bool) -> Result<(), Step> {
+        if from == to {
+            return Err(Step::Final(Outcome::Skipped(format!("already in {}/", to.dir()))));
+        }
+        self.check_is_link(from, id)?;
+        match (from, to) {
+            (State::Queued, State::Held) => {
+                self.check_target(from, id)?;
+                if self.is_fresh(from, id, policy) {
+                    return Err(Step::Retry(Retry::Fresh));
+                }
+                Ok(())
+            }
+            (State::Held, State::Queued) => self.check_target(from, id),
+            (State::Inflight, State::Queued) if recover => {
+                self.check_stuck(
+                    id,
+                    policy,
+                    "a writer may be sending it: use --force if its writer is gone",
+                )?;
+                self.check_target(from, id)
+            }
+            (State::Inflight, State::Queued) => Err(Step::Final(Outcome::Skipped(
+                "inflight: a writer is sending it (use `recover` if its writer died)".into(),
+            ))),
+            (State::Claimed, State::Queued) | (State::ClaimedHeld, State::Held) if recover => {
+                self.check_target(from, id)
+            }
+            (State::Inflight, _) => Err(Step::Final(Outcome::Skipped("inflight: a writer is sending it".into()))),
+            (State::Cleanup, _) => Err(Step::Final(Outcome::Skipped(
+                "in cleanup/: already sent or dropped".into(),
+            ))),
+            (State::Claimed | State::ClaimedHeld, _) => Err(Step::Final(Outcome::Skipped(format!(
+                "in {}/: a running mqctl is changing it",
+                from.dir()
+            )))),
+            _ => Err(Step::Final(Outcome::Skipped(format!(
+                "cannot move from {}/ to {}/",
+                from.dir(),
+                to.dir()
+            )))),
+        }
+    }
+
+    /// An inflight entry is taken only once it is stuck, or with --force.
+    fn check_stuck(&self, id: &EntryId, policy: &Policy, hint: &str) -> Result<(), Step> {
+        if policy.force_inflight {
+            return Ok(());
+        }
+        let m = self
+            .stat_entry(State::Inflight, id.as_bytes())
+            .ok_or(Step::Final(Outcome::Vanished))?;
+        let since = Timestamp::new(m.ctime.0, m.ctime.1 as i32).unwrap_or(policy.now);
+        if is_stuck(since, policy.now, policy.stuck_after) {
+            return Ok(());
+        }
+        Err(Step::Final(Outcome::Skipped(format!(
+            "inflight for only {} ({hint})",
+            crate::human::human_duration(policy.now.duration_since(since).as_secs().max(0))
+        ))))
+    }
+
+    /// Refuses to hand anyone an entry they would follow out of the queue:
+    /// the writer's cleanup (and its sending) trust any link starting with
+    /// `../data` and follow symlinked folders, so every move needs the
+    /// exact link form and plain folders (a dangling entry is fine).
+    fn check_target(&self, from: State, id: &EntryId) -> Result<(), Step> {
+        let link = self.entry_link(from, id).map_err(Step::Final)?;
+        match self.data().open_dir_path(link.dest_path().as_str()) {
+            Ok(_) | Err(Errno::ENOENT) => Ok(()),
+            Err(e) => Err(Step::Final(Outcome::Failed(format!(
+                "data/{} is not a plain folder ({}): not followed (see `mqctl check`)",
+                link.dest_path(),
+                errno_text(e)
+            )))),
+        }
+    }
+
+    fn check_drop(&self, from: State, id: &EntryId, policy: &Policy) -> Result<(), Step> {
+        match from {
+            State::Queued | State::Held | State::Cleanup => {}
+            State::Inflight => self.check_stuck(
+                id,
+                policy,
+                "a writer may be sending it: use --force, or `recover` first",
+            )?,
+            State::Claimed | State::ClaimedHeld => {
+                return Err(Step::Final(Outcome::Skipped(format!(
+                    "in {}/: a running mqctl is changing it",
+                    from.dir()
+                ))));
+            }
+        }
+        self.check_is_link(from, id)?;
         // A link that is not exactly ../data/<mail>/<dest> must never reach
         // cleanup/: the writer's cleanup would follow it.
-        if let Err(o) = self.entry_link(from, id) {
-            return Some(o);
+        self.check_target(from, id)?;
+        if self.is_fresh(from, id, policy) {
+            return Err(Step::Retry(Retry::Fresh));
         }
-        if from != State::Inflight || opts.force_inflight {
-            return self.check_target(from, id);
+        Ok(())
+    }
+
+    fn check_rewrite(&self, from: State, id: &EntryId, policy: &Policy) -> Result<(), Step> {
+        match from {
+            State::Queued | State::Held => {}
+            State::Inflight => {
+                return Err(Step::Final(Outcome::Skipped(
+                    "inflight: a writer is sending it right now (recover it first if its writer died)".into(),
+                )));
+            }
+            State::Cleanup => {
+                return Err(Step::Final(Outcome::Skipped(
+                    "in cleanup/: already sent or dropped".into(),
+                )));
+            }
+            State::Claimed | State::ClaimedHeld => {
+                return Err(Step::Final(Outcome::Skipped(format!(
+                    "in {}/: a running mqctl is changing it",
+                    from.dir()
+                ))));
+            }
         }
-        let age = self.inflight_age(id, opts.now)?;
-        match opts.inflight_stale_after {
-            Some(limit) if age >= limit => self.check_target(from, id),
-            _ => Some(Outcome::Skipped(format!(
-                "inflight for {} (a writer may be sending it): use --force, or `recover` first",
-                crate::output::human_duration(age.as_secs())
-            ))),
+        self.check_is_link(from, id)?;
+        self.check_target(from, id)?;
+        if self.is_fresh(from, id, policy) {
+            return Err(Step::Retry(Retry::Fresh));
         }
+        Ok(())
     }
 
     /// How long an inflight entry has been there: the change time of its
@@ -387,27 +843,23 @@ impl Queue {
     }
 
     /// Renames `from/<id>` to `to/<id>`, never replacing.
-    pub fn move_entry(&self, from: State, to: State, id: &EntryId) -> Outcome {
+    pub fn move_entry(&self, from: State, to: State, id: &EntryId) -> Result<(), Errno> {
         let (Some(src), Some(dst)) = (self.state_dir(from), self.state_dir(to)) else {
-            return Outcome::Failed(format!("{}/ does not exist", to.dir()));
+            return Err(Errno::ENOENT);
         };
-        match src.move_noreplace(id.as_bytes(), dst, id.as_bytes()) {
-            Ok(()) => Outcome::Done,
-            Err(Errno::ENOENT) => Outcome::Vanished,
-            Err(Errno::EEXIST) | Err(Errno::ENOTEMPTY) => Outcome::Failed(format!(
-                "{}/{} already exists: the entry is in two folders (see `mqctl check`)",
-                to.dir(),
-                id
-            )),
-            Err(e) => Outcome::Failed(format!(
-                "renaming {}/{id} to {}/: {}",
-                from.dir(),
-                to.dir(),
-                errno_text(e)
-            )),
-        }
+        src.move_noreplace(id.as_bytes(), dst, id.as_bytes())
     }
+}
 
+/// A first step's result, with the change's outcome set from it.
+fn ended(mut change: Change, step: Step, pending: Pending) -> (Change, Step, Pending) {
+    if let Step::Final(o) = &step {
+        change.outcome = o.clone();
+    }
+    (change, step, pending)
+}
+
+impl Queue {
     /// Reads and validates an entry's link.
     pub fn entry_link(&self, state: State, id: &EntryId) -> Result<Link, Outcome> {
         let dir = self.state_dir(state).ok_or(Outcome::Vanished)?;
@@ -420,69 +872,9 @@ impl Queue {
         Link::parse(&buf).ok_or_else(|| {
             Outcome::Failed(format!(
                 "link text \"{}\" is not ../data/<mail>/<dest>: not followed (see `mqctl check`)",
-                crate::output::escape_bytes(&buf)
+                crate::escape::escape_bytes(&buf)
             ))
         })
-    }
-
-    /// Computes the new schedule and writes it to a temp sibling (not yet
-    /// renamed over). Returns the detail for the report and, unless dry-run,
-    /// the pending rename; `None` when there is nothing to change.
-    #[allow(clippy::type_complexity)]
-    fn prepare_schedule(
-        &self,
-        state: State,
-        id: &EntryId,
-        op: Op,
-        opts: &Apply,
-    ) -> Result<Option<(String, Option<(Link, String)>)>, Outcome> {
-        match state {
-            State::Queued | State::Held => {}
-            State::Inflight => {
-                return Err(Outcome::Skipped(
-                    "inflight: a writer is sending it right now (recover it first if its writer died)".into(),
-                ));
-            }
-            State::Cleanup => return Err(Outcome::Skipped("in cleanup/: already sent or dropped".into())),
-        }
-        let link = self.entry_link(state, id)?;
-        let dest = self
-            .data()
-            .open_dir(link.dest_path().as_str())
-            .map_err(|e| Outcome::Failed(format!("opening data/{}: {}", link.dest_path(), errno_text(e))))?;
-        let mut buf = Vec::new();
-        let meta = dest
-            .read_file_into("schedule", MAX_JSON_FILE, &mut buf)
-            .map_err(|e| match e {
-                ReadError::NotFound => Outcome::Failed("schedule is missing (see `mqctl check`)".into()),
-                e => Outcome::Failed(format!("schedule {e}")),
-            })?;
-        let mut doc: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(&buf)
-            .map_err(|e| Outcome::Failed(format!("schedule is not valid JSON ({e}); not rewritten")))?;
-        let current = parse::schedule(&buf).map_err(|e| Outcome::Failed(format!("schedule invalid: {e}")))?;
-        let new_at = match op {
-            Op::SetAt(t) => t,
-            Op::DeferBy(d, now) => current.at.max(now) + d,
-            Op::DeferUntil(t) if t <= current.at => return Ok(None),
-            Op::DeferUntil(t) => t,
-            _ => unreachable!("only schedule ops reach here"),
-        };
-        let text = parse::format_timestamp(new_at);
-        let detail = format!("at {text}");
-        if opts.dry_run {
-            return Ok(Some((detail, None)));
-        }
-        // Unknown fields and last_attempt stay as they were; only `at` changes.
-        doc.insert("at".into(), serde_json::Value::String(text));
-        let body = serde_json::to_string(&doc).expect("a JSON map always serialises");
-        let tmp = write_temp(&dest, "schedule", body.as_bytes(), (meta.uid, meta.gid)).map_err(|e| {
-            Outcome::Failed(format!(
-                "writing a new schedule in data/{}: {}",
-                link.dest_path(),
-                errno_text(e)
-            ))
-        })?;
-        Ok(Some((detail, Some((link, tmp)))))
     }
 
     /// The writer's cleanup of `cleanup/<id>`, each step tolerant of "not
@@ -492,7 +884,7 @@ impl Queue {
         let link = self.entry_link(State::Cleanup, id).map_err(|o| match o {
             Outcome::Vanished => CleanupError::Vanished,
             Outcome::Failed(s) | Outcome::Skipped(s) => CleanupError::Refused(s),
-            Outcome::Done => unreachable!(),
+            o @ (Outcome::Done | Outcome::NoSpace) => CleanupError::Refused(o.word().into()),
         })?;
         // The same entry still in another folder (an interrupted move):
         // removing the files would leave that link dangling and lose the
@@ -526,7 +918,7 @@ impl Queue {
                                     "data/{}/{} holds \"{}\", which is not the writer's: left for `mqctl check`",
                                     mail_name,
                                     dest_name,
-                                    crate::output::escape_bytes(name)
+                                    crate::escape::escape_bytes(name)
                                 )));
                             }
                         }

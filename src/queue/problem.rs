@@ -6,7 +6,7 @@ use std::fmt;
 use nix::errno::Errno;
 
 use super::sys::{Kind, ReadError};
-use crate::output::escape_bytes;
+use crate::escape::escape_bytes;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Problem {
@@ -44,7 +44,7 @@ impl fmt::Display for FileIssue {
         match self {
             FileIssue::Read(e) => write!(f, "{e}"),
             // A parse error can quote the file's text (an unknown variant name).
-            FileIssue::Parse(e) => write!(f, "invalid: {}", crate::output::escape(e)),
+            FileIssue::Parse(e) => write!(f, "invalid: {}", crate::escape::escape(e)),
         }
     }
 }

@@ -1,7 +1,8 @@
 //! Leftovers: writer temp files and orphan mail folders (a crash during
 //! enqueue). Only what is old enough (a writer may be mid-write) and shaped
 //! exactly as the writer makes it is removed; anything else is left for
-//! `check`.
+//! `check`. Finding and removing are separate steps, so that the change
+//! engine can record what it is about to remove before it does.
 
 use std::collections::HashSet;
 use std::ops::ControlFlow;
@@ -14,14 +15,48 @@ use super::ops::{Outcome, is_temp_name};
 use super::sys::{Dir, Kind, Meta};
 use super::{MailId, Queue, State, parse_uuid};
 use crate::error::{Error, Result};
+use crate::escape::escape_bytes;
 
-/// Something `purge` removed (or would remove, or left).
-#[derive(Debug, Clone)]
-pub struct Removal {
-    /// Relative to the queue root: `data/<mail>/<dest>/schedule.<uuid>`.
-    pub path: String,
-    pub what: &'static str,
-    pub outcome: Outcome,
+/// A leftover `purge` may remove.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Leftover {
+    /// `data/<mail>/<dest>/<name>`: a writer temp file old enough to be
+    /// left behind by a crash.
+    Temp {
+        mail: Box<[u8]>,
+        dest: Box<[u8]>,
+        name: Box<[u8]>,
+    },
+    /// `data/<mail>`: a mail no entry links to, shaped as the writer makes
+    /// them, old enough not to be an enqueue in progress.
+    Orphan { mail: Box<[u8]> },
+    /// Something in `data/` that looks like an orphan but is not shaped
+    /// as the writer's: reported, left for `mqctl check`.
+    Odd { path: String, why: String },
+}
+
+impl Leftover {
+    /// Relative to the queue root, escaped.
+    pub fn path(&self) -> String {
+        match self {
+            Leftover::Temp { mail, dest, name } => format!(
+                "data/{}/{}/{}",
+                escape_bytes(mail),
+                escape_bytes(dest),
+                escape_bytes(name)
+            ),
+            Leftover::Orphan { mail } => format!("data/{}", escape_bytes(mail)),
+            Leftover::Odd { path, .. } => path.clone(),
+        }
+    }
+
+    /// The operation's name in the log.
+    pub fn operation(&self) -> &'static str {
+        match self {
+            Leftover::Temp { .. } => "remove-temp",
+            Leftover::Orphan { .. } | Leftover::Odd { .. } => "remove-orphan",
+        }
+    }
 }
 
 fn mtime(m: &Meta) -> Timestamp {
@@ -32,6 +67,14 @@ fn gone(r: std::result::Result<(), Errno>) -> std::result::Result<(), Errno> {
     match r {
         Err(Errno::ENOENT) => Ok(()),
         r => r,
+    }
+}
+
+fn outcome(r: std::result::Result<(), Errno>) -> Outcome {
+    match r {
+        Ok(()) => Outcome::Done,
+        Err(Errno::ENOENT) => Outcome::Vanished,
+        Err(e) => Outcome::Failed(e.desc().to_string()),
     }
 }
 
@@ -70,24 +113,23 @@ impl Queue {
             .map_err(|e| Error::io("listing", self.display("data"), e))
     }
 
-    /// Removes writer temp files (`schedule.<uuid>`, `metadata.<uuid>`) older
-    /// than `min_age` from every dest folder.
-    pub fn purge_temp_files(&self, min_age: SignedDuration, now: Timestamp, dry_run: bool) -> Result<Vec<Removal>> {
+    /// Writer temp files (`schedule.<uuid>`, `metadata.<uuid>`) older than
+    /// `min_age`, in every dest folder.
+    pub fn find_temp_files(&self, min_age: SignedDuration, now: Timestamp) -> Result<Vec<Leftover>> {
         let mails = self.mail_names()?;
         Ok(mails
             .par_iter()
             .filter(|(_, k)| matches!(k, Some(Kind::Dir) | None))
-            .flat_map_iter(|(mail, _)| self.temp_files_in(mail, min_age, now, dry_run))
+            .flat_map_iter(|(mail, _)| self.temp_files_in(mail, min_age, now))
             .collect())
     }
 
-    fn temp_files_in(&self, mail: &[u8], min_age: SignedDuration, now: Timestamp, dry_run: bool) -> Vec<Removal> {
+    fn temp_files_in(&self, mail: &[u8], min_age: SignedDuration, now: Timestamp) -> Vec<Leftover> {
         let mut out = Vec::new();
         let Ok(mail_dir) = self.data().open_dir(mail) else {
             return out;
         };
         let Ok(dests) = mail_dir.children() else { return out };
-        let mail_s = crate::output::escape_bytes(mail).into_owned();
         for (dest, kind) in dests {
             if kind != Some(Kind::Dir) {
                 continue;
@@ -104,35 +146,21 @@ impl Queue {
                 if meta.kind != Kind::File || now.duration_since(mtime(&meta)) < min_age {
                     continue;
                 }
-                let path = format!(
-                    "data/{mail_s}/{}/{}",
-                    crate::output::escape_bytes(&dest),
-                    crate::output::escape_bytes(&name)
-                );
-                let outcome = if dry_run {
-                    Outcome::Done
-                } else {
-                    match dest_dir.unlink(&*name) {
-                        Ok(()) => Outcome::Done,
-                        Err(Errno::ENOENT) => Outcome::Vanished,
-                        Err(e) => Outcome::Failed(e.desc().to_string()),
-                    }
-                };
-                out.push(Removal {
-                    path,
-                    what: "temp file",
-                    outcome,
+                out.push(Leftover::Temp {
+                    mail: mail.into(),
+                    dest: dest.clone(),
+                    name,
                 });
             }
         }
         out
     }
 
-    /// Removes `data/<mail>` folders no entry links to, older than
-    /// `min_age`, whose shape is exactly the writer's (`contents` and dest
-    /// folders holding only `schedule`/`metadata`). Others are reported as
-    /// skipped, for `check`.
-    pub fn purge_orphans(&self, min_age: SignedDuration, now: Timestamp, dry_run: bool) -> Result<Vec<Removal>> {
+    /// `data/<mail>` folders no entry links to, older than `min_age`. Those
+    /// whose shape is exactly the writer's (`contents` and dest folders
+    /// holding only `schedule`/`metadata`) may be removed; the others are
+    /// `Leftover::Odd`, for `check`.
+    pub fn find_orphans(&self, min_age: SignedDuration, now: Timestamp) -> Result<Vec<Leftover>> {
         let linked = self.linked_mails()?;
         let mails = self.mail_names()?;
         // The folders are listed one after the other: an entry moved from a
@@ -147,31 +175,35 @@ impl Queue {
                 if id.is_some_and(|m| linked.contains(&m) || linked_again.contains(&m)) {
                     return None;
                 }
-                let path = format!("data/{}", crate::output::escape_bytes(name));
-                let Some(_) = id else {
-                    return Some(Removal {
+                let path = format!("data/{}", escape_bytes(name));
+                if id.is_none() {
+                    return Some(Leftover::Odd {
                         path,
-                        what: "unknown folder",
-                        outcome: Outcome::Skipped("name is not a mail id: left for `mqctl check`".into()),
+                        why: "name is not a mail id: left for `mqctl check`".into(),
                     });
-                };
-                let outcome = match self.orphan_shape(name) {
-                    Err(why) => Outcome::Skipped(format!("{why}: left for `mqctl check`")),
-                    Ok(newest) if now.duration_since(newest) < min_age => return None,
-                    Ok(_) if dry_run => Outcome::Done,
-                    Ok(_) => match self.remove_orphan(name) {
-                        Ok(()) => Outcome::Done,
-                        Err(Errno::ENOENT) => Outcome::Vanished,
-                        Err(e) => Outcome::Failed(e.desc().to_string()),
-                    },
-                };
-                Some(Removal {
-                    path,
-                    what: "orphan mail",
-                    outcome,
-                })
+                }
+                match self.orphan_shape(name) {
+                    Err(why) => Some(Leftover::Odd {
+                        path,
+                        why: format!("{why}: left for `mqctl check`"),
+                    }),
+                    Ok(newest) if now.duration_since(newest) < min_age => None,
+                    Ok(_) => Some(Leftover::Orphan { mail: name.clone() }),
+                }
             })
             .collect())
+    }
+
+    /// Removes one leftover found by `find_temp_files` or `find_orphans`.
+    pub fn remove_leftover(&self, l: &Leftover) -> Outcome {
+        match l {
+            Leftover::Temp { mail, dest, name } => {
+                let dir = self.data().open_dir(mail).and_then(|m| m.open_dir(&**dest));
+                outcome(dir.and_then(|d| d.unlink(&**name)))
+            }
+            Leftover::Orphan { mail } => outcome(self.remove_orphan(mail)),
+            Leftover::Odd { why, .. } => Outcome::Skipped(why.clone()),
+        }
     }
 
     /// Checks an orphan has exactly the writer's shape; returns the newest
@@ -192,10 +224,7 @@ impl Queue {
                 continue;
             }
             if parse_uuid(&name).is_none() || meta.kind != Kind::Dir {
-                return Err(format!(
-                    "holds \"{}\", which is not the writer's",
-                    crate::output::escape_bytes(&name)
-                ));
+                return Err(format!("holds \"{}\", which is not the writer's", escape_bytes(&name)));
             }
             let dest = dir.open_dir(&*name).map_err(|e| e.desc().to_string())?;
             for (f, _) in dest.children().map_err(|e| e.desc().to_string())? {
@@ -205,8 +234,8 @@ impl Queue {
                 if !known || m.kind != Kind::File {
                     return Err(format!(
                         "holds \"{}/{}\", which is not the writer's",
-                        crate::output::escape_bytes(&name),
-                        crate::output::escape_bytes(&f)
+                        escape_bytes(&name),
+                        escape_bytes(&f)
                     ));
                 }
             }

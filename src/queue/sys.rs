@@ -1,5 +1,5 @@
 //! Every system call that touches the queue goes through this module, so the
-//! rules of SECURITY.md live in one place: directories are opened with
+//! rules of docs/security.md live in one place: directories are opened with
 //! `O_NOFOLLOW`, everything afterwards is relative to a directory fd, files
 //! are opened non-blocking without following links and `fstat`ed before a
 //! bounded read, and paths built from queue contents never escape the root.
@@ -461,6 +461,28 @@ impl Dir {
             cur = cur.open_dir(*part)?;
         }
         Ok(cur)
+    }
+
+    /// `flock` on this folder's descriptor: shared or exclusive, waiting or
+    /// not (`EWOULDBLOCK` when it would wait). Released by `unlock` or when
+    /// the descriptor closes.
+    pub fn flock(&self, exclusive: bool, wait: bool) -> Result<(), Errno> {
+        let mut op = if exclusive { libc::LOCK_EX } else { libc::LOCK_SH };
+        if !wait {
+            op |= libc::LOCK_NB;
+        }
+        loop {
+            // SAFETY: flock on a descriptor we own.
+            match Errno::result(unsafe { libc::flock(self.fd.as_raw_fd(), op) }) {
+                Err(Errno::EINTR) => continue,
+                r => return r.map(drop),
+            }
+        }
+    }
+
+    pub fn unlock(&self) {
+        // SAFETY: flock on a descriptor we own.
+        unsafe { libc::flock(self.fd.as_raw_fd(), libc::LOCK_UN) };
     }
 
     pub fn chown_at<P: AsRef<[u8]> + ?Sized>(&self, name: &P, uid: u32, gid: u32) -> Result<(), Errno> {

@@ -14,10 +14,10 @@ use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
 use super::keys::{self, Scope};
 use super::row::{NO_TIME, RawRow, Row, RowId, Store, unique_prefix_len};
-use crate::cmd::stats::Stats;
-use crate::queue::ops::Op;
+use crate::queue::ops::{EntryOp, Reschedule};
 use crate::queue::{EntryId, State};
 use crate::select::Selection;
+use crate::stats::Stats;
 
 /// Counts for the header, over the whole queue (not only what the filter shows).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -29,6 +29,8 @@ pub struct Counts {
     pub stuck: u64,
     pub cleanup: u64,
     pub hold: u64,
+    /// In a claim folder (a running or interrupted mqctl's).
+    pub claimed: u64,
     pub broken: u64,
 }
 
@@ -41,11 +43,12 @@ impl Counts {
         self.stuck += o.stuck;
         self.cleanup += o.cleanup;
         self.hold += o.hold;
+        self.claimed += o.claimed;
         self.broken += o.broken;
     }
 
     pub fn total(&self) -> u64 {
-        self.queue + self.inflight + self.cleanup + self.hold
+        self.queue + self.inflight + self.cleanup + self.hold + self.claimed
     }
 }
 
@@ -150,13 +153,27 @@ impl Verb {
     }
 
     /// The library operation, as the CLI's command for it would call it.
-    pub fn op(self, now: Timestamp) -> Op {
+    pub fn op(self, now: Timestamp) -> EntryOp {
         match self {
-            Verb::Hold => Op::Move(State::Held),
-            Verb::Release | Verb::Recover => Op::Move(State::Queued),
-            Verb::RetryNow => Op::SetAt(now),
-            Verb::Defer(d) => Op::DeferBy(d, now),
-            Verb::Drop => Op::Drop,
+            Verb::Hold => EntryOp::Move(State::Held),
+            Verb::Release => EntryOp::Move(State::Queued),
+            Verb::Recover => EntryOp::Recover,
+            Verb::RetryNow => EntryOp::Schedule(Reschedule::SetAt(now)),
+            Verb::Defer(d) => EntryOp::Schedule(Reschedule::DeferBy(d, now)),
+            Verb::Drop => EntryOp::Drop,
+        }
+    }
+
+    /// The change engine's name for it (the log's operation).
+    pub fn change_verb(self) -> crate::change::Verb {
+        use crate::change::Verb as V;
+        match self {
+            Verb::Hold => V::Hold,
+            Verb::Release => V::Release,
+            Verb::RetryNow => V::Reschedule,
+            Verb::Defer(_) => V::Defer,
+            Verb::Drop => V::Drop,
+            Verb::Recover => V::Recover,
         }
     }
 }
@@ -300,7 +317,7 @@ pub enum Effect {
     LoadStats,
     Apply {
         verb: Verb,
-        op: Op,
+        op: EntryOp,
         targets: Vec<(State, EntryId)>,
     },
     Cancel,
@@ -428,7 +445,7 @@ impl App {
     }
 
     fn selection(&self) -> Result<Selection, String> {
-        super::filter::parse(&self.filter, self.now)
+        super::filter::parse(&self.filter, self.now, self.stuck_after)
     }
 
     fn scan(&mut self, stream: bool) -> Vec<Effect> {
@@ -511,7 +528,7 @@ impl App {
         let mut t = self.targets();
         match verb {
             Verb::Release => t.retain(|(s, _)| *s == State::Held),
-            Verb::Recover => t.retain(|(s, _)| *s == State::Inflight),
+            Verb::Recover => t.retain(|(s, _)| matches!(s, State::Inflight | State::Claimed | State::ClaimedHeld)),
             _ => {}
         }
         t

@@ -35,6 +35,9 @@ pub struct Options {
     pub stuck_after: SignedDuration,
     /// The filter to start with.
     pub filter: String,
+    /// Where changes made from the TUI are recorded (opened by the caller
+    /// before it gave up root).
+    pub audit: crate::audit::Audit,
 }
 
 /// How the TUI ended.
@@ -52,7 +55,7 @@ pub fn run(queue: Queue, opts: Options) -> Result<Ended> {
     let mut app = App::new(path.display().to_string(), now, opts.color);
     app.stuck_after = opts.stuck_after;
     // Check the filter before the screen changes, so a typo is a plain error.
-    filter::parse(&opts.filter, now).map_err(|e| Error::Usage(format!("--filter: {e}")))?;
+    filter::parse(&opts.filter, now, opts.stuck_after).map_err(|e| Error::Usage(format!("--filter: {e}")))?;
 
     let (to_ui, from_worker) = mpsc::channel::<Msg>();
     let (to_worker, jobs) = mpsc::channel::<Job>();
@@ -65,6 +68,7 @@ pub fn run(queue: Queue, opts: Options) -> Result<Ended> {
         Arc::clone(&stop),
         opts.stuck_after,
         opts.fixed_now,
+        opts.audit,
     );
     let worker = std::thread::Builder::new()
         .name("mqctl-worker".into())
@@ -158,7 +162,15 @@ impl Headless {
         let (to_ui, from_worker) = mpsc::channel::<Msg>();
         let (to_worker, jobs) = mpsc::channel::<Job>();
         let stop = Arc::new(AtomicBool::new(false));
-        let w = Worker::new(queue, to_ui, jobs, Arc::clone(&stop), stuck_after, fixed_now);
+        let w = Worker::new(
+            queue,
+            to_ui,
+            jobs,
+            Arc::clone(&stop),
+            stuck_after,
+            fixed_now,
+            crate::audit::Audit::none(),
+        );
         std::thread::spawn(move || w.run());
         Headless {
             to_worker,

@@ -17,9 +17,9 @@ use super::app::{App, Column, InputKind, Mode, Verb, View, age_secs};
 use super::fit::{self, first_fitting, flow, wrap, wrap_at_most};
 use super::keys::{help_lines, hints};
 use super::row::{NO_TIME, Row};
-use crate::cmd::stats::Stats;
 use crate::output::{escape, human_duration, human_size, truncate};
 use crate::queue::State;
+use crate::stats::Stats;
 
 /// Colors when allowed; without them, only bold and reverse video, so the
 /// screen stays usable under `NO_COLOR`.
@@ -64,7 +64,7 @@ impl Theme {
         match r.state {
             State::Queued => Style::new(),
             State::Inflight => self.fg(Color::Yellow),
-            State::Cleanup => self.dim(),
+            State::Cleanup | State::Claimed | State::ClaimedHeld => self.dim(),
             State::Held => self.fg(Color::Magenta),
         }
     }
@@ -380,7 +380,7 @@ fn status_lines(app: &App, theme: &Theme, w: usize) -> Vec<Line<'static>> {
                 }
                 Some(m) => {
                     lines.push(Line::from(first));
-                    for l in wrap_at_most(&escape(m), w, 2) {
+                    for l in wrap_at_most(&escape(m), w, if w < NARROW { 3 } else { 2 }) {
                         lines.push(Line::styled(l, theme.warn()));
                     }
                 }
@@ -843,7 +843,7 @@ fn domain_table(app: &App, s: &Stats, theme: &Theme, f: &mut Frame, area: Rect) 
             s.buckets[i].clone()
         }
     };
-    let value = |d: &crate::cmd::stats::DomainRow, i: usize, cols: usize| -> u64 {
+    let value = |d: &crate::stats::DomainRow, i: usize, cols: usize| -> u64 {
         if i + 1 == cols {
             d.ages[i..].iter().sum()
         } else {

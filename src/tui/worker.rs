@@ -15,9 +15,10 @@ use jiff::{SignedDuration, Timestamp};
 use super::app::{Counts, Detail, Effect, Msg, Report, Verb};
 use super::row::RawRow;
 use crate::audit::Audit;
-use crate::cmd::change::Tally;
-use crate::queue::ops::Apply;
-use crate::queue::{Entry, EntryId, Filter, Queue, State, Want, live, scan::All};
+use crate::change::entries::{Request, Target};
+use crate::change::{Control, Notice, Observer};
+use crate::queue::ops::{Change, EntryOp, Item, Outcome, Subject};
+use crate::queue::{Entry, EntryId, Filter, Queue, State, Want, is_stuck, live, scan::All};
 use crate::select::Selection;
 
 /// A job for the worker.
@@ -48,6 +49,8 @@ pub struct Worker {
     fixed_now: Option<Timestamp>,
     /// When the folders changed since the last read (a re-read is due).
     changed_at: Option<Instant>,
+    /// Where changes made from the TUI are recorded.
+    audit: Audit,
 }
 
 /// Counts one entry into the header's counts.
@@ -63,12 +66,13 @@ pub fn count(c: &mut Counts, e: &Entry, now: Timestamp, stuck_after: SignedDurat
         }
         State::Inflight => {
             c.inflight += 1;
-            if e.since.is_some_and(|t| now.duration_since(t) > stuck_after) {
+            if e.since.is_some_and(|t| is_stuck(t, now, stuck_after)) {
                 c.stuck += 1;
             }
         }
         State::Cleanup => c.cleanup += 1,
         State::Held => c.hold += 1,
+        State::Claimed | State::ClaimedHeld => c.claimed += 1,
     }
     if e.is_broken() {
         c.broken += 1;
@@ -83,8 +87,10 @@ impl Worker {
         stop: Arc<AtomicBool>,
         stuck_after: SignedDuration,
         fixed_now: Option<Timestamp>,
+        audit: Audit,
     ) -> Worker {
         Worker {
+            audit,
             queue,
             to_ui,
             jobs,
@@ -333,67 +339,91 @@ impl Worker {
     }
 
     fn stats(&self) {
-        match crate::cmd::stats::gather(&self.queue, self.now(), self.stuck_after, 12) {
+        match crate::stats::gather(&self.queue, self.now(), self.stuck_after, 12) {
             Ok(s) => self.send(Report::Stats(Arc::new(s))),
             Err(e) => self.send(Report::Error(format!("statistics: {e}"))),
         };
     }
 
-    fn apply(&mut self, verb: Verb, op: crate::queue::ops::Op, targets: &[(State, EntryId)]) {
+    fn apply(&mut self, verb: Verb, op: EntryOp, targets: &[(State, EntryId)]) {
         self.stop.store(false, Ordering::SeqCst);
-        let now = self.now();
-        let opts = Apply {
-            dry_run: false,
-            stop: &self.stop,
+        let req = Request {
+            verb: verb.change_verb(),
+            op,
+            target: Target::Items(targets.iter().map(|(s, id)| Item::new(*s, id.clone())).collect()),
             force_inflight: false,
             // Drop and recover take inflight entries only once they are stuck.
-            inflight_stale_after: Some(self.stuck_after),
-            now,
+            stuck_after: self.stuck_after,
+            now: self.now(),
         };
-        let mut audit = Audit::open(None, true).ok();
-        let mut tally = Tally::default();
-        let mut last_sent = Instant::now();
-        let to_ui = self.to_ui.clone();
-        let mut failure: Option<(EntryId, String)> = None;
-        let result = self.queue.apply(op, targets, &opts, &mut |c| {
-            tally.add(&c.outcome);
-            if let crate::queue::ops::Outcome::Failed(r) | crate::queue::ops::Outcome::Skipped(r) = &c.outcome {
-                failure.get_or_insert_with(|| (c.id.clone(), r.to_string()));
-            }
-            if let Some(a) = audit.as_mut() {
-                let _ = a.record(op.name(), c);
-            }
-            if last_sent.elapsed() > Duration::from_millis(50) {
-                last_sent = Instant::now();
-                let _ = to_ui.send(
-                    Report::Progress {
-                        done: tally.done + tally.vanished + tally.skipped + tally.failed,
-                    }
-                    .into(),
-                );
-            }
-        });
-        if let Some(a) = audit.as_mut() {
-            let _ = a.flush();
-        }
+        let mut obs = Screen {
+            to_ui: &self.to_ui,
+            last_sent: Instant::now(),
+            live: false,
+            failure: None,
+        };
+        let mut ctl = Control {
+            dry_run: false,
+            stop: &self.stop,
+            audit: &mut self.audit,
+            observer: &mut obs,
+        };
+        let result = crate::change::entries::apply(&self.queue, req, &mut ctl);
+        let (live, failure) = (obs.live, obs.failure);
         let mut summary = match result {
-            Ok(stopped) => {
-                let mut s = format!("{}: {}", verb.name(), tally.summary(op.past(), false));
-                if stopped {
-                    s.push_str(" — stopped before the end");
+            Ok(report) => {
+                let mut s = format!("{}: {}", verb.name(), report.summary());
+                if let crate::change::End::LogFailed { error, .. } = &report.end {
+                    s.push_str(&format!("; {error}"));
+                }
+                if report.tally.done > 0
+                    && live
+                    && matches!(verb, Verb::Release | Verb::Recover | Verb::RetryNow | Verb::Defer(_))
+                {
+                    s.push_str(" (a running writer sees this at its next start)");
                 }
                 s
             }
-            Err(e) => format!("{}: {e} ({})", verb.name(), tally.summary(op.past(), false)),
+            Err(e) => format!("{}: {e}", verb.name()),
         };
-        if tally.done > 0
-            && matches!(verb, Verb::Release | Verb::Recover | Verb::RetryNow | Verb::Defer(_))
-            && !live::writers(self.queue.path()).is_empty()
-        {
-            summary.push_str(" (a running writer sees this at its next start)");
+        if summary.is_empty() {
+            summary.push_str(verb.name());
         }
         self.stop.store(false, Ordering::SeqCst);
         self.send(Report::Finished { summary, failure });
+    }
+}
+
+/// The change engine's observer in the TUI: the confirmation was the
+/// dialog, progress goes to the screen at most every 50 ms, and the first
+/// entry left unchanged is kept with its reason for the result line.
+struct Screen<'a> {
+    to_ui: &'a Sender<Msg>,
+    last_sent: Instant,
+    live: bool,
+    failure: Option<(EntryId, String)>,
+}
+
+impl Observer for Screen<'_> {
+    fn notice(&mut self, n: &Notice) {
+        if let Notice::LiveWriter(_) = n {
+            self.live = true;
+        }
+    }
+
+    fn change(&mut self, c: &Change) {
+        if self.failure.is_none()
+            && let (Subject::Entry(id), Outcome::Failed(r) | Outcome::Skipped(r)) = (&c.subject, &c.outcome)
+        {
+            self.failure = Some((id.clone(), r.clone()));
+        }
+    }
+
+    fn progress(&mut self, done: u64, _total: u64) {
+        if self.last_sent.elapsed() > Duration::from_millis(50) {
+            self.last_sent = Instant::now();
+            let _ = self.to_ui.send(Report::Progress { done }.into());
+        }
     }
 }
 

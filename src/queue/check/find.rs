@@ -1,160 +1,19 @@
-//! `check`: find everything wrong in a queue, and `--repair`: fix what is
-//! safe (finish cleanups, remove old temp files, recover stale inflight
-//! entries, rewrite a mis-spelt link, recreate a lost schedule, fix modes)
-//! and move everything else into `quarantine/<time>/` with a note of why.
-//! Nothing is ever deleted but writer temp files; message contents never.
+//! Finding what is wrong: the root, every entry, every mail folder, and
+//! mails enqueued twice.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::ops::ControlFlow;
 
-use jiff::{SignedDuration, Timestamp};
-use nix::errno::Errno;
+use jiff::Timestamp;
 use rayon::prelude::*;
-use serde::Serialize;
 
-use super::ops::{CleanupError, Outcome, is_temp_name};
-use super::sys::{Dir, Kind, Meta, ReadError};
-use super::{Entry, EntryId, FileIssue, Link, MailId, Problem, Queue, State, Want, headers, parse, parse_uuid};
+use super::{CheckOptions, Finding, KNOWN_ROOT, Rel, Repair};
 use crate::error::Result;
-use crate::output::escape_bytes;
-
-/// The folders a queue root may hold.
-pub const KNOWN_ROOT: [&str; 6] = ["data", "queue", "inflight", "cleanup", "hold", "quarantine"];
-
-/// A path relative to the queue root, as raw name components.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Rel(pub Vec<Box<[u8]>>);
-
-impl Rel {
-    pub fn new(parts: &[&[u8]]) -> Rel {
-        Rel(parts.iter().map(|p| Box::<[u8]>::from(*p)).collect())
-    }
-    pub fn child(&self, name: &[u8]) -> Rel {
-        let mut v = self.0.clone();
-        v.push(name.into());
-        Rel(v)
-    }
-    fn parent_and_name(&self) -> (Rel, &[u8]) {
-        let (last, rest) = self.0.split_last().expect("never empty");
-        (Rel(rest.to_vec()), last)
-    }
-    fn joined(&self) -> Vec<u8> {
-        self.0.join(&b'/')
-    }
-    /// True when `self` is `other` or lies inside it.
-    fn within(&self, other: &Rel) -> bool {
-        self.0.starts_with(&other.0)
-    }
-}
-
-impl std::fmt::Display for Rel {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&escape_bytes(&self.joined()))
-    }
-}
-
-/// What `--repair` does about a finding.
-#[derive(Debug, Clone)]
-pub enum Repair {
-    /// Nothing mqctl can safely do; the text says what a person can.
-    Manual(String),
-    FinishCleanup(EntryId),
-    RemoveTemp(Rel),
-    Recover(EntryId),
-    /// Rewrite a mis-spelt link to its canonical text.
-    RewriteLink {
-        state: State,
-        id: EntryId,
-        link: Link,
-    },
-    /// Give an entry whose schedule is lost a new one: due now, never tried.
-    RecreateSchedule {
-        link: Link,
-    },
-    Chmod {
-        path: Rel,
-        mode: u32,
-    },
-    /// Create one of the writer's folders (0700).
-    CreateDir(Rel),
-    /// Give an entry with a bad name a fresh id (a rename in its folder).
-    RenameEntry {
-        state: State,
-        id: EntryId,
-    },
-    /// Move these paths (in order) into the quarantine folder. When `mail`
-    /// is set, its folder follows once nothing else in it is linked.
-    Quarantine {
-        paths: Vec<Rel>,
-        mail: Option<MailId>,
-    },
-}
-
-impl Repair {
-    pub fn describe(&self) -> String {
-        match self {
-            Repair::Manual(s) => s.clone(),
-            Repair::FinishCleanup(_) => "finish the cleanup".into(),
-            Repair::RemoveTemp(_) => "remove the temp file".into(),
-            Repair::Recover(_) => "move it back to queue/ (recover)".into(),
-            Repair::RewriteLink { link, .. } => format!("rewrite the link as {}", link.text()),
-            Repair::RecreateSchedule { .. } => "write a new schedule: due now, never tried".into(),
-            Repair::Chmod { mode, .. } => format!("chmod {mode:o}"),
-            Repair::CreateDir(p) => format!("create {p}/ (0700)"),
-            Repair::RenameEntry { .. } => "rename the entry to a new id".into(),
-            Repair::Quarantine { paths, mail } => {
-                let mut names: Vec<String> = paths.iter().map(|p| p.to_string()).collect();
-                if let Some(m) = mail {
-                    names.push(format!("data/{m} if no other entry uses it"));
-                }
-                format!("move to quarantine: {}", names.join(", "))
-            }
-        }
-    }
-
-    fn is_manual(&self) -> bool {
-        matches!(self, Repair::Manual(_))
-    }
-}
-
-/// One problem `check` found.
-#[derive(Debug, Clone)]
-pub struct Finding {
-    pub path: Rel,
-    pub code: &'static str,
-    pub problem: String,
-    pub repair: Repair,
-}
-
-#[derive(Debug, Serialize)]
-pub struct FindingJson {
-    pub path: String,
-    pub code: &'static str,
-    pub problem: String,
-    pub repair: String,
-}
-
-impl Finding {
-    pub fn to_json(&self) -> FindingJson {
-        FindingJson {
-            path: self.path.to_string(),
-            code: self.code,
-            problem: self.problem.clone(),
-            repair: self.repair.describe(),
-        }
-    }
-}
-
-/// Settings for a check.
-#[derive(Debug, Clone, Copy)]
-pub struct CheckOptions {
-    pub now: Timestamp,
-    /// Temp files, orphans and cleanups younger than this are left alone
-    /// (a writer may be in the middle of them).
-    pub min_age: SignedDuration,
-    /// Inflight entries older than this have lost their writer.
-    pub stale_inflight: SignedDuration,
-}
+use crate::queue::ops::is_temp_name;
+use crate::queue::sys::{Dir, Kind, Meta, ReadError};
+use crate::queue::{
+    Entry, EntryId, FileIssue, Link, MailId, Problem, Queue, State, Want, headers, is_stuck, parse_uuid,
+};
 
 fn ts(t: (i64, i64)) -> Timestamp {
     Timestamp::new(t.0, t.1 as i32).unwrap_or(Timestamp::UNIX_EPOCH)
@@ -193,9 +52,11 @@ impl Findings {
 fn keep_rank(s: State) -> u8 {
     match s {
         State::Queued => 0,
-        State::Held => 1,
-        State::Inflight => 2,
-        State::Cleanup => 3,
+        State::Claimed => 1,
+        State::Held => 2,
+        State::ClaimedHeld => 3,
+        State::Inflight => 4,
+        State::Cleanup => 5,
     }
 }
 
@@ -207,7 +68,7 @@ pub(crate) fn lenient_link(text: &[u8]) -> Option<Link> {
     match parts.as_slice() {
         ["..", "data", m, d] => Some(Link {
             mail: MailId(parse_uuid(m.to_ascii_lowercase().as_bytes())?),
-            dest: super::DestId(parse_uuid(d.to_ascii_lowercase().as_bytes())?),
+            dest: crate::queue::DestId(parse_uuid(d.to_ascii_lowercase().as_bytes())?),
         }),
         _ => None,
     }
@@ -221,7 +82,7 @@ impl Queue {
         self.check_root(&mut f, owner)?;
 
         let mut entries: Vec<Entry> = Vec::new();
-        self.scan(&State::ALL, Want::FILES, &super::scan::All, &mut |e| {
+        self.scan(&State::ALL, Want::FILES, &crate::queue::scan::All, &mut |e| {
             entries.push(e);
             Ok(ControlFlow::Continue(()))
         })?;
@@ -508,14 +369,29 @@ impl Queue {
         }
         let age = e.since.map(|s| opts.now.duration_since(s));
         match e.state {
-            State::Inflight if age.is_some_and(|a| a >= opts.stale_inflight) => f.push(Finding {
+            State::Inflight if e.since.is_some_and(|s| is_stuck(s, opts.now, opts.stuck_after)) => f.push(Finding {
                 path,
                 code: "stale-inflight",
                 problem: format!(
                     "inflight for {}: its writer has likely died",
-                    crate::output::human_duration(age.expect("checked").as_secs())
+                    crate::human::human_duration(age.expect("checked").as_secs())
                 ),
-                repair: Repair::Recover(e.id.clone()),
+                repair: Repair::Recover {
+                    state: e.state,
+                    id: e.id.clone(),
+                },
+            }),
+            State::Claimed | State::ClaimedHeld if !opts.claims_busy => f.push(Finding {
+                path,
+                code: "claimed",
+                problem: format!(
+                    "left in {}/ by an mqctl run that did not finish (the writer cannot see it)",
+                    e.state.dir()
+                ),
+                repair: Repair::Recover {
+                    state: e.state,
+                    id: e.id.clone(),
+                },
             }),
             State::Cleanup if age.is_some_and(|a| a >= opts.min_age) => f.push(Finding {
                 path,
@@ -615,7 +491,7 @@ impl Queue {
                 }
                 continue;
             }
-            let Some(dest) = parse_uuid(&child).map(super::DestId) else {
+            let Some(dest) = parse_uuid(&child).map(crate::queue::DestId) else {
                 out.push(Finding {
                     path: cpath.clone(),
                     code: "foreign",
@@ -680,7 +556,7 @@ impl Queue {
     }
 
     /// The newest modification time among a mail folder's files (two levels).
-    fn newest_in(&self, dir: &Dir, children: &[super::sys::Child]) -> Option<Timestamp> {
+    fn newest_in(&self, dir: &Dir, children: &[crate::queue::sys::Child]) -> Option<Timestamp> {
         let mut newest: Option<Timestamp> = None;
         let mut see = |m: &Meta| newest = Some(newest.map_or(ts(m.mtime), |n| n.max(ts(m.mtime))));
         for (c, _) in children {
@@ -764,7 +640,7 @@ impl Queue {
                     code: "duplicate-mail",
                     problem: format!(
                         "the same message to the same recipients as data/{keep} (Message-ID {}): a retried enqueue would deliver it twice",
-                        crate::output::escape(&msgid)
+                        crate::escape::escape(&msgid)
                     ),
                     repair: Repair::Quarantine { paths, mail: None },
                 });
@@ -780,243 +656,4 @@ impl Queue {
             .ok()?;
         Some(buf)
     }
-}
-
-/// Where `--repair` puts what it cannot make right.
-pub struct Quarantine {
-    dir_name: String,
-    notes: Option<std::fs::File>,
-}
-
-#[derive(Serialize)]
-struct Note<'a> {
-    time: String,
-    path: String,
-    moved_to: String,
-    code: &'a str,
-    problem: &'a str,
-}
-
-impl Quarantine {
-    pub fn new(now: Timestamp) -> Quarantine {
-        Quarantine {
-            dir_name: now.strftime("%Y%m%dT%H%M%S%.fZ").to_string(),
-            notes: None,
-        }
-    }
-
-    pub fn name(&self) -> String {
-        format!("quarantine/{}", self.dir_name)
-    }
-
-    /// True once something was moved into it.
-    pub fn used(&self) -> bool {
-        self.notes.is_some()
-    }
-}
-
-impl Queue {
-    /// Carries out one finding's repair.
-    pub fn repair(&self, finding: &Finding, q: &mut Quarantine, now: Timestamp) -> Outcome {
-        let errno = |what: &str, e: Errno| Outcome::Failed(format!("{what}: {}", e.desc()));
-        match &finding.repair {
-            Repair::Manual(_) => Outcome::Skipped("needs a person".into()),
-            Repair::FinishCleanup(id) => match self.cleanup(id) {
-                Ok(()) => Outcome::Done,
-                Err(CleanupError::Vanished) => Outcome::Vanished,
-                Err(e) => Outcome::Failed(e.to_string()),
-            },
-            Repair::Recover(id) => self.move_entry(State::Inflight, State::Queued, id),
-            Repair::RemoveTemp(rel) => match self.open_parent(rel).and_then(|(d, n)| d.unlink(&n)) {
-                Ok(()) => Outcome::Done,
-                Err(Errno::ENOENT) => Outcome::Vanished,
-                Err(e) => errno("removing", e),
-            },
-            Repair::Chmod { path, mode } => match self.open_parent(path).and_then(|(d, n)| d.chmod_child(&n, *mode)) {
-                Ok(()) => Outcome::Done,
-                Err(Errno::ENOENT) => Outcome::Vanished,
-                Err(e) => errno("chmod", e),
-            },
-            Repair::CreateDir(rel) => {
-                let (parent, name) = rel.parent_and_name();
-                let dir = if parent.0.is_empty() {
-                    self.root().open_dir(".")
-                } else {
-                    self.root().open_dir(&parent.joined())
-                };
-                match dir.and_then(|d| d.mkdir(name, 0o700).and_then(|()| d.fsync())) {
-                    Ok(()) => Outcome::Done,
-                    Err(Errno::EEXIST) => Outcome::Vanished,
-                    Err(e) => errno("creating", e),
-                }
-            }
-            Repair::RenameEntry { state, id } => {
-                let Some(dir) = self.state_dir(*state) else {
-                    return Outcome::Vanished;
-                };
-                let new = EntryId::from_uuid(uuid::Uuid::new_v4());
-                match dir.move_noreplace(id.as_bytes(), dir, new.as_bytes()) {
-                    Ok(()) => {
-                        let _ = dir.fsync();
-                        Outcome::Done
-                    }
-                    Err(Errno::ENOENT) => Outcome::Vanished,
-                    Err(e) => errno("renaming", e),
-                }
-            }
-            Repair::RewriteLink { state, id, link } => {
-                let Some(dir) = self.state_dir(*state) else {
-                    return Outcome::Vanished;
-                };
-                let tmp = format!(".mqctl-link-{}", uuid::Uuid::new_v4().hyphenated());
-                let r = dir.symlink(link.text().as_str(), tmp.as_str()).and_then(|()| {
-                    dir.rename_over(tmp.as_str(), id.as_bytes()).inspect_err(|_| {
-                        let _ = dir.unlink(tmp.as_str());
-                    })
-                });
-                match r.and_then(|()| dir.fsync()) {
-                    Ok(()) => Outcome::Done,
-                    Err(e) => errno("rewriting the link", e),
-                }
-            }
-            Repair::RecreateSchedule { link } => {
-                let body = parse::schedule_json(&super::Schedule {
-                    at: now,
-                    last_attempt: None,
-                });
-                let r = self.data().open_dir(link.dest_path().as_str()).and_then(|d| {
-                    let (uid, gid) = (self.root_meta().uid, self.root_meta().gid);
-                    let tmp = super::ops::write_temp(&d, "schedule", body.as_bytes(), (uid, gid))?;
-                    let _ = nix::unistd::syncfs(&d);
-                    d.rename_over(tmp.as_str(), "schedule")?;
-                    d.fsync()
-                });
-                match r {
-                    Ok(()) => Outcome::Done,
-                    Err(e) => errno("writing the schedule", e),
-                }
-            }
-            Repair::Quarantine { paths, mail } => {
-                let mut moved = 0;
-                for p in paths {
-                    match self.quarantine_path(p, q, finding) {
-                        Ok(()) => moved += 1,
-                        Err(Errno::ENOENT) => {}
-                        Err(e) => return errno(&format!("moving {p} to quarantine"), e),
-                    }
-                }
-                if let Some(m) = mail {
-                    // The mail follows its last recipient folder: a mail
-                    // holding only `contents` would be an orphan.
-                    let rel = Rel::new(&[b"data", m.to_string().as_bytes()]);
-                    let only_contents = self
-                        .data()
-                        .open_dir(m.to_string().as_str())
-                        .and_then(|d| d.children())
-                        .is_ok_and(|c| c.iter().all(|(n, k)| &**n == b"contents" || *k != Some(Kind::Dir)));
-                    if only_contents {
-                        match self.quarantine_path(&rel, q, finding) {
-                            Ok(()) => moved += 1,
-                            Err(Errno::ENOENT) => {}
-                            Err(e) => return errno(&format!("moving {rel} to quarantine"), e),
-                        }
-                    }
-                }
-                if moved == 0 { Outcome::Vanished } else { Outcome::Done }
-            }
-        }
-    }
-
-    fn open_parent(&self, rel: &Rel) -> std::result::Result<(Dir, Vec<u8>), Errno> {
-        let (parent, name) = rel.parent_and_name();
-        let dir = if parent.0.is_empty() {
-            self.root().open_dir(".")?
-        } else {
-            self.root().open_dir(&parent.joined())?
-        };
-        Ok((dir, name.to_vec()))
-    }
-
-    /// Renames `rel` to `quarantine/<time>/<rel>` (never replacing), and
-    /// appends a note of why to `quarantine/<time>/notes.jsonl`.
-    fn quarantine_path(&self, rel: &Rel, q: &mut Quarantine, finding: &Finding) -> std::result::Result<(), Errno> {
-        let (src, name) = self.open_parent(rel)?;
-        src.stat_at(&name)?;
-        let (parent, _) = rel.parent_and_name();
-        let mut parts: Vec<&[u8]> = vec![b"quarantine", q.dir_name.as_bytes()];
-        parts.extend(parent.0.iter().map(|p| &**p));
-        let dst = self.root().make_dirs(&parts)?;
-        if q.notes.is_none() {
-            let qdir = self.root().open_dir(format!("quarantine/{}", q.dir_name).as_str())?;
-            let f = match qdir.create_file("notes.jsonl", 0o600) {
-                Ok(f) => f,
-                Err(Errno::EEXIST) => {
-                    let fd = nix::fcntl::openat(
-                        &qdir,
-                        "notes.jsonl",
-                        nix::fcntl::OFlag::O_WRONLY | nix::fcntl::OFlag::O_APPEND | nix::fcntl::OFlag::O_NOFOLLOW,
-                        nix::sys::stat::Mode::empty(),
-                    )?;
-                    std::fs::File::from(fd)
-                }
-                Err(e) => return Err(e),
-            };
-            q.notes = Some(f);
-        }
-        let moved_to = format!("{}/{}", q.name(), rel);
-        let notes = q.notes.as_mut().expect("opened above");
-        // The note goes first, so nothing sits in quarantine without its
-        // reason (on a full disk the repair fails instead); it is taken back
-        // when the move fails.
-        use std::io::{Seek, Write};
-        let errno = |e: std::io::Error| Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO));
-        let old_len = notes.metadata().map_err(errno)?.len();
-        let take_back = |notes: &mut std::fs::File| {
-            let _ = notes.set_len(old_len);
-            let _ = notes.seek(std::io::SeekFrom::Start(old_len));
-        };
-        let note = Note {
-            time: parse::format_timestamp(Timestamp::now()),
-            path: rel.to_string(),
-            moved_to,
-            code: finding.code,
-            problem: &finding.problem,
-        };
-        let mut line = serde_json::to_vec(&note).expect("plain data");
-        line.push(b'\n');
-        if let Err(e) = notes.write_all(&line).and_then(|()| notes.sync_data()) {
-            take_back(notes);
-            return Err(errno(e));
-        }
-        let moved = match src.move_noreplace(&name, &dst, &name) {
-            // A mail following its dest folder: this run already made
-            // quarantine/<time>/data/<mail> for the dest; move the rest in.
-            Err(Errno::EEXIST) if src.stat_at(&name).is_ok_and(|m| m.kind == Kind::Dir) => (|| {
-                let (from, to) = (src.open_dir(&name)?, dst.open_dir(&name)?);
-                for (child, _) in from.children()? {
-                    from.move_noreplace(&*child, &to, &*child)?;
-                }
-                let _ = to.fsync();
-                src.rmdir(&name)
-            })(),
-            r => r,
-        };
-        if let Err(e) = moved {
-            take_back(notes);
-            return Err(e);
-        }
-        let _ = dst.fsync();
-        let _ = src.fsync();
-        Ok(())
-    }
-}
-
-/// True when no finding needs `--repair` or a person.
-pub fn is_clean(findings: &[Finding]) -> bool {
-    findings.is_empty()
-}
-
-/// Findings `--repair` cannot fix.
-pub fn manual(findings: &[Finding]) -> usize {
-    findings.iter().filter(|f| f.repair.is_manual()).count()
 }

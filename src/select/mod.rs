@@ -1,5 +1,9 @@
 //! The selection language shared by the CLI and the TUI filter: ids (or
-//! unique prefixes) and filters that combine with AND.
+//! unique prefixes) and filters that combine with AND. `args` is the
+//! language as flags; `complete` completes ids in the shell.
+
+pub mod args;
+pub mod complete;
 
 use glob::{MatchOptions, Pattern};
 use jiff::{SignedDuration, Timestamp};
@@ -61,10 +65,13 @@ impl HeaderFilter {
 }
 
 /// What to act on. Empty filters match everything.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Selection {
     /// Ids or unique id prefixes given by the user.
     pub ids: Vec<String>,
+    /// `-` was given and stdin held no id: that selects nothing (not
+    /// everything).
+    pub read_no_ids: bool,
     pub states: Vec<State>,
     pub from: Option<Glob>,
     pub to: Option<Glob>,
@@ -72,6 +79,9 @@ pub struct Selection {
     pub mail: Option<String>,
     pub due: Option<bool>,
     pub retried: Option<bool>,
+    /// Only inflight entries stuck for at least `stuck_after`.
+    pub stuck: Option<bool>,
+    pub stuck_after: SignedDuration,
     pub older_than: Option<SignedDuration>,
     pub younger_than: Option<SignedDuration>,
     pub larger_than: Option<u64>,
@@ -85,6 +95,32 @@ pub struct Selection {
     pub now: Option<Timestamp>,
 }
 
+impl Default for Selection {
+    fn default() -> Selection {
+        Selection {
+            ids: Vec::new(),
+            read_no_ids: false,
+            states: Vec::new(),
+            from: None,
+            to: None,
+            domain: None,
+            mail: None,
+            due: None,
+            retried: None,
+            stuck: None,
+            stuck_after: SignedDuration::from_hours(1),
+            older_than: None,
+            younger_than: None,
+            larger_than: None,
+            subject: None,
+            headers: Vec::new(),
+            broken: None,
+            text: None,
+            now: None,
+        }
+    }
+}
+
 impl Selection {
     /// True when any filter (not ids) is set.
     pub fn has_filters(&self) -> bool {
@@ -93,7 +129,7 @@ impl Selection {
 
     /// True when neither ids nor filters narrow anything.
     pub fn is_everything(&self) -> bool {
-        self.ids.is_empty() && !self.has_filters()
+        self.ids.is_empty() && !self.read_no_ids && !self.has_filters()
     }
 
     /// True when a filter looks into `schedule`, `metadata` or `contents`.
@@ -104,6 +140,7 @@ impl Selection {
             || self.mail.is_some()
             || self.due.is_some()
             || self.retried.is_some()
+            || self.stuck.is_some()
             || self.older_than.is_some()
             || self.younger_than.is_some()
             || self.larger_than.is_some()
@@ -174,6 +211,14 @@ impl Selection {
             && e.schedule.map(|s| s.last_attempt.is_some()) != Some(r)
         {
             return false;
+        }
+        if let Some(stuck) = self.stuck {
+            let is = e.state == State::Inflight
+                && e.since
+                    .is_some_and(|t| crate::queue::is_stuck(t, now, self.stuck_after));
+            if is != stuck {
+                return false;
+            }
         }
         let age = e.contents.map(|c| now.duration_since(c.written));
         if let Some(d) = self.older_than
@@ -325,7 +370,7 @@ pub fn short_ids(ids: &[&EntryId], min: usize) -> Vec<String> {
             }
         }
         let cut = need.min(me.len());
-        out[i] = crate::output::escape_bytes(&me[..cut]).into_owned();
+        out[i] = crate::escape::escape_bytes(&me[..cut]).into_owned();
     }
     out
 }
@@ -341,6 +386,9 @@ pub fn for_each(
 ) -> Result<Vec<String>> {
     use rayon::prelude::*;
     let states = sel.state_list();
+    if sel.read_no_ids {
+        return Ok(Vec::new());
+    }
     if sel.ids.is_empty() {
         queue.scan(&states, want, sel, sink)?;
         return Ok(Vec::new());

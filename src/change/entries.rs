@@ -1,0 +1,141 @@
+//! Changes to entries: hold, release, reschedule, defer, drop, recover and
+//! the cleanups `purge` finishes. A `Request` names the entries (a
+//! selection, or entries already known, as the TUI's marks are); `apply`
+//! reads them, then runs the engine over them.
+
+use std::collections::HashMap;
+use std::ops::ControlFlow;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use jiff::{SignedDuration, Timestamp};
+
+use super::{Change, Control, Ctx, Report, Step, Subject, Verb, Work};
+use crate::error::Result;
+use crate::queue::ops::{EntryOp, Item, Policy};
+use crate::queue::{EntryId, Queue, State};
+use crate::select::{self, Selection};
+
+/// Which entries a request is about.
+#[derive(Debug, Clone)]
+pub enum Target {
+    /// Read from the queue: ids (every id must name an entry) and filters.
+    Selection(Box<Selection>),
+    /// Already known (the TUI's marked rows).
+    Items(Vec<Item>),
+}
+
+/// A change to entries, as a command or the TUI asks for it.
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub verb: Verb,
+    pub op: EntryOp,
+    pub target: Target,
+    /// Inflight entries may be dropped or recovered though not stuck.
+    pub force_inflight: bool,
+    pub stuck_after: SignedDuration,
+    pub now: Timestamp,
+}
+
+/// `op` on entries, in batches.
+pub struct EntryWork {
+    pub verb: Verb,
+    pub op: EntryOp,
+    pub force_inflight: bool,
+    pub stuck_after: SignedDuration,
+    pub now: Timestamp,
+}
+
+impl Work for EntryWork {
+    type Item = Item;
+
+    fn subject(&self, item: &Item) -> Subject {
+        Subject::Entry(item.id.clone())
+    }
+
+    fn operation(&self, item: &Item) -> &'static str {
+        match (self.verb, item.state) {
+            // A drop of an entry already in cleanup/ is its cleanup.
+            (Verb::Purge, _) | (Verb::Drop, State::Cleanup) => "cleanup",
+            (v, _) => v.name(),
+        }
+    }
+
+    fn apply(&self, queue: &Queue, batch: &[Item], ctx: Ctx, stop: &AtomicBool) -> Vec<Option<(Change, Step)>> {
+        let policy = Policy {
+            dry_run: ctx.dry_run,
+            force_inflight: self.force_inflight,
+            stuck_after: self.stuck_after,
+            now: self.now,
+            writer_live: ctx.writer_live,
+        };
+        queue.apply_batch(self.op, batch, &policy, stop)
+    }
+}
+
+/// Reads the entries a selection names, checking `stop` as it goes. Ids
+/// that name nothing go to `report.missing`.
+pub fn collect(
+    queue: &Queue,
+    sel: &Selection,
+    stop: &AtomicBool,
+    ctl_observer: &mut dyn super::Observer,
+    report: &mut Report,
+) -> Result<Vec<Item>> {
+    let mut out: Vec<Item> = Vec::new();
+    // The folders are read one after the other, so an entry another
+    // process moves meanwhile can be seen twice: it is one item, in the
+    // folder it was seen in last.
+    let mut seen: HashMap<EntryId, usize> = HashMap::new();
+    let missing = select::for_each(queue, sel, sel.want(), &mut |e| {
+        if stop.load(Ordering::Relaxed) {
+            return Ok(ControlFlow::Break(()));
+        }
+        if let Some(&i) = seen.get(&e.id) {
+            out[i].state = e.state;
+            return Ok(ControlFlow::Continue(()));
+        }
+        seen.insert(e.id.clone(), out.len());
+        out.push(Item::new(e.state, e.id));
+        if out.len() % 4096 == 0 {
+            ctl_observer.scanned(out.len() as u64);
+        }
+        Ok(ControlFlow::Continue(()))
+    })?;
+    report.missing.extend(missing);
+    Ok(out)
+}
+
+/// Reads the request's entries, then changes them: a rewrite holds the
+/// claim lock (shared) for the run, and
+/// recovering claimed entries takes it exclusive (claimed entries of a run
+/// that is still going are left alone).
+pub fn apply(queue: &Queue, req: Request, ctl: &mut Control) -> Result<Report> {
+    let mut report = Report::new(req.verb, ctl.dry_run);
+    let mut items = match &req.target {
+        Target::Selection(sel) => collect(queue, sel, ctl.stop, ctl.observer, &mut report)?,
+        Target::Items(items) => items.clone(),
+    };
+    let queue: &Queue = queue;
+    let _lock = match req.op {
+        EntryOp::Schedule(_) if !ctl.dry_run && !items.is_empty() => queue.claim_lock(false)?,
+        EntryOp::Recover if items.iter().any(|i| i.state.unclaimed().is_some()) => {
+            let lock = queue.claim_lock(true)?;
+            if lock.is_none() {
+                let before = items.len();
+                items.retain(|i| i.state.unclaimed().is_none());
+                ctl.observer.notice(&super::Notice::ClaimsBusy(before - items.len()));
+            }
+            lock
+        }
+        _ => None,
+    };
+    let work = EntryWork {
+        verb: req.verb,
+        op: req.op,
+        force_inflight: req.force_inflight,
+        stuck_after: req.stuck_after,
+        now: req.now,
+    };
+    super::run(queue, &work, items, ctl, &mut report);
+    Ok(report)
+}

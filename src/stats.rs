@@ -1,0 +1,183 @@
+//! Where the queue stands: counts per state, due and deferred, stuck
+//! inflight entries, and a destination domain × message age table (like
+//! postfix's qshape). Shared by `mqctl stats` and the TUI's summary view.
+
+use std::collections::HashMap;
+use std::ops::ControlFlow;
+
+use jiff::Timestamp;
+use serde::Serialize;
+
+use crate::error::Result;
+use crate::queue::{MailId, State, Want};
+use crate::select::{self, Selection};
+
+/// Age buckets in minutes, as qshape draws them (each twice the last).
+const BUCKETS: [i64; 10] = [5, 10, 20, 40, 80, 160, 320, 640, 1280, i64::MAX];
+
+fn bucket_label(i: usize) -> String {
+    match i {
+        0 => "0-5m".to_string(),
+        i if i + 1 == BUCKETS.len() => format!("{}m+", BUCKETS[i - 1]),
+        i => format!("{}-{}m", BUCKETS[i - 1], BUCKETS[i]),
+    }
+}
+
+#[derive(Debug, Default, Serialize)]
+pub struct Stats {
+    pub total: u64,
+    pub states: StateCounts,
+    /// Queued entries whose next attempt has come.
+    pub due: u64,
+    /// Queued entries waiting for a later attempt.
+    pub deferred: u64,
+    /// Queued entries whose schedule cannot be read (broken): with `due`
+    /// and `deferred` they add up to the queued entries.
+    pub unscheduled: u64,
+    /// Inflight entries older than the stuck age (their writer likely died).
+    pub stuck: u64,
+    pub broken: u64,
+    pub mails: u64,
+    pub bytes: u64,
+    pub oldest: Option<Oldest>,
+    pub buckets: Vec<String>,
+    pub domains: Vec<DomainRow>,
+    /// Processes that have the queue open (a live writer), best effort.
+    pub writers: Vec<WriterInfo>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct WriterInfo {
+    pub pid: u32,
+    pub name: String,
+}
+
+#[derive(Debug, Default, Serialize)]
+pub struct StateCounts {
+    pub queue: u64,
+    pub inflight: u64,
+    pub cleanup: u64,
+    pub hold: u64,
+    /// In a claim folder: a running mqctl is rewriting their schedule (or
+    /// an interrupted one left them; `mqctl recover` puts them back).
+    pub claimed: u64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Oldest {
+    pub id: String,
+    pub age: i64,
+    pub written: String,
+}
+
+#[derive(Debug, Serialize, Clone)]
+pub struct DomainRow {
+    pub domain: String,
+    pub total: u64,
+    /// Entries per age bucket (same order as `buckets`).
+    pub ages: Vec<u64>,
+}
+
+/// Gathers the statistics in one parallel scan.
+pub fn gather(
+    queue: &crate::queue::Queue,
+    now: Timestamp,
+    stuck_after: jiff::SignedDuration,
+    top: usize,
+) -> Result<Stats> {
+    let mut s = Stats {
+        buckets: (0..BUCKETS.len()).map(bucket_label).collect(),
+        ..Stats::default()
+    };
+    let mut domains: HashMap<String, Vec<u64>> = HashMap::new();
+    let mut mails: HashMap<MailId, u64> = HashMap::new();
+    let mut oldest: Option<(Timestamp, String)> = None;
+    let sel = Selection {
+        now: Some(now),
+        ..Selection::default()
+    };
+    select::for_each(queue, &sel, Want::FILES, &mut |e| {
+        s.total += 1;
+        match e.state {
+            State::Queued => s.states.queue += 1,
+            State::Inflight => s.states.inflight += 1,
+            State::Cleanup => s.states.cleanup += 1,
+            State::Held => s.states.hold += 1,
+            State::Claimed | State::ClaimedHeld => s.states.claimed += 1,
+        }
+        if e.is_broken() {
+            s.broken += 1;
+        }
+        if e.state == State::Queued {
+            match e.is_due(now) {
+                Some(true) => s.due += 1,
+                Some(false) => s.deferred += 1,
+                // No readable schedule: neither due nor deferred.
+                None => s.unscheduled += 1,
+            }
+        }
+        if e.state == State::Inflight && e.since.is_some_and(|t| crate::queue::is_stuck(t, now, stuck_after)) {
+            s.stuck += 1;
+        }
+        if let (Some(l), Some(c)) = (e.link, e.contents) {
+            mails.insert(l.mail, c.size);
+        }
+        // Cleanup entries are already sent or dropped: they are not part of
+        // the queue's shape.
+        if e.state != State::Cleanup
+            && let Some(c) = e.contents
+        {
+            if oldest.as_ref().is_none_or(|(t, _)| c.written < *t) {
+                oldest = Some((c.written, e.id.to_string()));
+            }
+            let minutes = now.duration_since(c.written).as_secs() / 60;
+            let b = BUCKETS.iter().position(|&m| minutes < m).unwrap_or(BUCKETS.len() - 1);
+            let domain = e
+                .envelope
+                .as_ref()
+                .map_or("(unknown)".to_string(), |en| en.to.domain().to_lowercase());
+            domains.entry(domain).or_insert_with(|| vec![0; BUCKETS.len()])[b] += 1;
+        }
+        Ok(ControlFlow::Continue(()))
+    })?;
+    s.mails = mails.len() as u64;
+    s.bytes = mails.values().sum();
+    s.oldest = oldest.map(|(t, id)| Oldest {
+        id,
+        age: now.duration_since(t).as_secs(),
+        written: crate::queue::parse::format_timestamp(t),
+    });
+    let mut rows: Vec<DomainRow> = domains
+        .into_iter()
+        .map(|(domain, ages)| DomainRow {
+            domain,
+            total: ages.iter().sum(),
+            ages,
+        })
+        .collect();
+    rows.sort_by(|a, b| b.total.cmp(&a.total).then_with(|| a.domain.cmp(&b.domain)));
+    if rows.len() > top {
+        let rest = rows.split_off(top);
+        let mut other = DomainRow {
+            domain: format!("(other {} domains)", rest.len()),
+            total: 0,
+            ages: vec![0; BUCKETS.len()],
+        };
+        for r in rest {
+            other.total += r.total;
+            for (o, a) in other.ages.iter_mut().zip(r.ages) {
+                *o += a;
+            }
+        }
+        rows.push(other);
+    }
+    s.domains = rows;
+    s.writers = crate::queue::live::writers(queue.path())
+        .into_iter()
+        .map(|w| WriterInfo {
+            pid: w.pid,
+            name: w.name,
+        })
+        .collect();
+    Ok(s)
+}
