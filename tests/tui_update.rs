@@ -275,8 +275,9 @@ fn actions_confirm_with_the_count_then_apply_to_the_marked_entries() {
         assert_eq!(targets, &vec![(state, id(0)), (state, id(1))]);
         let expect = match verb {
             Verb::Hold => "Move(Held)",
-            Verb::Release | Verb::Recover => "Move(Queued)",
-            Verb::RetryNow => "SetAt(2026-11-23T12:00:00Z)",
+            Verb::Release => "Move(Queued)",
+            Verb::Recover => "Recover",
+            Verb::RetryNow => "Schedule(SetAt(2026-11-23T12:00:00Z))",
             Verb::Drop => "Drop",
             Verb::Defer(_) => unreachable!(),
         };

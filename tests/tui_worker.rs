@@ -123,7 +123,7 @@ fn hold_then_release_through_the_worker_moves_the_links_and_reports() {
     assert!(hl.pump_until(&mut app, T, |a| a.mode == Mode::Normal && a.loading.is_none()));
     let msg = app.message.clone().unwrap();
     assert!(
-        msg.starts_with(&format!("Release: {} moved to queue, 0 vanished", held + 3)),
+        msg.starts_with(&format!("Release: {} released, 0 vanished", held + 3)),
         "{msg}"
     );
     assert_eq!(links(&root, State::Held), 0);
