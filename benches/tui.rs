@@ -13,7 +13,7 @@ use jiff::{SignedDuration, Timestamp};
 use mqctl::queue::Queue;
 use mqctl::queue::address;
 use mqctl::queue::write::EnqueueOptions;
-use mqctl::tui::app::{Action, App, update};
+use mqctl::tui::app::{App, Event, Intent, update};
 use mqctl::tui::{Headless, render};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
@@ -85,7 +85,7 @@ fn main() {
     let start = Instant::now();
     let q = Queue::open(&root).unwrap();
     let mut app = App::new(root.display().to_string(), Timestamp::now(), true);
-    update(&mut app, Action::Resize(120, 40));
+    update(&mut app, Event::Resize(120, 40));
     let hl = Headless::new(q, SignedDuration::from_hours(1), None);
     hl.send(app.start(""));
     let mut term = Terminal::new(TestBackend::new(120, 40)).unwrap();
@@ -117,14 +117,14 @@ fn main() {
     let per_entry = (rss1.saturating_sub(rss0)) as f64 / n as f64;
     // Steady-state cost of what the table keeps: rows plus interned strings.
     let t = Instant::now();
-    update(&mut app, Action::SortNext);
+    update(&mut app, Intent::SortNext);
     let sort = t.elapsed();
     // A string column: compares interned text.
     while app.sort != mqctl::tui::app::Column::To {
-        update(&mut app, Action::SortNext);
+        update(&mut app, Intent::SortNext);
     }
     let t = Instant::now();
-    update(&mut app, Action::SortReverse);
+    update(&mut app, Intent::SortReverse);
     let sort_text = t.elapsed();
 
     println!("TUI benchmark: {n} entries, {} threads", rayon::current_num_threads());

@@ -1,18 +1,23 @@
-//! Snapshots of the TUI drawn with ratatui's TestBackend at 80×24 and
-//! 160×48. The entries are built in the test with fixed ids and a fixed
-//! "now", so every screen is reproducible.
+//! Snapshots of every TUI view and dialog, drawn with ratatui's TestBackend
+//! at 80×24 (SSH), 40×12 (a phone) and 200×50 (a desk). The queue is built
+//! in the test with fixed ids and a fixed "now": a dozen hand-made entries
+//! (every state, the null sender, UTF-8 and wide characters, an
+//! escape-sequence subject, broken entries, long addresses) before two
+//! thousand ordinary ones over eighteen domains, so every screen is
+//! reproducible and as full as a real one.
+//!
+//! Besides the snapshots (reviewed by eye), each screen is checked for what
+//! must never happen: a count cut, a dialog without its keys, the key line
+//! without `?:help`, a raw control character.
 
-mod common;
-
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use common::BUCKETS;
 use jiff::{SignedDuration, Timestamp};
 use mqctl::queue::address;
 use mqctl::queue::{Contents, Entry, EntryId, Envelope, Headers, Problem, Queue, Schedule, State};
 use mqctl::stats::{DomainRow, Oldest, StateCounts, Stats};
-use mqctl::tui::app::{Action, App, Counts, Detail, Effect, View, update};
+use mqctl::tui::app::{App, Column, Counts, Detail, Effect, Event, Mode, Report, View, update};
 use mqctl::tui::row::RawRow;
 use mqctl::tui::{Headless, render};
 use ratatui::Terminal;
@@ -38,6 +43,7 @@ struct Spec {
     from: &'static str,
     to: &'static str,
     subject: &'static str,
+    /// Minutes ago (negative: in the future).
     at: i64,
     last: Option<i64>,
     age: i64,
@@ -67,138 +73,125 @@ fn entry(n: u32, s: &Spec) -> Entry {
     e
 }
 
-/// A dozen entries covering every state, the null sender, UTF-8, an
-/// escape-sequence subject and a broken entry.
-fn entries() -> Vec<Entry> {
-    let q = State::Queued;
-    let specs = [
-        Spec {
-            state: q,
-            from: "alice@corp.example",
-            to: "bob@gmail.com",
-            subject: "Weekly report",
-            at: 30,
-            last: Some(30),
-            age: 250,
-            since: None,
-            size: 2345,
-        },
-        Spec {
-            state: q,
-            from: "<>",
-            to: "postmaster@broken-dns.example",
-            subject: "Undelivered Mail Returned to Sender",
-            at: -120,
-            last: Some(5),
-            age: 1500,
-            since: None,
-            size: 5120,
-        },
-        Spec {
-            state: q,
-            from: "josé@exämple.org",
-            to: "li.wei@broken-dns.example",
-            subject: "Café du jeudi",
-            at: -60,
-            last: Some(10),
-            age: 3000,
-            since: None,
-            size: 1800,
-        },
-        Spec {
-            state: q,
-            from: "jira@tracker.example",
-            to: "very.long.recipient.name.for.truncation@a-rather-long-domain.example.com",
-            subject: "Build failed: main #4812 and a subject long enough to be cut",
-            at: 5,
-            last: None,
-            age: 5,
-            since: None,
-            size: 900,
-        },
-        Spec {
-            state: q,
-            from: "mallory@evil.example",
-            to: "victim@gmail.com",
-            subject: "\u{1b}[31mURGENT\u{1b}[0m verify\u{7} your account",
-            at: 1,
-            last: None,
-            age: 2,
-            since: None,
-            size: 700,
-        },
-        Spec {
-            state: State::Inflight,
-            from: "alice@corp.example",
-            to: "ops@outlook.com",
-            subject: "Password reset request",
-            at: 200,
-            last: None,
-            age: 200,
-            since: Some(180),
-            size: 1200,
-        },
-        Spec {
-            state: State::Inflight,
-            from: "bob@corp.example",
-            to: "carol@yahoo.com",
-            subject: "Re: meeting tomorrow",
-            at: 3,
-            last: None,
-            age: 3,
-            since: Some(2),
-            size: 3300,
-        },
-        Spec {
-            state: State::Cleanup,
-            from: "newsletter@shop.example",
-            to: "dave@web.de",
-            subject: "Your order has shipped",
-            at: 10,
-            last: None,
-            age: 11,
-            since: Some(1),
-            size: 4100,
-        },
-        Spec {
-            state: State::Held,
-            from: "spam@lottery.example",
-            to: "eve@gmail.com",
-            subject: "You won!!!",
-            at: 100,
-            last: Some(90),
-            age: 400,
-            since: Some(20),
-            size: 66000,
-        },
-        Spec {
-            state: State::Held,
-            from: "spam@lottery.example",
-            to: "frank@gmail.com",
-            subject: "You won!!!",
-            at: 100,
-            last: Some(90),
-            age: 400,
-            since: Some(20),
-            size: 66000,
-        },
-        Spec {
-            state: q,
-            from: "\"sales team\"@corp.example",
-            to: "user@[192.0.2.1]",
-            subject: "Invitation: quarterly review",
-            at: -240,
-            last: Some(1200),
-            age: 4000,
-            since: None,
-            size: 2222,
-        },
-    ];
-    let mut v: Vec<Entry> = specs.iter().enumerate().map(|(i, s)| entry(i as u32 + 1, s)).collect();
-    let mut broken = Entry::new(id(99), State::Queued);
-    broken.problems.push(Problem::DestMissing);
-    v.push(broken);
-    v
+const DOMAINS: [&str; 18] = [
+    "gmail.com",
+    "broken-dns.example",
+    "outlook.com",
+    "yahoo.com",
+    "corp.example",
+    "web.de",
+    "orange.fr",
+    "icloud.com",
+    "hotmail.co.uk",
+    "libero.it",
+    "proton.me",
+    "münchen.example",
+    "mail.a-rather-long-subsidiary-name.example.co.uk",
+    "gmx.net",
+    "t-online.de",
+    "free.fr",
+    "exämple.org",
+    "[192.0.2.1]",
+];
+
+/// The hand-made entries, then 2,000 ordinary ones due later (so the
+/// hand-made ones come first in the default sort), then two broken ones.
+fn entries() -> &'static [Entry] {
+    static ENTRIES: OnceLock<Vec<Entry>> = OnceLock::new();
+    ENTRIES.get_or_init(|| {
+        let q = State::Queued;
+        let spec = |state, from, to, subject, at, last, age, since, size| Spec {
+            state,
+            from,
+            to,
+            subject,
+            at,
+            last,
+            age,
+            since,
+            size,
+        };
+        #[rustfmt::skip]
+        let specs = [
+            spec(q, "alice@corp.example", "bob@gmail.com", "Weekly report", 30, Some(30), 250, None, 2345),
+            spec(q, "<>", "postmaster@broken-dns.example", "Undelivered Mail Returned to Sender", -120, Some(5), 1500, None, 5120),
+            spec(q, "josé@exämple.org", "li.wei@broken-dns.example", "Café du jeudi", -60, Some(10), 3000, None, 1800),
+            spec(q, "jira@tracker.example", "very.long.recipient.name.for.truncation@a-rather-long-domain.example.com",
+                "Build failed: main #4812 and a subject long enough to be cut", 5, None, 5, None, 900),
+            spec(q, "mallory@evil.example", "victim@gmail.com", "\u{1b}[31mURGENT\u{1b}[0m verify\u{7} your account", 1, None, 2, None, 700),
+            spec(State::Inflight, "alice@corp.example", "ops@outlook.com", "Password reset request", 200, None, 200, Some(180), 1200),
+            spec(State::Inflight, "bob@corp.example", "carol@yahoo.com", "Re: meeting tomorrow", 3, None, 3, Some(2), 3300),
+            spec(State::Cleanup, "newsletter@shop.example", "dave@web.de", "Your order has shipped", 10, None, 11, Some(1), 4100),
+            spec(State::Held, "spam@lottery.example", "eve@gmail.com", "You won!!!", 100, Some(90), 400, Some(20), 66000),
+            spec(State::Held, "spam@lottery.example", "frank@gmail.com", "You won!!!", 100, Some(90), 400, Some(20), 66000),
+            spec(q, "\"sales team\"@corp.example", "user@[192.0.2.1]", "Invitation: quarterly review", -240, Some(1200), 4000, None, 2222),
+            spec(q, "kaito@example.jp", "ops@münchen.example", "会議の議事録 (minutes of the meeting)", 1276, Some(1276), 5000, None, 18_500),
+            spec(q, "archive@corp.example", "legal-hold@corp.example", "Records from last year", -3000, Some(60), 400 * 1440, None, 3_500_000),
+        ];
+        let mut v: Vec<Entry> = specs.iter().enumerate().map(|(i, s)| entry(i as u32 + 1, s)).collect();
+        const SENDERS: [&str; 8] = [
+            "alice@corp.example",
+            "<>",
+            "noreply@billing.example",
+            "jira@tracker.example",
+            "\"sales team\"@corp.example",
+            "josé@exämple.org",
+            "mailer-daemon@mx1.corp.example",
+            "newsletter@shop.example",
+        ];
+        const USERS: [&str; 9] = [
+            "anna",
+            "john",
+            "li.wei",
+            "p.dupont",
+            "k.schmidt",
+            "m.rossi",
+            "jane.doe",
+            "ops",
+            "sam+lists",
+        ];
+        const SUBJECTS: [&str; 10] = [
+            "Your order has shipped",
+            "Security notice for your account",
+            "Re: meeting tomorrow",
+            "Invitation: quarterly review",
+            "[ALERT] disk usage above 90% on db-03",
+            "Build failed: main #4812",
+            "Élégant sujet",
+            "Weekly report",
+            "Re: Re: Fwd: budget 2027",
+            "Undelivered Mail Returned to Sender",
+        ];
+        for i in 0..2000u32 {
+            let n = i as i64;
+            let state = match () {
+                _ if i % 97 == 5 => State::Held,
+                _ if i % 131 == 7 => State::Inflight,
+                _ => State::Queued,
+            };
+            let to = format!("{}@{}", USERS[i as usize % 9], DOMAINS[(i as usize * 7) % 18]);
+            let s = Spec {
+                state,
+                from: SENDERS[i as usize % 8],
+                to: Box::leak(to.into_boxed_str()),
+                subject: SUBJECTS[i as usize % 10],
+                at: -(300 + (n * 37) % 5000),
+                last: (i % 3 != 0).then_some(600 + n % 300),
+                age: 600 + (n * 53) % 8000,
+                since: (state == State::Inflight).then_some(n % 90),
+                size: 500 + (i as u64 * 7919) % 200_000,
+            };
+            v.push(entry(100 + i, &s));
+        }
+        let mut broken = Entry::new(id(99), State::Queued);
+        broken.problems.push(Problem::DestMissing);
+        v.push(broken);
+        let mut broken = Entry::new(id(98), State::Inflight);
+        broken.problems.push(Problem::DestMissing);
+        broken.since = Some(ago(30));
+        v.push(broken);
+        v
+    })
 }
 
 fn counts(es: &[Entry]) -> Counts {
@@ -213,7 +206,7 @@ fn counts(es: &[Entry]) -> Counts {
 /// by the selection the filter means.
 fn app(w: u16, h: u16, color: bool, filter: &str) -> App {
     let mut a = App::new("/var/spool/kannader".into(), now(), color);
-    update(&mut a, Action::Resize(w, h));
+    update(&mut a, Event::Resize(w, h));
     let fx = a.start(filter);
     let Some(Effect::Scan { selection, .. }) = fx.first() else {
         panic!("{fx:?}")
@@ -224,11 +217,11 @@ fn app(w: u16, h: u16, color: bool, filter: &str) -> App {
         .filter(|e| mqctl::tui::worker::keeps(selection, e))
         .map(RawRow::from_entry)
         .collect();
-    let c = counts(&es);
+    let c = counts(es);
     let generation = a.generation;
     update(
         &mut a,
-        Action::Loaded {
+        Report::Loaded {
             generation,
             rows,
             counts: c,
@@ -249,8 +242,12 @@ fn text(b: &Buffer) -> String {
     let mut out = String::new();
     for y in 0..b.area.height {
         let mut line = String::new();
-        for x in 0..b.area.width {
-            line.push_str(b[(x, y)].symbol());
+        let mut x = 0;
+        while x < b.area.width {
+            let sym = b[(x, y)].symbol();
+            line.push_str(sym);
+            // A wide character covers the next cell too.
+            x += unicode_width::UnicodeWidthStr::width(sym).max(1) as u16;
         }
         out.push_str(line.trim_end());
         out.push('\n');
@@ -269,55 +266,161 @@ fn assert_no_control_chars(b: &Buffer) {
     }
 }
 
-fn key(c: KeyCode) -> Action {
-    Action::Key(KeyEvent::new(c, KeyModifiers::NONE))
+/// What no screen may do, whatever its size.
+fn assert_fits(a: &App, t: &str) {
+    let lines: Vec<&str> = t.lines().collect();
+    if !matches!(a.mode, Mode::Help { .. }) {
+        // Every count of the header, whole.
+        let c = &a.counts;
+        let mut want = vec![
+            ("queue", c.queue),
+            ("due", c.due),
+            ("deferred", c.deferred),
+            ("inflight", c.inflight),
+            ("cleanup", c.cleanup),
+            ("hold", c.hold),
+        ];
+        if c.stuck > 0 {
+            want.push(("stuck", c.stuck));
+        }
+        if c.broken > 0 {
+            want.push(("broken", c.broken));
+        }
+        let header: String = lines.iter().take(5).map(|l| format!("{l}\n")).collect();
+        for (label, n) in want {
+            let pat = format!("{label} {n}");
+            let whole = header
+                .match_indices(&pat)
+                .any(|(i, _)| !header[i + pat.len()..].starts_with(|ch: char| ch.is_ascii_digit()));
+            assert!(whole, "header lacks {pat:?}:\n{t}");
+        }
+        let shown = format!("{} shown", a.rows.len());
+        assert!(header.contains(&shown), "header lacks {shown:?}:\n{t}");
+    }
+    match &a.mode {
+        Mode::Confirm { .. } => {
+            assert!(
+                t.contains("[y] yes") && t.contains("[n] no"),
+                "dialog without its keys:\n{t}"
+            );
+        }
+        Mode::Normal if a.message.is_none() => {
+            let last = lines.last().unwrap();
+            assert!(last.starts_with("?:help"), "key line without ?:help:\n{t}");
+        }
+        _ => {}
+    }
 }
 
-const SIZES: [(u16, u16); 2] = [(80, 24), (160, 48)];
+fn key(c: KeyCode) -> Event {
+    Event::Key(KeyEvent::new(c, KeyModifiers::NONE))
+}
 
-fn snap(name: &str, w: u16, h: u16, a: &App) {
+fn press(a: &mut App, keys: &str) {
+    for c in keys.chars() {
+        update(a, key(KeyCode::Char(c)));
+    }
+}
+
+const SIZES: [(u16, u16); 3] = [(80, 24), (40, 12), (200, 50)];
+
+fn snap(name: &str, a: &App) {
+    let (w, h) = a.size;
     let b = buffer(a, w, h);
     assert_no_control_chars(&b);
-    insta::assert_snapshot!(format!("{name}_{w}x{h}"), text(&b));
+    let t = text(&b);
+    assert_fits(a, &t);
+    insta::assert_snapshot!(format!("{name}_{w}x{h}"), t);
 }
 
-/// At each of SIZES: the app opened with `filter` (in colour), after the
-/// keys `typed`, snapshotted as `name`.
-fn snap_after(name: &str, filter: &str, typed: &str) {
+#[test]
+fn table_view() {
     for (w, h) in SIZES {
-        let mut a = app(w, h, true, filter);
-        for c in typed.chars() {
-            update(&mut a, key(KeyCode::Char(c)));
-        }
-        snap(name, w, h, &a);
+        let mut a = app(w, h, true, "");
+        update(&mut a, Report::Writer(Some("kannader (pid 4242)".into())));
+        press(&mut a, "j ");
+        snap("table", &a);
     }
 }
 
 #[test]
-fn main_view() {
-    snap_after("main", "", "j ");
+fn table_sorted_by_size_shows_the_size_column_from_the_top() {
+    for (w, h) in SIZES {
+        let mut a = app(w, h, true, "");
+        press(&mut a, "jjj");
+        while a.sort != Column::Size {
+            press(&mut a, "s");
+        }
+        press(&mut a, "o");
+        assert_eq!((a.selected, a.offset), (0, 0), "a re-sort shows the top");
+        let t = text(&buffer(&a, w, h));
+        assert!(titles(&t).contains("SIZE▼"), "{t}");
+        snap("table_by_size", &a);
+    }
 }
 
 #[test]
-fn main_view_escapes_what_the_queue_holds() {
-    let a = app(160, 48, true, "");
-    let t = text(&buffer(&a, 160, 48));
+fn table_view_escapes_what_the_queue_holds() {
+    let a = app(200, 50, true, "");
+    let t = text(&buffer(&a, 200, 50));
     assert!(t.contains("\\x1b[31mURGENT\\x1b[0m verify\\x07"), "{t}");
 }
 
+/// The line of column titles, below the header.
+fn titles(t: &str) -> &str {
+    t.lines().find(|l| l.trim_start().starts_with("ID")).unwrap()
+}
+
 #[test]
-fn columns_drop_on_narrow_terminals_but_id_to_and_state_stay() {
-    let a = app(80, 24, true, "");
-    let t = text(&buffer(&a, 80, 24));
-    let head = t.lines().nth(3).unwrap();
-    for c in ["ID", "STATE", "TO", "NEXT", "SUBJECT"] {
-        assert!(head.contains(c), "{head}");
+fn columns_drop_on_narrow_terminals_but_id_to_state_and_the_sort_stay() {
+    let t = text(&buffer(&app(40, 12, true, ""), 40, 12));
+    for c in ["ID", "STATE", "TO", "NEXT"] {
+        assert!(titles(&t).contains(c), "{t}");
     }
-    assert!(!head.contains("LAST"), "{head}");
-    let wide = text(&buffer(&app(160, 48, true, ""), 160, 48));
-    let head = wide.lines().nth(3).unwrap();
+    let t = text(&buffer(&app(80, 24, true, ""), 80, 24));
+    for c in ["ID", "STATE", "FROM", "TO", "NEXT", "AGE", "SUBJECT"] {
+        assert!(titles(&t).contains(c), "{t}");
+    }
+    assert!(!titles(&t).contains("LAST"), "{t}");
+    let t = text(&buffer(&app(200, 50, true, ""), 200, 50));
     for c in ["ID", "STATE", "FROM", "TO", "NEXT", "LAST", "AGE", "SIZE", "SUBJECT"] {
-        assert!(head.contains(c), "{head}");
+        assert!(titles(&t).contains(c), "{t}");
+    }
+}
+
+#[test]
+fn addresses_grow_on_a_wide_terminal_and_numbers_are_right_aligned() {
+    let t = text(&buffer(&app(200, 50, true, ""), 200, 50));
+    // The longest sender and the usual recipients are shown whole; the
+    // recipient column is wide (it holds very long addresses too).
+    assert!(t.contains("mailer-daemon@mx1.corp.example "), "{t}");
+    assert!(t.contains("postmaster@broken-dns.example "), "{t}");
+    let head = titles(&t);
+    assert!(head.find("NEXT").unwrap() - head.find("TO").unwrap() > 40, "{head}");
+    // Columns, not bytes: the screen has wide and accented characters.
+    let col = |l: &str, pat: &str| l[..l.find(pat).unwrap()].chars().count();
+    let size_end = col(head, "SIZE") + 4;
+    for line in t
+        .lines()
+        .skip_while(|l| !l.trim_start().starts_with("ID"))
+        .skip(1)
+        .take(10)
+    {
+        let cell: String = line.chars().take(size_end).collect();
+        assert!(cell.ends_with(['B', 'K', 'M', '-']), "{line}");
+    }
+}
+
+#[test]
+fn every_sort_column_is_visible_at_every_width() {
+    for (w, h) in SIZES {
+        let mut a = app(w, h, true, "");
+        for _ in 0..Column::ALL.len() {
+            press(&mut a, "s");
+            let t = text(&buffer(&a, w, h));
+            let title = format!("{}▲", a.sort.title());
+            assert!(titles(&t).contains(&title), "{title} at {w}x{h}:\n{t}");
+        }
     }
 }
 
@@ -327,13 +430,22 @@ fn detail() -> Detail {
         id: e.id.clone(),
         lines: vec![
             ("Entry".into(), format!("{} in queue/", e.id)),
+            (
+                "Files".into(),
+                "data/6b1c2f0e-88a1-4c3b-9d0e-51a2b3c4d5e6/7f3a9c1d-2e4b-4a5c-8d6e-0f1a2b3c4d5e".into(),
+            ),
             ("From".into(), "mallory@evil.example".into()),
             ("To".into(), "victim@gmail.com".into()),
             ("Next attempt".into(), "1m ago (2026-11-23 11:59:00Z)".into()),
             ("Last attempt".into(), "never tried".into()),
+            ("Written".into(), "2m ago (2026-11-23 11:58:00Z)".into()),
             ("Size".into(), "700B".into()),
         ],
         headers: vec![
+            (
+                "Received".into(),
+                "from mx.evil.example (mx.evil.example [198.51.100.7]) by mx1.corp.example with ESMTPS id 4Zx9 for <victim@gmail.com>; Mon, 23 Nov 2026 11:58:00 +0000".into(),
+            ),
             ("From".into(), "mallory@evil.example".into()),
             (
                 "Subject".into(),
@@ -343,6 +455,7 @@ fn detail() -> Detail {
         body: vec![
             "Click here \\x1b]8;;http://evil.example\\x07now".into(),
             String::new(),
+            "We noticed unusual activity on your account and need you to confirm your identity within 24 hours or it will be closed.".into(),
             "-- ".into(),
         ],
     }
@@ -354,118 +467,263 @@ fn detail_view() {
         let mut a = app(w, h, true, "");
         let target = entries()[4].id.clone();
         while a.store.entry_id(a.selected_row().unwrap().id) != target {
-            update(&mut a, key(KeyCode::Char('j')));
+            press(&mut a, "j");
         }
         let fx = update(&mut a, key(KeyCode::Enter));
         assert!(
             matches!(&fx[..], [Effect::LoadDetail(State::Queued, i)] if *i == entries()[4].id),
             "{fx:?}"
         );
-        update(&mut a, Action::Detail(Arc::new(detail())));
+        update(&mut a, Report::Detail(Arc::new(detail())));
         assert_eq!(a.view, View::Detail);
-        snap("detail", w, h, &a);
+        snap("detail", &a);
     }
 }
 
+/// qshape's buckets, and eighteen domains whose numbers run to four digits.
 fn stats() -> Stats {
-    let buckets: Vec<String> = BUCKETS.iter().map(|s| s.to_string()).collect();
+    let buckets: Vec<String> = [
+        "0-5m",
+        "5-10m",
+        "10-20m",
+        "20-40m",
+        "40-80m",
+        "80-160m",
+        "160-320m",
+        "320-640m",
+        "640-1280m",
+        "1280m+",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
     let row = |d: &str, ages: [u64; 10]| DomainRow {
         domain: d.into(),
         total: ages.iter().sum(),
         ages: ages.to_vec(),
     };
+    let ages: [[u64; 10]; 18] = [
+        [12, 30, 41, 77, 102, 95, 88, 60, 51, 36],
+        [0, 0, 0, 0, 3, 9, 27, 81, 243, 1187],
+        [4, 9, 17, 22, 30, 41, 20, 11, 5, 2],
+        [3, 5, 8, 13, 21, 34, 21, 13, 8, 5],
+        [10, 12, 9, 4, 2, 1, 0, 0, 0, 0],
+        [1, 2, 4, 8, 16, 32, 16, 8, 4, 2],
+        [0, 1, 1, 2, 3, 5, 8, 13, 21, 34],
+        [5, 4, 3, 2, 1, 0, 0, 0, 0, 1],
+        [2, 2, 2, 2, 2, 2, 2, 2, 2, 2],
+        [0, 0, 1, 0, 0, 1, 0, 0, 1, 0],
+        [1, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+        [0, 0, 0, 3, 0, 0, 0, 0, 0, 0],
+        [0, 0, 0, 0, 0, 0, 0, 0, 7, 0],
+        [6, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+        [0, 2, 0, 0, 0, 0, 0, 0, 0, 0],
+        [0, 0, 0, 0, 1, 0, 0, 0, 0, 0],
+        [0, 0, 0, 0, 0, 0, 4, 0, 0, 0],
+        [0, 0, 0, 0, 0, 0, 0, 0, 0, 9],
+    ];
+    let mut domains: Vec<DomainRow> = DOMAINS.iter().zip(ages).map(|(d, a)| row(d, a)).collect();
+    domains.sort_by_key(|d| std::cmp::Reverse(d.total));
+    assert_eq!(domains[1].total, 592, "gmail.com");
     Stats {
-        total: 12,
+        total: 2015,
         states: StateCounts {
-            queue: 7,
-            inflight: 2,
+            queue: 1963,
+            inflight: 18,
             cleanup: 1,
-            hold: 2,
+            hold: 23,
             claimed: 0,
         },
-        due: 3,
-        deferred: 3,
-        unscheduled: 0,
+        due: 9,
+        deferred: 1953,
+        // The broken entry in queue/ has no schedule.
+        unscheduled: 1,
         stuck: 1,
-        broken: 1,
-        mails: 11,
-        bytes: 153_587,
+        broken: 2,
+        mails: 2013,
+        bytes: 205_587_001,
         oldest: Some(Oldest {
             id: "x".into(),
-            age: 240_000,
+            age: 400 * 86_400,
             written: String::new(),
         }),
         buckets,
         writers: Vec::new(),
-        domains: vec![
-            row("gmail.com", [1, 0, 0, 0, 0, 0, 1, 2, 0, 0]),
-            row("broken-dns.example", [0, 0, 0, 0, 0, 0, 0, 0, 0, 2]),
-            row("outlook.com", [0, 0, 0, 0, 0, 0, 1, 0, 0, 0]),
-            row("yahoo.com", [1, 0, 0, 0, 0, 0, 0, 0, 0, 0]),
-        ],
+        domains,
     }
+}
+
+fn summary_app(w: u16, h: u16) -> App {
+    let mut a = app(w, h, true, "");
+    let fx = update(&mut a, key(KeyCode::BackTab));
+    assert!(matches!(&fx[..], [Effect::LoadStats]));
+    update(&mut a, Report::Stats(Arc::new(stats())));
+    // The queue grew then shrank while the TUI was open.
+    a.history = vec![1900, 1950, 2400, 2380, 2100, 2015];
+    a
 }
 
 #[test]
 fn summary_view() {
     for (w, h) in SIZES {
-        let mut a = app(w, h, true, "");
-        let fx = update(&mut a, key(KeyCode::BackTab));
-        assert!(matches!(&fx[..], [Effect::LoadStats]));
-        update(&mut a, Action::Stats(Arc::new(stats())));
-        // The queue grew then shrank while the TUI was open.
-        a.history = vec![12, 15, 40, 38, 20, 12];
-        snap("summary", w, h, &a);
+        let a = summary_app(w, h);
+        let t = text(&buffer(&a, w, h));
+        assert!(t.contains(" 592 "), "gmail.com's total, whole:\n{t}");
+        snap("summary", &a);
     }
 }
 
 #[test]
-fn filter_typing_and_applied() {
+fn summary_domains_scroll_with_j_and_k() {
+    for (w, h) in SIZES {
+        let mut a = summary_app(w, h);
+        press(&mut a, "jjj");
+        let t = text(&buffer(&a, w, h));
+        if h < 50 {
+            assert!(
+                !t.contains("broken-dns.example"),
+                "the first domains scrolled away:\n{t}"
+            );
+            assert_eq!(a.selected, 0, "j scrolls the summary, not the table");
+        }
+        snap("summary_scrolled", &a);
+        press(&mut a, "kkk");
+        assert_eq!(a.summary_scroll, 0);
+    }
+}
+
+#[test]
+fn summary_domain_column_is_as_wide_as_the_longest_domain_not_the_screen() {
+    let a = summary_app(200, 50);
+    let t = text(&buffer(&a, 200, 50));
+    let head = t.lines().find(|l| l.contains("DOMAIN")).unwrap();
+    let total_at = head.find("TOTAL").unwrap() - head.find("DOMAIN").unwrap();
+    let longest = "mail.a-rather-long-subsidiary-name.example.co.uk".len();
+    assert!(total_at <= longest + 6, "{head}");
+}
+
+#[test]
+fn filter_typing_applied_and_refused() {
     for (w, h) in SIZES {
         let mut a = app(w, h, true, "");
         update(&mut a, key(KeyCode::Char('/')));
-        for c in "--to *@gmail.com won".chars() {
-            update(&mut a, key(KeyCode::Char(c)));
-        }
-        snap("filter_typing", w, h, &a);
+        press(&mut a, "--to *@gmail.com won");
+        snap("filter_typing", &a);
         let applied = app(w, h, true, "--to *@gmail.com won");
         assert_eq!(applied.rows.len(), 2);
-        snap("filter_applied", w, h, &applied);
+        snap("filter_applied", &applied);
+        let mut bad = app(w, h, true, "");
+        update(&mut bad, key(KeyCode::Char('/')));
+        press(&mut bad, "--older-than soon");
+        update(&mut bad, key(KeyCode::Enter));
+        assert!(bad.message.is_some());
+        snap("filter_refused", &bad);
+        let none = app(w, h, true, "--to nobody@nowhere.example");
+        snap("filter_matches_nothing", &none);
     }
 }
 
 #[test]
-fn confirm_dialog() {
-    snap_after("confirm_drop", "--state hold", "*d");
+fn confirm_dialog_for_each_verb() {
+    for (w, h) in SIZES {
+        for (name, filter, keys) in [
+            ("hold", "--state queue", "*h"),
+            ("release", "--state hold", "*u"),
+            ("retry", "--state queue", "*t"),
+            ("drop", "--state hold", "*d"),
+            ("recover", "--state inflight", "*R"),
+        ] {
+            let mut a = app(w, h, true, filter);
+            press(&mut a, keys);
+            assert!(matches!(a.mode, Mode::Confirm { .. }), "{name}: {:?}", a.mode);
+            snap(&format!("confirm_{name}"), &a);
+        }
+        let mut a = app(w, h, true, "");
+        press(&mut a, " f");
+        press(&mut a, "4h");
+        snap("defer_input", &a);
+        update(&mut a, key(KeyCode::Enter));
+        assert!(matches!(a.mode, Mode::Confirm { .. }), "{:?}", a.mode);
+        snap("confirm_defer", &a);
+        let mut a = app(w, h, true, "");
+        press(&mut a, "fsoon");
+        update(&mut a, key(KeyCode::Enter));
+        snap("defer_refused", &a);
+    }
 }
 
 #[test]
-fn progress_gauge() {
-    let mut a = app(80, 24, true, "");
-    update(&mut a, key(KeyCode::Char('*')));
-    update(&mut a, key(KeyCode::Char('h')));
-    update(&mut a, key(KeyCode::Char('y')));
-    update(&mut a, Action::Progress { done: 6 });
-    snap("progress", 80, 24, &a);
+fn progress_and_result() {
+    for (w, h) in SIZES {
+        let mut a = app(w, h, true, "");
+        press(&mut a, "*hy");
+        update(&mut a, Report::Progress { done: 612 });
+        snap("progress", &a);
+        update(&mut a, key(KeyCode::Esc));
+        snap("progress_stopping", &a);
+        update(
+            &mut a,
+            Report::Finished {
+                summary: "Hold: 612 held, 3 vanished, 1 failed — stopped before the end".into(),
+                failure: Some((
+                    id(7),
+                    "renaming queue/…/ into hold/: Permission denied (os error 13)".into(),
+                )),
+            },
+        );
+        let t = text(&buffer(&a, w, h));
+        for word in ["renaming", "Permission", "denied", "(os error 13)"] {
+            assert!(t.contains(word), "the reason is kept:\n{t}");
+        }
+        assert!(t.contains("612 held, 3 vanished, 1 failed"), "{t}");
+        snap("result", &a);
+    }
 }
 
 #[test]
 fn help_overlay() {
-    snap_after("help", "", "?");
+    for (w, h) in SIZES {
+        let mut a = app(w, h, true, "");
+        press(&mut a, "?");
+        snap("help", &a);
+        for _ in 0..20 {
+            update(&mut a, key(KeyCode::PageDown));
+        }
+        snap("help_end", &a);
+    }
 }
 
 #[test]
-fn help_lists_every_binding() {
-    let mut a = app(160, 48, true, "");
-    update(&mut a, key(KeyCode::Char('?')));
-    let mut seen = String::new();
-    // Scroll through the whole overlay.
-    for _ in 0..10 {
-        seen.push_str(&text(&buffer(&a, 160, 48)));
-        update(&mut a, key(KeyCode::PageDown));
-    }
-    for b in mqctl::tui::keys::BINDINGS {
-        assert!(seen.contains(b.help), "help misses {:?}", b.help);
+fn help_lists_every_binding_whole_at_every_size() {
+    for (w, h) in SIZES {
+        let mut a = app(w, h, true, "");
+        press(&mut a, "?");
+        let mut seen = String::new();
+        // Scroll through the whole overlay, a line at a time.
+        for _ in 0..120 {
+            seen.push_str(&text(&buffer(&a, w, h)));
+            update(&mut a, key(KeyCode::Down));
+        }
+        let words: std::collections::HashSet<&str> = seen
+            .split(|c: char| c.is_whitespace() || c == '│')
+            .filter(|s| !s.is_empty())
+            .collect();
+        for b in mqctl::tui::keys::BINDINGS {
+            // The keys stand apart from what they do.
+            let apart = seen
+                .lines()
+                .any(|l| l.contains(&format!(" {}  ", b.label)) || l.trim_end_matches([' ', '│']).ends_with(b.label));
+            assert!(apart, "{:?} at {w}x{h}:\n{seen}", b.label);
+            for word in b.help.split(' ') {
+                assert!(words.contains(word), "help misses {word:?} of {:?} at {w}x{h}", b.help);
+            }
+        }
+        for word in ["--not-due", "--older-than", "free", "text"] {
+            assert!(
+                words.contains(word),
+                "the filter note misses {word} at {w}x{h}:\n{seen}"
+            );
+        }
     }
 }
 
@@ -473,8 +731,7 @@ fn help_lists_every_binding() {
 fn monochrome() {
     for (w, h) in SIZES {
         let mut a = app(w, h, false, "");
-        update(&mut a, key(KeyCode::Char('j')));
-        update(&mut a, key(KeyCode::Char(' ')));
+        press(&mut a, "j ");
         let b = buffer(&a, w, h);
         for c in b.content() {
             assert!(
@@ -483,15 +740,41 @@ fn monochrome() {
             );
         }
         // The selection is still visible: reverse video.
+        let titles_y = (0..h).find(|&y| b[(2, y)].symbol() == "I").unwrap();
         let sel_y = (0..h)
             .find(|&y| b[(2, y)].modifier.contains(Modifier::REVERSED))
             .unwrap();
-        assert_eq!(sel_y, 6, "row 2 of the table (after 3 header lines and the titles)");
-        snap("monochrome", w, h, &a);
+        assert_eq!(sel_y, titles_y + 3, "the third row is selected");
+        snap("monochrome", &a);
     }
     // With color, there is some.
     let b = buffer(&app(80, 24, true, ""), 80, 24);
     assert!(b.content().iter().any(|c| c.fg != Color::Reset));
+}
+
+#[test]
+fn while_reading_the_first_rows_show_and_the_header_says_how_far() {
+    for (w, h) in SIZES {
+        let mut a = App::new("/var/spool/kannader".into(), now(), true);
+        update(&mut a, Event::Resize(w, h));
+        a.start("");
+        let es = &entries()[..40];
+        let generation = a.generation;
+        update(
+            &mut a,
+            Report::Loaded {
+                generation,
+                rows: es.iter().map(RawRow::from_entry).collect(),
+                counts: counts(es),
+                first: true,
+                done: false,
+            },
+        );
+        let t = text(&buffer(&a, w, h));
+        assert!(t.contains("reading… 40"), "{t}");
+        assert!(t.contains("bob@gmail"), "{t}");
+        snap("reading", &a);
+    }
 }
 
 #[test]
@@ -514,7 +797,7 @@ fn detail_from_the_worker_escapes_headers_and_body() {
     )
     .unwrap();
     let mut a = App::new("/q".into(), now(), true);
-    update(&mut a, Action::Resize(100, 30));
+    update(&mut a, Event::Resize(100, 30));
     let hl = Headless::new(q, SignedDuration::from_hours(1), Some(now()));
     hl.send(a.start(""));
     assert!(hl.pump_until(&mut a, Duration::from_secs(20), |a| a.loading.is_none()
@@ -530,33 +813,11 @@ fn detail_from_the_worker_escapes_headers_and_body() {
 }
 
 #[test]
-fn while_reading_the_first_rows_show_and_the_header_says_how_far() {
-    let mut a = App::new("/q".into(), now(), true);
-    update(&mut a, Action::Resize(80, 24));
-    a.start("");
-    let es = entries();
-    let generation = a.generation;
-    update(
-        &mut a,
-        Action::Loaded {
-            generation,
-            rows: es[..3].iter().map(RawRow::from_entry).collect(),
-            counts: counts(&es[..3]),
-            first: true,
-            done: false,
-        },
-    );
-    let t = text(&buffer(&a, 80, 24));
-    assert!(t.contains("reading… 3 entries so far"), "{t}");
-    assert!(t.contains("bob@gmail.com"), "{t}");
-}
-
-#[test]
 fn the_chart_shows_the_latest_sizes() {
     let mut a = app(80, 24, true, "");
     update(&mut a, key(KeyCode::Tab));
     update(&mut a, key(KeyCode::Tab));
-    update(&mut a, Action::Stats(Arc::new(stats())));
+    update(&mut a, Report::Stats(Arc::new(stats())));
     // Long ago the queue was empty; lately it is full: the chart shows full bars.
     a.history = vec![0; 500];
     a.history.extend(std::iter::repeat_n(100, 100));
@@ -582,23 +843,23 @@ fn tiny_terminals_do_not_panic_in_any_view_or_dialog() {
             for k in keys {
                 update(&mut a, key(*k));
             }
-            update(&mut a, Action::Detail(Arc::new(detail())));
-            update(&mut a, Action::Stats(Arc::new(stats())));
+            update(&mut a, Report::Detail(Arc::new(detail())));
+            update(&mut a, Report::Stats(Arc::new(stats())));
             a.history = vec![1, 5, 3];
             let _ = buffer(&a, w, h);
             update(&mut a, key(KeyCode::Esc));
             update(&mut a, key(KeyCode::Esc));
-            a.mode = mqctl::tui::app::Mode::Normal;
+            a.mode = Mode::Normal;
         }
     }
 }
 
 #[test]
 fn the_queue_path_and_the_writer_name_are_escaped_too() {
-    let mut a = app(160, 48, true, "");
+    let mut a = app(200, 50, true, "");
     a.queue_path = "/srv/q\x1b]0;pwned\x07".into();
-    update(&mut a, Action::Writer(Some("evil\x1b[2J (pid 1)".into())));
-    let b = buffer(&a, 160, 48);
+    update(&mut a, Report::Writer(Some("evil\x1b[2J (pid 1)".into())));
+    let b = buffer(&a, 200, 50);
     assert_no_control_chars(&b);
     let t = text(&b);
     assert!(t.contains("/srv/q\\x1b]0;pwned\\x07"), "{t}");

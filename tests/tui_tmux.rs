@@ -494,3 +494,74 @@ fn demo_ended_by_sigterm_says_where_its_queue_stays_and_how_to_remove_it() {
     );
     assert!(count(&q.path("queue")) > 0, "the queue is still there");
 }
+
+/// `label N` on the screen, N not cut (no digit follows it).
+fn shows_count(screen: &str, label: &str, n: usize) -> bool {
+    let pat = format!("{label} {n}");
+    screen
+        .match_indices(&pat)
+        .any(|(i, _)| !screen[i + pat.len()..].starts_with(|c: char| c.is_ascii_digit()))
+}
+
+#[test]
+fn the_real_tui_fits_80x24_40x12_and_200x50() {
+    if no_tmux() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let q = demo_queue(tmp.path(), 300);
+    let queued = links(&q.join("queue"));
+    let held = links(&q.join("hold"));
+    for (w, h) in [(80u16, 24u16), (40, 12), (200, 50)] {
+        let cmd = format!(
+            "env NO_COLOR=1 TERM=xterm-256color MQCTL_QUEUE='{}' '{}' tui; echo EXITED $?; sleep 60",
+            q.display(),
+            BIN
+        );
+        let t = Tmux::start(&format!("fit{w}"), w, h, &cmd);
+        t.wait_for("shown");
+        let end = Instant::now() + Duration::from_secs(30);
+        let s = loop {
+            let s = t.screen();
+            if !s.contains("reading") && s.contains("shown") {
+                break s;
+            }
+            assert!(Instant::now() < end, "still reading:\n{s}");
+            std::thread::sleep(Duration::from_millis(100));
+        };
+        let lines: Vec<&str> = s.lines().collect();
+        assert!(lines.len() <= h as usize, "{w}x{h}:\n{s}");
+        assert!(shows_count(&s, "queue", queued), "queue {queued} at {w}x{h}:\n{s}");
+        assert!(shows_count(&s, "hold", held), "hold {held} at {w}x{h}:\n{s}");
+        assert!(
+            lines.iter().any(|l| l.starts_with("?:help")),
+            "the key line keeps ?:help at {w}x{h}:\n{s}"
+        );
+        assert!(
+            lines.iter().any(|l| l.contains("NEXT▲")),
+            "the sort column shows at {w}x{h}:\n{s}"
+        );
+
+        // Each verb's question keeps its keys in sight.
+        for (k, ask) in [
+            ("h", "Hold 1 entry?"),
+            ("d", "Drop 1 entry?"),
+            ("t", "Reschedule now 1 entry?"),
+        ] {
+            t.keys(&[k]);
+            let s = t.wait_for(ask);
+            assert!(s.contains("[y] yes") && s.contains("[n] no"), "{k} at {w}x{h}:\n{s}");
+            t.keys(&["n"]);
+        }
+        t.keys(&["?"]);
+        let s = t.wait_for("Keys (");
+        assert!(s.contains("PgDn ^f "), "the keys stand apart at {w}x{h}:\n{s}");
+        t.keys(&["Escape"]);
+        t.wait_for("?:help");
+        t.keys(&["BTab"]);
+        let s = t.wait_for("DOMAIN");
+        assert!(s.contains("TOTAL"), "{w}x{h}:\n{s}");
+        t.keys(&["q"]);
+        t.wait_for("EXITED 0");
+    }
+}

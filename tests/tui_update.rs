@@ -4,8 +4,8 @@
 use jiff::{SignedDuration, Timestamp};
 use mqctl::queue::ops::{EntryOp, Reschedule};
 use mqctl::queue::{EntryId, State};
-use mqctl::tui::app::{Action, App, Column, Counts, Effect, InputKind, Mode, Verb, View, update};
-use mqctl::tui::keys::{BINDINGS, Key, Scope, action_for};
+use mqctl::tui::app::{App, Column, Counts, Effect, Event, InputKind, Intent, Mode, Report, Verb, View, update};
+use mqctl::tui::keys::{BINDINGS, Key, Scope, intent_for};
 use mqctl::tui::row::RawRow;
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
@@ -34,8 +34,8 @@ fn raw(n: usize, state: State) -> RawRow {
     }
 }
 
-fn loaded(app: &App, rows: Vec<RawRow>, first: bool, done: bool) -> Action {
-    Action::Loaded {
+fn loaded(app: &App, rows: Vec<RawRow>, first: bool, done: bool) -> Report {
+    Report::Loaded {
         generation: app.generation,
         counts: Counts {
             queue: rows.len() as u64,
@@ -50,7 +50,7 @@ fn loaded(app: &App, rows: Vec<RawRow>, first: bool, done: bool) -> Action {
 /// An app showing `n` queued entries, sorted by next attempt (id order).
 fn app(n: usize) -> App {
     let mut a = App::new("/var/spool/q".into(), now(), true);
-    update(&mut a, Action::Resize(80, 24));
+    update(&mut a, Event::Resize(80, 24));
     let fx = a.start("");
     assert!(matches!(fx.as_slice(), [Effect::Scan { stream: true, .. }]));
     let rows = (0..n).map(|i| raw(i, State::Queued)).collect();
@@ -59,11 +59,11 @@ fn app(n: usize) -> App {
     a
 }
 
-fn key(c: KeyCode) -> Action {
-    Action::Key(KeyEvent::new(c, KeyModifiers::NONE))
+fn key(c: KeyCode) -> Event {
+    Event::Key(KeyEvent::new(c, KeyModifiers::NONE))
 }
 
-fn ch(c: char) -> Action {
+fn ch(c: char) -> Event {
     key(KeyCode::Char(c))
 }
 
@@ -72,7 +72,7 @@ fn selected_id(a: &App) -> EntryId {
 }
 
 #[test]
-fn every_binding_in_the_table_dispatches_its_action() {
+fn every_binding_in_the_table_dispatches_its_intent() {
     for b in BINDINGS {
         for k in b.keys {
             let ev = match *k {
@@ -80,14 +80,8 @@ fn every_binding_in_the_table_dispatches_its_action() {
                 Key::Ctrl(c) => KeyEvent::new(KeyCode::Char(c), KeyModifiers::CONTROL),
                 Key::Code(c) => KeyEvent::new(c, KeyModifiers::NONE),
             };
-            let got = action_for(b.scope, &ev);
-            assert_eq!(
-                format!("{got:?}"),
-                format!("{:?}", Some(&b.action)),
-                "{:?} in {:?}",
-                k,
-                b.scope
-            );
+            let got = intent_for(b.scope, &ev);
+            assert_eq!(got, Some(b.intent), "{:?} in {:?}", k, b.scope);
         }
     }
 }
@@ -108,9 +102,9 @@ fn no_key_is_bound_twice_in_one_scope() {
 #[test]
 fn printable_keys_are_text_while_typing() {
     let ev = KeyEvent::new(KeyCode::Char('h'), KeyModifiers::NONE);
-    assert!(matches!(action_for(Scope::Input, &ev), Some(Action::Input('h'))));
-    assert!(matches!(action_for(Scope::Browse, &ev), Some(Action::Hold)));
-    assert!(action_for(Scope::Confirm, &ev).is_none());
+    assert!(matches!(intent_for(Scope::Input, &ev), Some(Intent::Input('h'))));
+    assert!(matches!(intent_for(Scope::Browse, &ev), Some(Intent::Hold)));
+    assert!(intent_for(Scope::Confirm, &ev).is_none());
 }
 
 #[test]
@@ -145,7 +139,7 @@ fn page_keys_move_by_a_screen_and_g_jumps_to_the_ends() {
     assert_eq!(a.offset, 18);
     update(
         &mut a,
-        Action::Key(KeyEvent::new(KeyCode::Char('b'), KeyModifiers::CONTROL)),
+        Event::Key(KeyEvent::new(KeyCode::Char('b'), KeyModifiers::CONTROL)),
     );
     assert_eq!(a.selected, 0);
     update(&mut a, ch('G'));
@@ -234,7 +228,7 @@ fn a_bad_filter_is_explained_and_kept_for_editing() {
     assert!(a.message.as_deref().unwrap().contains("older-than"));
     update(
         &mut a,
-        Action::Key(KeyEvent::new(KeyCode::Char('u'), KeyModifiers::CONTROL)),
+        Event::Key(KeyEvent::new(KeyCode::Char('u'), KeyModifiers::CONTROL)),
     );
     assert!(matches!(&a.mode, Mode::Input { text, .. } if text.is_empty()));
 }
@@ -281,8 +275,9 @@ fn actions_confirm_with_the_count_then_apply_to_the_marked_entries() {
         assert_eq!(targets, &vec![(state, id(0)), (state, id(1))]);
         let expect = match verb {
             Verb::Hold => "Move(Held)",
-            Verb::Release | Verb::Recover => "Move(Queued)",
-            Verb::RetryNow => "SetAt(2026-11-23T12:00:00Z)",
+            Verb::Release => "Move(Queued)",
+            Verb::Recover => "Recover",
+            Verb::RetryNow => "Schedule(SetAt(2026-11-23T12:00:00Z))",
             Verb::Drop => "Drop",
             Verb::Defer(_) => unreachable!(),
         };
@@ -377,7 +372,7 @@ fn progress_is_shown_esc_cancels_and_the_end_summarises_and_rereads() {
     update(&mut a, ch('*'));
     update(&mut a, ch('h'));
     update(&mut a, ch('y'));
-    update(&mut a, Action::Progress { done: 2 });
+    update(&mut a, Report::Progress { done: 2 });
     assert!(matches!(
         a.mode,
         Mode::Running {
@@ -392,8 +387,9 @@ fn progress_is_shown_esc_cancels_and_the_end_summarises_and_rereads() {
     assert!(matches!(a.mode, Mode::Running { cancelling: true, .. }));
     let fx = update(
         &mut a,
-        Action::Finished {
+        Report::Finished {
             summary: "Hold: 2 held, 0 vanished, 0 failed".into(),
+            failure: None,
         },
     );
     assert_eq!(a.mode, Mode::Normal);
@@ -403,17 +399,17 @@ fn progress_is_shown_esc_cancels_and_the_end_summarises_and_rereads() {
 }
 
 #[test]
-fn sorting_cycles_columns_reverses_and_keeps_the_selected_entry() {
-    let mut a = app(5);
-    update(&mut a, ch('j'));
-    update(&mut a, ch('j'));
-    let before = selected_id(&a);
+fn sorting_cycles_columns_reverses_and_shows_the_top_of_the_new_order() {
+    let mut a = app(50);
+    for _ in 0..30 {
+        update(&mut a, ch('j'));
+    }
+    assert!(a.offset > 0);
     assert_eq!(a.sort, Column::Next);
     update(&mut a, ch('o'));
     assert!(a.descending);
-    assert_eq!(selected_id(&a), before);
-    assert_eq!(a.selected, 2);
-    assert_eq!(a.store.entry_id(a.rows[0].id), id(4));
+    assert_eq!((a.selected, a.offset), (0, 0), "a re-sort shows its first row");
+    assert_eq!(selected_id(&a), id(49));
     update(&mut a, ch('s'));
     assert_eq!(a.sort, Column::Last);
     update(&mut a, ch('>'));
@@ -421,11 +417,72 @@ fn sorting_cycles_columns_reverses_and_keeps_the_selected_entry() {
     update(&mut a, ch('<'));
     update(&mut a, ch('<'));
     assert_eq!(a.sort, Column::Next);
-    assert_eq!(selected_id(&a), before);
     for _ in 0..Column::ALL.len() {
+        update(&mut a, ch('j'));
         update(&mut a, ch('s'));
-        assert_eq!(selected_id(&a), before);
+        assert_eq!((a.selected, a.offset), (0, 0), "{:?}", a.sort);
     }
+    assert_eq!(a.sort, Column::Next);
+}
+
+#[test]
+fn a_re_sort_in_the_detail_view_reads_the_new_first_entry() {
+    let mut a = app(5);
+    update(&mut a, ch('j'));
+    update(&mut a, key(KeyCode::Enter));
+    let fx = update(&mut a, ch('o'));
+    assert!(matches!(&fx[..], [Effect::LoadDetail(_, i)] if *i == id(4)), "{fx:?}");
+}
+
+#[test]
+fn a_failure_keeps_its_reason_and_shortens_its_id_as_the_table_does() {
+    let mut a = app(3);
+    update(&mut a, ch('h'));
+    update(&mut a, ch('y'));
+    update(
+        &mut a,
+        Report::Finished {
+            summary: "Hold: 0 held, 0 vanished, 1 failed".into(),
+            failure: Some((id(0), "Permission denied (os error 13)".into())),
+        },
+    );
+    assert_eq!(
+        a.message.as_deref(),
+        Some("Hold: 0 held, 0 vanished, 1 failed; e.g. 00000000…: Permission denied (os error 13)")
+    );
+}
+
+#[test]
+fn in_the_summary_j_and_k_scroll_the_domains_not_the_table() {
+    let mut a = app(5);
+    update(&mut a, key(KeyCode::BackTab));
+    let mut s = mqctl::stats::Stats::default();
+    for d in 0..40 {
+        s.domains.push(mqctl::stats::DomainRow {
+            domain: format!("d{d}.example"),
+            total: 1,
+            ages: vec![1],
+        });
+    }
+    s.buckets = vec!["0-5m".into()];
+    update(&mut a, Report::Stats(std::sync::Arc::new(s)));
+    update(&mut a, ch('j'));
+    update(&mut a, ch('j'));
+    assert_eq!((a.summary_scroll, a.selected), (2, 0));
+    update(&mut a, ch('k'));
+    assert_eq!(a.summary_scroll, 1);
+    update(&mut a, ch('G'));
+    let bottom = a.summary_scroll;
+    assert!(
+        bottom > 20 && bottom < 40,
+        "stops with the last domain on screen: {bottom}"
+    );
+    update(&mut a, ch('j'));
+    assert_eq!(a.summary_scroll, bottom);
+    update(&mut a, ch('k'));
+    assert_eq!(a.summary_scroll, bottom - 1, "k moves at once from the bottom");
+    update(&mut a, ch('g'));
+    assert_eq!(a.summary_scroll, 0);
 }
 
 #[test]
@@ -434,7 +491,7 @@ fn ctrl_r_rereads_without_streaming() {
     let g = a.generation;
     let fx = update(
         &mut a,
-        Action::Key(KeyEvent::new(KeyCode::Char('r'), KeyModifiers::CONTROL)),
+        Event::Key(KeyEvent::new(KeyCode::Char('r'), KeyModifiers::CONTROL)),
     );
     assert!(matches!(&fx[..], [Effect::Scan { stream: false, generation, .. }] if *generation == g + 1));
 }
@@ -460,7 +517,7 @@ fn q_and_ctrl_c_quit() {
     let mut a = app(1);
     update(
         &mut a,
-        Action::Key(KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL)),
+        Event::Key(KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL)),
     );
     assert!(a.quit);
 }
@@ -472,7 +529,7 @@ fn a_refresh_keeps_the_selection_and_the_marks() {
     update(&mut a, ch(' ')); // marks 1, selects 2
     update(&mut a, ch(' ')); // marks 2, selects 3
     let sel = selected_id(&a);
-    update(&mut a, Action::Refresh);
+    update(&mut a, Intent::Refresh);
     // The writer took entry 0, and entry 2 moved to inflight.
     let mut rows: Vec<RawRow> = (1..6).map(|i| raw(i, State::Queued)).collect();
     rows[1].state = State::Inflight;
@@ -495,7 +552,7 @@ fn a_streamed_scan_fills_in_and_ignores_stale_generations() {
     update(&mut a, l);
     assert_eq!(a.loading, Some(1));
     assert_eq!(a.rows.len(), 1);
-    let stale = Action::Loaded {
+    let stale = Report::Loaded {
         generation: a.generation - 1,
         rows: vec![raw(9, State::Queued)],
         counts: Counts::default(),
@@ -517,16 +574,16 @@ fn a_streamed_scan_fills_in_and_ignores_stale_generations() {
 #[test]
 fn worker_messages_land_in_the_state() {
     let mut a = app(1);
-    update(&mut a, Action::Writer(Some("kannader (pid 7)".into())));
+    update(&mut a, Report::Writer(Some("kannader (pid 7)".into())));
     assert_eq!(a.writer.as_deref(), Some("kannader (pid 7)"));
-    update(&mut a, Action::Error("reading the queue: boom".into()));
+    update(&mut a, Report::Error("reading the queue: boom".into()));
     assert_eq!(a.message.as_deref(), Some("reading the queue: boom"));
     let later: Timestamp = "2026-11-23T12:05:00Z".parse().unwrap();
-    update(&mut a, Action::Tick(later));
+    update(&mut a, Event::Tick(later));
     assert_eq!(a.now, later);
-    update(&mut a, Action::Resize(160, 48));
+    update(&mut a, Event::Resize(160, 48));
     assert_eq!(a.size, (160, 48));
-    update(&mut a, Action::Stats(std::sync::Arc::new(Default::default())));
+    update(&mut a, Report::Stats(std::sync::Arc::new(Default::default())));
     assert!(a.stats.is_some());
     let d = mqctl::tui::app::Detail {
         id: id(0),
@@ -534,7 +591,7 @@ fn worker_messages_land_in_the_state() {
         headers: vec![],
         body: vec![],
     };
-    update(&mut a, Action::Detail(std::sync::Arc::new(d)));
+    update(&mut a, Report::Detail(std::sync::Arc::new(d)));
     assert!(a.detail.is_some());
 }
 
@@ -550,7 +607,7 @@ fn the_summary_reads_statistics_on_entry_and_on_ctrl_r_not_on_every_change() {
     // Ctrl-R does, once its scan is done.
     update(
         &mut a,
-        Action::Key(KeyEvent::new(KeyCode::Char('r'), KeyModifiers::CONTROL)),
+        Event::Key(KeyEvent::new(KeyCode::Char('r'), KeyModifiers::CONTROL)),
     );
     let l = loaded(&a, vec![raw(0, State::Queued)], true, true);
     assert!(update(&mut a, l).iter().any(|e| matches!(e, Effect::LoadStats)));
@@ -589,11 +646,18 @@ fn esc_and_a_key_that_arrive_as_alt_key_count_as_both() {
     update(&mut a, key(KeyCode::Enter));
     assert_eq!(a.view, View::Detail);
     // Esc (back to the table) then q (quit), read as Alt+q.
-    let fx = update(
-        &mut a,
-        Action::Key(KeyEvent::new(KeyCode::Char('q'), KeyModifiers::ALT)),
-    );
+    let fx = update(&mut a, Event::Key(KeyEvent::new(KeyCode::Char('q'), KeyModifiers::ALT)));
     assert_eq!(a.view, View::Table);
     assert!(a.quit);
     assert!(fx.iter().any(|e| matches!(e, Effect::Quit)));
+    // Esc (closes the help) then Shift-Tab (to the summary), read as Alt+BackTab.
+    let mut a = app(3);
+    update(&mut a, ch('?'));
+    let fx = update(
+        &mut a,
+        Event::Key(KeyEvent::new(KeyCode::BackTab, KeyModifiers::ALT | KeyModifiers::SHIFT)),
+    );
+    assert_eq!(a.mode, Mode::Normal);
+    assert_eq!(a.view, View::Summary);
+    assert!(matches!(&fx[..], [Effect::LoadStats]));
 }

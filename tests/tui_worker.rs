@@ -12,7 +12,7 @@ use common::{TestQueue, count};
 use jiff::{SignedDuration, Timestamp};
 use mqctl::queue::{Queue, State};
 use mqctl::tui::Headless;
-use mqctl::tui::app::{Action, App, Mode, update};
+use mqctl::tui::app::{App, Event, Intent, Mode, update};
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
 const T: Duration = Duration::from_secs(30);
@@ -25,14 +25,14 @@ fn links(q: &Path, s: State) -> usize {
     count(&q.join(s.dir()))
 }
 
-fn key(c: char) -> Action {
-    Action::Key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE))
+fn key(c: char) -> Event {
+    Event::Key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE))
 }
 
 fn open(root: &Path, filter: &str) -> (App, Headless) {
     let q = Queue::open(root).unwrap();
     let mut app = App::new(root.display().to_string(), now(), false);
-    update(&mut app, Action::Resize(120, 40));
+    update(&mut app, Event::Resize(120, 40));
     let hl = Headless::new(q, SignedDuration::from_hours(1), Some(now()));
     hl.send(app.start(filter));
     assert!(hl.pump_until(&mut app, T, |a| a.loading.is_none()));
@@ -115,11 +115,11 @@ fn hold_then_release_through_the_worker_moves_the_links_and_reports() {
 
     // Release them again from a view of hold/.
     hl.send(update(&mut app, key('/')));
-    update(&mut app, Action::ClearInput);
+    update(&mut app, Intent::ClearInput);
     for c in "--state hold".chars() {
         update(&mut app, key(c));
     }
-    hl.send(update(&mut app, Action::Submit));
+    hl.send(update(&mut app, Intent::Submit));
     assert!(hl.pump_until(&mut app, T, |a| a.loading.is_none() && a.rows.len() == held + 3));
     update(&mut app, key('*'));
     update(&mut app, key('u'));
@@ -127,7 +127,7 @@ fn hold_then_release_through_the_worker_moves_the_links_and_reports() {
     assert!(hl.pump_until(&mut app, T, |a| a.mode == Mode::Normal && a.loading.is_none()));
     let msg = app.message.clone().unwrap();
     assert!(
-        msg.starts_with(&format!("Release: {} moved to queue, 0 vanished", held + 3)),
+        msg.starts_with(&format!("Release: {} released, 0 vanished", held + 3)),
         "{msg}"
     );
     assert_eq!(links(root, State::Held), 0);

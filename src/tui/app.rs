@@ -1,6 +1,10 @@
 //! The TUI's state and the one function that changes it: `update`. It does
 //! no I/O; what must be read or changed on disk comes back as `Effect`s the
 //! event loop hands to the worker.
+//!
+//! `update` takes three kinds of message: an `Event` from the terminal or
+//! the clock, an `Intent` (what a key means, from the key table) and a
+//! `Report` from the worker. Each kind has its own handler.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -62,6 +66,21 @@ pub enum View {
     Table,
     Detail,
     Summary,
+}
+
+impl View {
+    /// Tab's order: table, detail, summary, and round again.
+    fn next(self) -> View {
+        match self {
+            View::Table => View::Detail,
+            View::Detail => View::Summary,
+            View::Summary => View::Table,
+        }
+    }
+
+    fn prev(self) -> View {
+        self.next().next()
+    }
 }
 
 /// Table columns, in display order. Each can be sorted on.
@@ -188,12 +207,17 @@ pub enum Mode {
     },
 }
 
-/// Everything that can happen: keys, and what the worker reports.
+/// What the terminal and the clock say.
 #[derive(Debug, Clone)]
-pub enum Action {
+pub enum Event {
     Key(KeyEvent),
     Resize(u16, u16),
     Tick(Timestamp),
+}
+
+/// What a key means: the key table (`keys::BINDINGS`) maps keys to these.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Intent {
     Down,
     Up,
     PageDown,
@@ -225,6 +249,11 @@ pub enum Action {
     ClearInput,
     Submit,
     Cancel,
+}
+
+/// What the worker thread reports back.
+#[derive(Debug, Clone)]
+pub enum Report {
     /// Entries read by a scan. `first` starts a new picture of the queue;
     /// `done` ends it.
     Loaded {
@@ -240,10 +269,40 @@ pub enum Action {
     Progress {
         done: u64,
     },
+    /// A change ended. `failure` is the first entry it could not change,
+    /// with the reason.
     Finished {
         summary: String,
+        failure: Option<(EntryId, String)>,
     },
     Error(String),
+}
+
+/// Everything `update` takes: an event, an intent or a report. The event
+/// loop reads them all from one channel.
+#[derive(Debug, Clone)]
+pub enum Msg {
+    Event(Event),
+    Intent(Intent),
+    Report(Report),
+}
+
+impl From<Event> for Msg {
+    fn from(e: Event) -> Msg {
+        Msg::Event(e)
+    }
+}
+
+impl From<Intent> for Msg {
+    fn from(i: Intent) -> Msg {
+        Msg::Intent(i)
+    }
+}
+
+impl From<Report> for Msg {
+    fn from(r: Report) -> Msg {
+        Msg::Report(r)
+    }
 }
 
 /// Work for the worker thread.
@@ -301,6 +360,9 @@ pub struct App {
     pub last_refresh: Option<Timestamp>,
     pub message: Option<String>,
     pub id_len: usize,
+    pub demand: Demand,
+    /// First domain on screen in the summary.
+    pub summary_scroll: u16,
     pub size: (u16, u16),
     pub quit: bool,
 }
@@ -308,10 +370,14 @@ pub struct App {
 /// Queue sizes kept for the chart (more than any screen is wide).
 const HISTORY: usize = 1024;
 
-/// Rows in the table area: the screen less the header (3 lines), the
-/// column titles and the status line.
-pub fn table_height(size: (u16, u16)) -> usize {
-    (size.1 as usize).saturating_sub(5).max(1)
+/// How wide the widest value of each text column is, over the rows shown:
+/// the table shares its width by what the columns hold.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Demand {
+    pub state: usize,
+    pub from: usize,
+    pub to: usize,
+    pub subject: usize,
 }
 
 impl App {
@@ -346,6 +412,8 @@ impl App {
             last_refresh: None,
             message: None,
             id_len: 8,
+            demand: Demand::default(),
+            summary_scroll: 0,
             size: (80, 24),
             quit: false,
         }
@@ -365,6 +433,11 @@ impl App {
             Mode::Help { .. } => Scope::Help,
             Mode::Running { .. } => Scope::Progress,
         }
+    }
+
+    /// Rows the table shows on this screen.
+    pub fn table_height(&self) -> usize {
+        super::render::table_rows(self)
     }
 
     pub fn selected_row(&self) -> Option<&Row> {
@@ -396,7 +469,7 @@ impl App {
     fn move_to(&mut self, i: usize) -> Vec<Effect> {
         let old = self.selected_row().map(|r| r.id);
         self.selected = i.min(self.rows.len().saturating_sub(1));
-        let h = table_height(self.size);
+        let h = self.table_height();
         if self.selected < self.offset {
             self.offset = self.selected;
         } else if self.selected >= self.offset + h {
@@ -478,11 +551,12 @@ impl App {
         Vec::new()
     }
 
-    /// Sorts the rows and keeps the selected entry selected.
-    fn resort(&mut self) {
-        let keep = self.selected_row().map(|r| r.id);
+    /// Sorts the rows and shows the top of the new order: a sorted list
+    /// seen from its middle looks unsorted.
+    fn resort(&mut self) -> Vec<Effect> {
         self.sort_rows();
-        self.reselect(keep);
+        self.offset = 0;
+        self.move_to(0)
     }
 
     fn sort_rows(&mut self) {
@@ -516,7 +590,7 @@ impl App {
             self.selected = i;
         }
         self.selected = self.selected.min(self.rows.len().saturating_sub(1));
-        let h = table_height(self.size);
+        let h = self.table_height();
         if self.selected < self.offset || self.selected >= self.offset + h {
             self.offset = self.selected.saturating_sub(h / 2);
         }
@@ -533,10 +607,18 @@ impl App {
             // queue's size, not the length of the session.
             self.store.strings = Default::default();
             self.counts = Counts::default();
+            self.demand = Demand::default();
             self.loading = Some(0);
         }
         self.counts.add(&counts);
         for raw in rows {
+            let d = &mut self.demand;
+            d.state = d.state.max(raw.state.dir().len() + usize::from(raw.broken));
+            // Bytes, not columns: cheap, and never less than the width.
+            let len = |s: &Option<String>| s.as_ref().map_or(0, String::len);
+            d.from = d.from.max(len(&raw.from));
+            d.to = d.to.max(len(&raw.to));
+            d.subject = d.subject.max(len(&raw.subject));
             let row = self.store.row(raw);
             if let Some(s) = self.marks.get_mut(&row.id) {
                 *s = row.state;
@@ -672,203 +754,256 @@ impl App {
     }
 }
 
-/// Applies one action to the state; returns the I/O it calls for.
-pub fn update(app: &mut App, action: Action) -> Vec<Effect> {
-    let page = table_height(app.size).saturating_sub(1).max(1);
-    if let Mode::Help { scroll } = &mut app.mode {
-        match action {
-            Action::Down => *scroll = scroll.saturating_add(1),
-            Action::Up => *scroll = scroll.saturating_sub(1),
-            Action::PageDown => *scroll = scroll.saturating_add(page as u16),
-            Action::PageUp => *scroll = scroll.saturating_sub(page as u16),
-            _ => {}
+/// Applies one message to the state; returns the I/O it calls for.
+pub fn update(app: &mut App, msg: impl Into<Msg>) -> Vec<Effect> {
+    match msg.into() {
+        Msg::Event(e) => app.on_event(e),
+        Msg::Intent(i) => app.on_intent(i),
+        Msg::Report(r) => app.on_report(r),
+    }
+}
+
+impl App {
+    fn on_event(&mut self, e: Event) -> Vec<Effect> {
+        match e {
+            // Esc then a key, arriving together over a slow link, reads as
+            // Alt+key (no binding uses Alt): take it as the two keys the
+            // user typed.
+            Event::Key(ev) if ev.modifiers.contains(KeyModifiers::ALT) => {
+                let mut fx = self.on_event(Event::Key(KeyEvent::new(KeyCode::Esc, KeyModifiers::NONE)));
+                let plain = KeyEvent::new(ev.code, ev.modifiers - KeyModifiers::ALT);
+                fx.extend(self.on_event(Event::Key(plain)));
+                fx
+            }
+            Event::Key(ev) => match keys::intent_for(self.scope(), &ev) {
+                Some(i) => self.on_intent(i),
+                None => Vec::new(),
+            },
+            Event::Resize(w, h) => {
+                self.size = (w, h);
+                let keep = self.selected_row().map(|r| r.id);
+                self.reselect(keep);
+                Vec::new()
+            }
+            Event::Tick(now) => {
+                self.now = now;
+                Vec::new()
+            }
         }
     }
-    if matches!(app.mode, Mode::Help { .. })
-        && matches!(action, Action::Down | Action::Up | Action::PageDown | Action::PageUp)
-    {
-        return Vec::new();
-    }
-    match action {
-        // Esc then a key, arriving together over a slow link, reads as
-        // Alt+key: take it as the two keys the user typed.
-        Action::Key(ev) if ev.modifiers.contains(KeyModifiers::ALT) && matches!(ev.code, KeyCode::Char(_)) => {
-            let mut fx = update(app, Action::Key(KeyEvent::new(KeyCode::Esc, KeyModifiers::NONE)));
-            let plain = KeyEvent::new(ev.code, ev.modifiers - KeyModifiers::ALT);
-            fx.extend(update(app, Action::Key(plain)));
-            fx
-        }
-        Action::Key(ev) => match keys::action_for(app.scope(), &ev) {
-            Some(a) => update(app, a),
-            None => Vec::new(),
-        },
-        Action::Resize(w, h) => {
-            app.size = (w, h);
-            let keep = app.selected_row().map(|r| r.id);
-            app.reselect(keep);
-            Vec::new()
-        }
-        Action::Tick(now) => {
-            app.now = now;
-            Vec::new()
-        }
-        Action::Down => app.move_to(app.selected + 1),
-        Action::Up => app.move_to(app.selected.saturating_sub(1)),
-        Action::PageDown if app.view == View::Detail => {
-            app.detail_scroll = app.detail_scroll.saturating_add(page as u16);
-            Vec::new()
-        }
-        Action::PageUp if app.view == View::Detail => {
-            app.detail_scroll = app.detail_scroll.saturating_sub(page as u16);
-            Vec::new()
-        }
-        Action::PageDown => app.move_to(app.selected + page),
-        Action::PageUp => app.move_to(app.selected.saturating_sub(page)),
-        Action::Top => app.move_to(0),
-        Action::Bottom => app.move_to(app.rows.len().saturating_sub(1)),
-        Action::NextView => app.set_view(match app.view {
-            View::Table => View::Detail,
-            View::Detail => View::Summary,
-            View::Summary => View::Table,
-        }),
-        Action::PrevView => app.set_view(match app.view {
-            View::Table => View::Summary,
-            View::Detail => View::Table,
-            View::Summary => View::Detail,
-        }),
-        Action::OpenDetail => app.set_view(View::Detail),
-        Action::Back => {
-            if app.view != View::Table {
-                app.set_view(View::Table)
-            } else {
-                app.clear_filter()
-            }
-        }
-        Action::StartFilter => {
-            app.mode = Mode::Input {
-                kind: InputKind::Filter,
-                text: app.filter.clone(),
+
+    /// One line per intent: what it means in the state the app is in.
+    fn on_intent(&mut self, i: Intent) -> Vec<Effect> {
+        let page = self.table_height().saturating_sub(1).max(1);
+        if let Mode::Help { scroll } = &mut self.mode {
+            let s = *scroll;
+            *scroll = match i {
+                Intent::Down => s.saturating_add(1),
+                Intent::Up => s.saturating_sub(1),
+                Intent::PageDown => s.saturating_add(page as u16),
+                Intent::PageUp => s.saturating_sub(page as u16),
+                _ => s,
             };
-            Vec::new()
-        }
-        Action::ToggleMark => {
-            if let Some(r) = app.selected_row().copied() {
-                if app.marks.remove(&r.id).is_none() {
-                    app.marks.insert(r.id, r.state);
-                }
-                return app.move_to(app.selected + 1);
-            }
-            Vec::new()
-        }
-        Action::MarkAll => {
-            for r in &app.rows {
-                app.marks.insert(r.id, r.state);
-            }
-            Vec::new()
-        }
-        Action::ClearMarks => {
-            app.marks.clear();
-            Vec::new()
-        }
-        Action::Hold => app.ask(Verb::Hold),
-        Action::Release => app.ask(Verb::Release),
-        Action::RetryNow => app.ask(Verb::RetryNow),
-        Action::Drop => app.ask(Verb::Drop),
-        Action::Recover => app.ask(Verb::Recover),
-        Action::Defer => {
-            app.mode = Mode::Input {
-                kind: InputKind::DeferBy,
-                text: String::new(),
-            };
-            Vec::new()
-        }
-        Action::SortNext | Action::SortPrev => {
-            let n = Column::ALL.len();
-            let step = if matches!(action, Action::SortNext) { 1 } else { n - 1 };
-            app.sort = Column::ALL[(app.sort.index() + step) % n];
-            app.resort();
-            Vec::new()
-        }
-        Action::SortReverse => {
-            app.descending = !app.descending;
-            app.resort();
-            Vec::new()
-        }
-        Action::Refresh => {
-            app.stats_wanted = app.view == View::Summary;
-            app.scan(false)
-        }
-        Action::Help => {
-            app.mode = Mode::Help { scroll: 0 };
-            Vec::new()
-        }
-        Action::Quit => {
-            app.quit = true;
-            vec![Effect::Quit]
-        }
-        Action::Input(c) => {
-            if let Mode::Input { text, .. } = &mut app.mode {
-                text.push(c);
-            }
-            Vec::new()
-        }
-        Action::Backspace => {
-            if let Mode::Input { text, .. } = &mut app.mode {
-                text.pop();
-            }
-            Vec::new()
-        }
-        Action::ClearInput => {
-            if let Mode::Input { text, .. } = &mut app.mode {
-                text.clear();
-            }
-            Vec::new()
-        }
-        Action::Submit => app.submit(),
-        Action::Cancel => app.cancel(),
-        Action::Loaded {
-            generation,
-            rows,
-            counts,
-            first,
-            done,
-        } => {
-            if generation != app.generation {
+            if matches!(i, Intent::Down | Intent::Up | Intent::PageDown | Intent::PageUp) {
                 return Vec::new();
             }
-            app.loaded(rows, counts, first, done)
         }
-        Action::Detail(d) => {
-            app.detail = Some(d);
-            Vec::new()
-        }
-        Action::Stats(s) => {
-            app.stats = Some(s);
-            app.stats_at = Some(app.now);
-            Vec::new()
-        }
-        Action::Writer(w) => {
-            app.writer = w;
-            Vec::new()
-        }
-        Action::Progress { done } => {
-            if let Mode::Running { done: d, .. } = &mut app.mode {
-                *d = done;
+        let detail = self.view == View::Detail;
+        let summary = self.view == View::Summary;
+        match i {
+            Intent::Down | Intent::Up | Intent::PageDown | Intent::PageUp | Intent::Top | Intent::Bottom if summary => {
+                self.scroll_summary(i, page)
             }
-            Vec::new()
+            Intent::Down => self.move_to(self.selected + 1),
+            Intent::Up => self.move_to(self.selected.saturating_sub(1)),
+            Intent::PageDown if detail => self.scroll_detail(self.detail_scroll.saturating_add(page as u16)),
+            Intent::PageUp if detail => self.scroll_detail(self.detail_scroll.saturating_sub(page as u16)),
+            Intent::PageDown => self.move_to(self.selected + page),
+            Intent::PageUp => self.move_to(self.selected.saturating_sub(page)),
+            Intent::Top => self.move_to(0),
+            Intent::Bottom => self.move_to(self.rows.len().saturating_sub(1)),
+            Intent::NextView => self.set_view(self.view.next()),
+            Intent::PrevView => self.set_view(self.view.prev()),
+            Intent::OpenDetail => self.set_view(View::Detail),
+            Intent::Back => self.back(),
+            Intent::StartFilter => self.start_input(InputKind::Filter, self.filter.clone()),
+            Intent::ToggleMark => self.toggle_mark(),
+            Intent::MarkAll => self.mark_all(),
+            Intent::ClearMarks => self.clear_marks(),
+            Intent::Hold => self.ask(Verb::Hold),
+            Intent::Release => self.ask(Verb::Release),
+            Intent::RetryNow => self.ask(Verb::RetryNow),
+            Intent::Drop => self.ask(Verb::Drop),
+            Intent::Recover => self.ask(Verb::Recover),
+            Intent::Defer => self.start_input(InputKind::DeferBy, String::new()),
+            Intent::SortNext => self.sort_step(1),
+            Intent::SortPrev => self.sort_step(Column::ALL.len() - 1),
+            Intent::SortReverse => self.reverse_sort(),
+            Intent::Refresh => self.refresh(),
+            Intent::Help => self.open_help(),
+            Intent::Quit => self.quit(),
+            Intent::Input(c) => self.edit(|t| t.push(c)),
+            Intent::Backspace => self.edit(|t| {
+                t.pop();
+            }),
+            Intent::ClearInput => self.edit(String::clear),
+            Intent::Submit => self.submit(),
+            Intent::Cancel => self.cancel(),
         }
-        Action::Finished { summary } => {
-            app.mode = Mode::Normal;
-            app.message = Some(summary);
-            app.marks.clear();
-            app.detail = None;
-            app.scan(false)
+    }
+
+    fn on_report(&mut self, r: Report) -> Vec<Effect> {
+        match r {
+            // A scan the user has since replaced (new filter, refresh).
+            Report::Loaded { generation, .. } if generation != self.generation => Vec::new(),
+            Report::Loaded {
+                rows,
+                counts,
+                first,
+                done,
+                ..
+            } => self.loaded(rows, counts, first, done),
+            Report::Detail(d) => {
+                self.detail = Some(d);
+                Vec::new()
+            }
+            Report::Stats(s) => {
+                self.stats = Some(s);
+                self.stats_at = Some(self.now);
+                Vec::new()
+            }
+            Report::Writer(w) => {
+                self.writer = w;
+                Vec::new()
+            }
+            Report::Progress { done } => {
+                if let Mode::Running { done: d, .. } = &mut self.mode {
+                    *d = done;
+                }
+                Vec::new()
+            }
+            Report::Finished { summary, failure } => {
+                self.mode = Mode::Normal;
+                self.message = Some(match failure {
+                    // The reason matters more than the whole id.
+                    Some((id, why)) => format!("{summary}; e.g. {}: {why}", self.short_id(&id)),
+                    None => summary,
+                });
+                self.marks.clear();
+                self.detail = None;
+                self.scan(false)
+            }
+            Report::Error(e) => {
+                self.message = Some(e);
+                self.loading = None;
+                Vec::new()
+            }
         }
-        Action::Error(e) => {
-            app.message = Some(e);
-            app.loading = None;
-            Vec::new()
+    }
+
+    fn scroll_detail(&mut self, to: u16) -> Vec<Effect> {
+        self.detail_scroll = to;
+        Vec::new()
+    }
+
+    /// Esc while browsing: back to the table; there, clear the filter.
+    fn back(&mut self) -> Vec<Effect> {
+        if self.view != View::Table {
+            self.set_view(View::Table)
+        } else {
+            self.clear_filter()
         }
+    }
+
+    fn start_input(&mut self, kind: InputKind, text: String) -> Vec<Effect> {
+        self.mode = Mode::Input { kind, text };
+        Vec::new()
+    }
+
+    /// Changes what is being typed (nothing when nothing is).
+    fn edit(&mut self, change: impl FnOnce(&mut String)) -> Vec<Effect> {
+        if let Mode::Input { text, .. } = &mut self.mode {
+            change(text);
+        }
+        Vec::new()
+    }
+
+    /// Space: marks or unmarks the selected entry, then selects the next.
+    fn toggle_mark(&mut self) -> Vec<Effect> {
+        let Some(r) = self.selected_row().copied() else {
+            return Vec::new();
+        };
+        if self.marks.remove(&r.id).is_none() {
+            self.marks.insert(r.id, r.state);
+        }
+        self.move_to(self.selected + 1)
+    }
+
+    fn mark_all(&mut self) -> Vec<Effect> {
+        for r in &self.rows {
+            self.marks.insert(r.id, r.state);
+        }
+        Vec::new()
+    }
+
+    fn clear_marks(&mut self) -> Vec<Effect> {
+        self.marks.clear();
+        Vec::new()
+    }
+
+    /// Sorts by the column `step` places on (cyclically).
+    fn sort_step(&mut self, step: usize) -> Vec<Effect> {
+        let n = Column::ALL.len();
+        self.sort = Column::ALL[(self.sort.index() + step) % n];
+        self.resort()
+    }
+
+    fn reverse_sort(&mut self) -> Vec<Effect> {
+        self.descending = !self.descending;
+        self.resort()
+    }
+
+    /// An id as the table shows it, with `…` when that is not all of it.
+    fn short_id(&self, id: &EntryId) -> String {
+        let full = crate::output::escape_bytes(id.as_bytes()).into_owned();
+        if full.chars().count() <= self.id_len {
+            return full;
+        }
+        let mut s: String = full.chars().take(self.id_len).collect();
+        s.push('…');
+        s
+    }
+
+    /// j/k and the page keys scroll the domain list.
+    fn scroll_summary(&mut self, i: Intent, page: usize) -> Vec<Effect> {
+        let by = match i {
+            Intent::PageDown | Intent::PageUp => page as u16,
+            _ => 1,
+        };
+        self.summary_scroll = match i {
+            Intent::Down | Intent::PageDown => self.summary_scroll.saturating_add(by),
+            Intent::Up | Intent::PageUp => self.summary_scroll.saturating_sub(by),
+            Intent::Top => 0,
+            _ => u16::MAX,
+        }
+        .min(super::render::summary_max_scroll(self));
+        Vec::new()
+    }
+
+    /// Ctrl-R: re-read the queue now (and, on the summary, its statistics).
+    fn refresh(&mut self) -> Vec<Effect> {
+        self.stats_wanted = self.view == View::Summary;
+        self.scan(false)
+    }
+
+    fn open_help(&mut self) -> Vec<Effect> {
+        self.mode = Mode::Help { scroll: 0 };
+        Vec::new()
+    }
+
+    fn quit(&mut self) -> Vec<Effect> {
+        self.quit = true;
+        vec![Effect::Quit]
     }
 }
 

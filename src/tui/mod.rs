@@ -7,6 +7,7 @@
 
 pub mod app;
 pub mod filter;
+pub mod fit;
 pub mod keys;
 pub mod render;
 pub mod row;
@@ -23,7 +24,7 @@ use ratatui::crossterm::event::{self, Event, KeyEventKind};
 
 use crate::error::{Error, Result};
 use crate::queue::Queue;
-use app::{Action, App, Effect, update};
+use app::{App, Effect, Event as AppEvent, Msg, update};
 use worker::{Job, Worker};
 
 /// What `mqctl tui` was asked for, resolved.
@@ -56,7 +57,7 @@ pub fn run(queue: Queue, opts: Options) -> Result<Ended> {
     // Check the filter before the screen changes, so a typo is a plain error.
     filter::parse(&opts.filter, now, opts.stuck_after).map_err(|e| Error::Usage(format!("--filter: {e}")))?;
 
-    let (to_ui, from_worker) = mpsc::channel::<Action>();
+    let (to_ui, from_worker) = mpsc::channel::<Msg>();
     let (to_worker, jobs) = mpsc::channel::<Job>();
     let stop = Arc::new(AtomicBool::new(false));
     let _watcher = worker::watch(&path, to_worker.clone());
@@ -83,7 +84,7 @@ pub fn run(queue: Queue, opts: Options) -> Result<Ended> {
     // ratatui::init also installs a panic hook that restores the terminal.
     let mut terminal = ratatui::try_init().map_err(Error::Output)?;
     if let Ok(s) = terminal.size() {
-        update(&mut app, Action::Resize(s.width, s.height));
+        update(&mut app, AppEvent::Resize(s.width, s.height));
     }
     let input_tx = to_ui.clone();
     std::thread::Builder::new()
@@ -109,11 +110,11 @@ pub fn run(queue: Queue, opts: Options) -> Result<Ended> {
                 Err(RecvTimeoutError::Disconnected) => return Ok(Ended::Quit),
             };
             // Everything that arrived at once is drawn once: cheap on a slow link.
-            for a in first.into_iter().chain(from_worker.try_iter()) {
-                send(update(&mut app, a));
+            for m in first.into_iter().chain(from_worker.try_iter()) {
+                send(update(&mut app, m));
             }
             if opts.fixed_now.is_none() {
-                update(&mut app, Action::Tick(Timestamp::now()));
+                update(&mut app, AppEvent::Tick(Timestamp::now()));
             }
             if term.load(Ordering::SeqCst) {
                 return Ok(Ended::Signalled);
@@ -133,15 +134,15 @@ pub fn run(queue: Queue, opts: Options) -> Result<Ended> {
     result.map_err(Error::Output)
 }
 
-fn input_loop(tx: mpsc::Sender<Action>) {
+fn input_loop(tx: mpsc::Sender<Msg>) {
     loop {
-        let action = match event::read() {
-            Ok(Event::Key(k)) if k.kind != KeyEventKind::Release => Action::Key(k),
-            Ok(Event::Resize(w, h)) => Action::Resize(w, h),
+        let ev = match event::read() {
+            Ok(Event::Key(k)) if k.kind != KeyEventKind::Release => AppEvent::Key(k),
+            Ok(Event::Resize(w, h)) => AppEvent::Resize(w, h),
             Ok(_) => continue,
             Err(_) => return,
         };
-        if tx.send(action).is_err() {
+        if tx.send(ev.into()).is_err() {
             return;
         }
     }
@@ -151,14 +152,14 @@ fn input_loop(tx: mpsc::Sender<Action>) {
 /// the real worker thread through this.
 pub struct Headless {
     to_worker: mpsc::Sender<Job>,
-    from_worker: mpsc::Receiver<Action>,
+    from_worker: mpsc::Receiver<Msg>,
     stop: Arc<AtomicBool>,
     watcher: Option<Box<dyn notify::Watcher + Send>>,
 }
 
 impl Headless {
     pub fn new(queue: Queue, stuck_after: SignedDuration, fixed_now: Option<Timestamp>) -> Headless {
-        let (to_ui, from_worker) = mpsc::channel::<Action>();
+        let (to_ui, from_worker) = mpsc::channel::<Msg>();
         let (to_worker, jobs) = mpsc::channel::<Job>();
         let stop = Arc::new(AtomicBool::new(false));
         let w = Worker::new(
@@ -201,7 +202,7 @@ impl Headless {
         while !done(app) {
             let left = end.saturating_duration_since(std::time::Instant::now());
             match self.from_worker.recv_timeout(left) {
-                Ok(a) => self.send(update(app, a)),
+                Ok(m) => self.send(update(app, m)),
                 Err(_) => return false,
             }
         }

@@ -1,6 +1,6 @@
 //! The only thread that touches the queue: scans, detail reads, statistics,
 //! changes and watching the state folders. It gets `Effect`s as jobs and
-//! sends what it finds back to the UI thread as `Action`s.
+//! sends what it finds back to the UI thread as `Report`s.
 
 use std::collections::{HashSet, VecDeque};
 use std::ops::ControlFlow;
@@ -12,12 +12,12 @@ use std::time::{Duration, Instant};
 
 use jiff::{SignedDuration, Timestamp};
 
-use super::app::{Action, Counts, Detail, Effect, Verb};
+use super::app::{Counts, Detail, Effect, Msg, Report, Verb};
 use super::row::RawRow;
 use crate::audit::Audit;
 use crate::change::entries::{Request, Target};
 use crate::change::{Control, Notice, Observer};
-use crate::queue::ops::{EntryOp, Item};
+use crate::queue::ops::{Change, EntryOp, Item, Outcome, Subject};
 use crate::queue::{Entry, EntryId, Filter, Queue, State, Want, is_stuck, live, scan::All};
 use crate::select::Selection;
 
@@ -39,7 +39,7 @@ const FIRST_SCREEN: usize = 100;
 
 pub struct Worker {
     queue: Queue,
-    to_ui: Sender<Action>,
+    to_ui: Sender<Msg>,
     jobs: Receiver<Job>,
     stop: Arc<AtomicBool>,
     /// What the table shows: re-read with it when the folders change.
@@ -82,7 +82,7 @@ pub fn count(c: &mut Counts, e: &Entry, now: Timestamp, stuck_after: SignedDurat
 impl Worker {
     pub fn new(
         queue: Queue,
-        to_ui: Sender<Action>,
+        to_ui: Sender<Msg>,
         jobs: Receiver<Job>,
         stop: Arc<AtomicBool>,
         stuck_after: SignedDuration,
@@ -165,8 +165,8 @@ impl Worker {
         }
     }
 
-    fn send(&self, a: Action) -> bool {
-        self.to_ui.send(a).is_ok()
+    fn send(&self, r: Report) -> bool {
+        self.to_ui.send(r.into()).is_ok()
     }
 
     /// Reads every entry; counts all of them for the header and sends those
@@ -205,13 +205,16 @@ impl Worker {
                 let batch = std::mem::take(&mut rows);
                 let c = std::mem::take(&mut counts);
                 if to_ui
-                    .send(Action::Loaded {
-                        generation,
-                        rows: batch,
-                        counts: c,
-                        first,
-                        done: false,
-                    })
+                    .send(
+                        Report::Loaded {
+                            generation,
+                            rows: batch,
+                            counts: c,
+                            first,
+                            done: false,
+                        }
+                        .into(),
+                    )
                     .is_err()
                 {
                     return Ok(ControlFlow::Break(()));
@@ -247,7 +250,7 @@ impl Worker {
         }
         match result {
             Ok(()) => {
-                self.send(Action::Loaded {
+                self.send(Report::Loaded {
                     generation,
                     rows,
                     counts,
@@ -256,10 +259,10 @@ impl Worker {
                 });
             }
             Err(e) => {
-                self.send(Action::Error(format!("reading the queue: {e}")));
+                self.send(Report::Error(format!("reading the queue: {e}")));
             }
         }
-        self.send(Action::Writer(writer_text(self.queue.path())));
+        self.send(Report::Writer(writer_text(self.queue.path())));
     }
 
     /// Reads a screenful of entries straight away, many at a time, and sends
@@ -308,7 +311,7 @@ impl Worker {
             ids.insert(e.id);
         }
         if !ids.is_empty() {
-            self.send(Action::Loaded {
+            self.send(Report::Loaded {
                 generation,
                 rows,
                 counts,
@@ -332,13 +335,13 @@ impl Worker {
                 body: Vec::new(),
             },
         };
-        self.send(Action::Detail(Arc::new(d)));
+        self.send(Report::Detail(Arc::new(d)));
     }
 
     fn stats(&self) {
         match crate::stats::gather(&self.queue, self.now(), self.stuck_after, 12) {
-            Ok(s) => self.send(Action::Stats(Arc::new(s))),
-            Err(e) => self.send(Action::Error(format!("statistics: {e}"))),
+            Ok(s) => self.send(Report::Stats(Arc::new(s))),
+            Err(e) => self.send(Report::Error(format!("statistics: {e}"))),
         };
     }
 
@@ -357,6 +360,7 @@ impl Worker {
             to_ui: &self.to_ui,
             last_sent: Instant::now(),
             live: false,
+            failure: None,
         };
         let mut ctl = Control {
             dry_run: false,
@@ -365,15 +369,12 @@ impl Worker {
             observer: &mut obs,
         };
         let result = crate::change::entries::apply(&self.queue, req, &mut ctl);
-        let live = obs.live;
+        let (live, failure) = (obs.live, obs.failure);
         let mut summary = match result {
             Ok(report) => {
                 let mut s = format!("{}: {}", verb.name(), report.summary());
                 if let crate::change::End::LogFailed { error, .. } = &report.end {
                     s.push_str(&format!("; {error}"));
-                }
-                if let Some(r) = &report.first_problem {
-                    s.push_str(&format!("; e.g. {r}"));
                 }
                 if report.tally.done > 0
                     && live
@@ -389,16 +390,18 @@ impl Worker {
             summary.push_str(verb.name());
         }
         self.stop.store(false, Ordering::SeqCst);
-        self.send(Action::Finished { summary });
+        self.send(Report::Finished { summary, failure });
     }
 }
 
 /// The change engine's observer in the TUI: the confirmation was the
-/// dialog, progress goes to the screen at most every 50 ms.
+/// dialog, progress goes to the screen at most every 50 ms, and the first
+/// entry left unchanged is kept with its reason for the result line.
 struct Screen<'a> {
-    to_ui: &'a Sender<Action>,
+    to_ui: &'a Sender<Msg>,
     last_sent: Instant,
     live: bool,
+    failure: Option<(EntryId, String)>,
 }
 
 impl Observer for Screen<'_> {
@@ -408,10 +411,18 @@ impl Observer for Screen<'_> {
         }
     }
 
+    fn change(&mut self, c: &Change) {
+        if self.failure.is_none()
+            && let (Subject::Entry(id), Outcome::Failed(r) | Outcome::Skipped(r)) = (&c.subject, &c.outcome)
+        {
+            self.failure = Some((id.clone(), r.clone()));
+        }
+    }
+
     fn progress(&mut self, done: u64, _total: u64) {
         if self.last_sent.elapsed() > Duration::from_millis(50) {
             self.last_sent = Instant::now();
-            let _ = self.to_ui.send(Action::Progress { done });
+            let _ = self.to_ui.send(Report::Progress { done }.into());
         }
     }
 }
