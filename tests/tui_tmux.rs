@@ -508,14 +508,13 @@ fn the_real_tui_fits_80x24_40x12_and_200x50() {
     if no_tmux() {
         return;
     }
-    let tmp = tempfile::tempdir().unwrap();
-    let q = demo_queue(tmp.path(), 300);
-    let queued = links(&q.join("queue"));
-    let held = links(&q.join("hold"));
+    let q = demo_queue(300);
+    let queued = count(&q.path("queue"));
+    let held = count(&q.path("hold"));
     for (w, h) in [(80u16, 24u16), (40, 12), (200, 50)] {
         let cmd = format!(
             "env NO_COLOR=1 TERM=xterm-256color MQCTL_QUEUE='{}' '{}' tui; echo EXITED $?; sleep 60",
-            q.display(),
+            q.root().display(),
             BIN
         );
         let t = Tmux::start(&format!("fit{w}"), w, h, &cmd);

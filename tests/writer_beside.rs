@@ -421,8 +421,8 @@ fn an_entry_the_writer_has_just_moved_back_is_left_until_it_is_done_with_it() {
             seen.reschedule_errors
         );
         assert!(
-            seen.requeued > 10,
-            "{args:?}: the writer kept cycling the entry: {seen:?}"
+            seen.requeued >= 2,
+            "{args:?}: the writer kept cycling the entry while mqctl ran: {seen:?}"
         );
         // mqctl waited for it, then gave up saying why (or found it inflight).
         assert!(
