@@ -63,6 +63,9 @@ pub struct Line<'a> {
     /// The schedule a rewrite replaced, byte for byte (for `undo`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub before: Option<&'a str>,
+    /// The schedule it wrote, byte for byte.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub after: Option<&'a str>,
     pub result: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<&'a str>,
@@ -222,6 +225,7 @@ impl Audit {
                 to: c.to.map(|s| s.dir()),
                 detail: c.detail.as_deref(),
                 before: c.before.as_deref(),
+                after: c.after.as_deref(),
                 result: c.outcome.word(),
                 reason: c.outcome.reason(),
             };

@@ -118,6 +118,9 @@ pub struct Change {
     /// The bytes a rewrite replaced (the old `schedule`), so that the log
     /// can take the change back.
     pub before: Option<String>,
+    /// The bytes it wrote: what `undo` expects to find before it puts
+    /// `before` back (anything else was changed since by someone else).
+    pub after: Option<String>,
     pub outcome: Outcome,
 }
 
@@ -130,6 +133,7 @@ impl Change {
             to: Some(to),
             detail: None,
             before: None,
+            after: None,
             outcome: Outcome::Done,
         }
     }
@@ -142,6 +146,7 @@ impl Change {
             to: None,
             detail: None,
             before: None,
+            after: None,
             outcome: Outcome::Done,
         }
     }
@@ -568,6 +573,7 @@ impl Queue {
         let body = serde_json::to_string(&doc).expect("a JSON map always serialises");
         match write_temp(&dest, "schedule", body.as_bytes(), (meta.uid, meta.gid)) {
             Ok(tmp) => {
+                change.after = Some(body);
                 dirty.data.store(true, Ordering::SeqCst);
                 let home = from;
                 (
@@ -584,6 +590,7 @@ impl Queue {
             Err(Errno::ENOSPC | Errno::EDQUOT) => {
                 change.detail = None;
                 change.before = None;
+                change.after = None;
                 put_back(change, Step::Retry(Retry::NoSpace))
             }
             Err(e) => put_back(
