@@ -17,7 +17,7 @@ use jiff::{SignedDuration, Timestamp};
 use mqctl::queue::address;
 use mqctl::queue::{Contents, Entry, EntryId, Envelope, Headers, Problem, Queue, Schedule, State};
 use mqctl::stats::{DomainRow, Oldest, StateCounts, Stats};
-use mqctl::tui::app::{App, Column, Counts, Detail, Effect, Event, Mode, Report, View, update};
+use mqctl::tui::app::{App, Column, Detail, Effect, Event, Mode, Report, View, update};
 use mqctl::tui::row::RawRow;
 use mqctl::tui::{Headless, render};
 use ratatui::Terminal;
@@ -194,14 +194,6 @@ fn entries() -> &'static [Entry] {
     })
 }
 
-fn counts(es: &[Entry]) -> Counts {
-    let mut c = Counts::default();
-    for e in es {
-        mqctl::tui::worker::count(&mut c, e, now(), SignedDuration::from_hours(1));
-    }
-    c
-}
-
 /// The app after a complete first scan of `entries()`, with `filter` kept
 /// by the selection the filter means.
 fn app(w: u16, h: u16, color: bool, filter: &str) -> App {
@@ -212,19 +204,18 @@ fn app(w: u16, h: u16, color: bool, filter: &str) -> App {
         panic!("{fx:?}")
     };
     let es = entries();
+    // Every entry, each marked with whether the filter keeps it (the
+    // header counts them all).
     let rows: Vec<RawRow> = es
         .iter()
-        .filter(|e| mqctl::tui::worker::keeps(selection, e))
-        .map(RawRow::from_entry)
+        .map(|e| RawRow::from_entry(e, mqctl::tui::worker::keeps(selection, e)))
         .collect();
-    let c = counts(es);
     let generation = a.generation;
     update(
         &mut a,
         Report::Loaded {
             generation,
             rows,
-            counts: c,
             first: true,
             done: true,
         },
@@ -764,8 +755,7 @@ fn while_reading_the_first_rows_show_and_the_header_says_how_far() {
             &mut a,
             Report::Loaded {
                 generation,
-                rows: es.iter().map(RawRow::from_entry).collect(),
-                counts: counts(es),
+                rows: es.iter().map(|e| RawRow::from_entry(e, true)).collect(),
                 first: true,
                 done: false,
             },
