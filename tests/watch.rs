@@ -186,7 +186,7 @@ fn the_selection_filters_what_is_shown() {
     );
     assert!(w.more(Duration::from_millis(300)).is_empty(), "a.example is not shown");
     // --state: into or out of that folder.
-    drop(w.stop(Signal::SIGTERM));
+    assert_eq!(w.stop(Signal::SIGTERM).code(), Some(0));
     let w = Watching::start(&q, &["--state", "cleanup", "--format", "jsonl"]);
     mv(root, &a[0].id, "inflight", "queue");
     mv(root, &b[0].id, "inflight", "cleanup");
