@@ -17,7 +17,7 @@ use jiff::{SignedDuration, Timestamp};
 use mqctl::queue::address;
 use mqctl::queue::{Contents, Entry, EntryId, Envelope, Headers, Problem, Queue, Schedule, State};
 use mqctl::stats::{DomainRow, Oldest, StateCounts, Stats};
-use mqctl::tui::app::{App, Column, Detail, Effect, Event, Mode, Report, View, update};
+use mqctl::tui::app::{App, Column, Detail, Effect, Event, Live, Mode, Report, View, update};
 use mqctl::tui::row::RawRow;
 use mqctl::tui::{Headless, render};
 use ratatui::Terminal;
@@ -331,6 +331,40 @@ fn table_view() {
         update(&mut a, Report::Writer(Some("kannader (pid 4242)".into())));
         press(&mut a, "j ");
         snap("table", &a);
+    }
+}
+
+#[test]
+fn header_with_live_rates_and_without_events() {
+    for (w, h) in SIZES {
+        let mut a = app(w, h, true, "");
+        let rates = mqctl::queue::events::RatesNow {
+            last_minute: [12.0, 340.0, 296.0, 38.0],
+            last_ten: [9.5, 310.0, 280.0, 25.0],
+            full_minute: true,
+        };
+        update(
+            &mut a,
+            Report::Live(Live {
+                watching: true,
+                polling: None,
+                rates,
+            }),
+        );
+        snap("header_rates", &a);
+        let t = text(&buffer(&a, w, h));
+        for n in ["12", "340", "296", "38"] {
+            assert!(t.contains(n), "{n} shown whole at {w}x{h}:\n{t}");
+        }
+        update(
+            &mut a,
+            Report::Live(Live {
+                watching: false,
+                polling: Some("NFS: changes are not announced, the queue is read every 10s".into()),
+                rates: Default::default(),
+            }),
+        );
+        snap("header_polling", &a);
     }
 }
 

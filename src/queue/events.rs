@@ -559,9 +559,11 @@ impl Rates {
                     }
                 }
             }
-            // Per minute over the time watched, at most the window.
-            let minutes = (elapsed.clamp(1, window) as f64) / 60.0;
-            t.map(|n| n as f64 / minutes.max(1.0 / 60.0))
+            // Per minute over the window, or over the time watched when
+            // that is shorter, but never over less than a minute: a burst
+            // in the first seconds is not extrapolated.
+            let minutes = (elapsed.clamp(60, window) as f64) / 60.0;
+            t.map(|n| n as f64 / minutes)
         };
         RatesNow {
             last_minute: sum(60),

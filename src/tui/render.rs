@@ -193,7 +193,7 @@ fn header_lines(app: &App, theme: &Theme, w: usize) -> Vec<Line<'static>> {
         }
     }
     lines.extend(flow_items(items, w));
-    lines.extend(flow_items(rate_items(app, theme), w));
+    lines.extend(flow_items(rate_items(app, theme, w), w));
     lines.push(filter_line(app, theme, w));
     lines
 }
@@ -201,7 +201,7 @@ fn header_lines(app: &App, theme: &Theme, w: usize) -> Vec<Line<'static>> {
 /// Is it draining? Per minute over the last minute and the last ten:
 /// arrivals, sends started, deliveries, requeues (from the watch's events).
 /// On a filesystem without events, why the numbers are not there.
-fn rate_items(app: &App, theme: &Theme) -> Vec<Vec<Span<'static>>> {
+fn rate_items(app: &App, theme: &Theme, w: usize) -> Vec<Vec<Span<'static>>> {
     if let Some(why) = &app.live.polling {
         return vec![vec![Span::styled(
             format!("no live events: {}", escape(why)),
@@ -219,6 +219,14 @@ fn rate_items(app: &App, theme: &Theme) -> Vec<Vec<Span<'static>>> {
             format!("{x:.1}")
         }
     };
+    // A phone gets the last minute only, on one line.
+    if w < NARROW {
+        let n: Vec<String> = r.last_minute.iter().map(|&x| per(x)).collect();
+        return vec![vec![
+            Span::styled("in/sent/done/back /min ", theme.dim()),
+            Span::raw(n.join("/")),
+        ]];
+    }
     let mut items = vec![vec![Span::styled("per min, 1m/10m:", theme.dim())]];
     for (k, label) in ["in", "sent", "done", "back"].into_iter().enumerate() {
         items.push(vec![
@@ -1023,9 +1031,13 @@ fn help(theme: &Theme, f: &mut Frame, scroll: u16) {
         }
     }
     lines.push(Line::raw(""));
-    let note = "Filter: the CLI's selection flags (--state --from --to --domain --due --not-due --older-than …) plus free text";
-    for l in wrap(note, iw) {
-        lines.push(Line::styled(l, theme.dim()));
+    for note in [
+        "Filter: the CLI's selection flags (--state --from --to --domain --due --not-due --older-than …) plus free text",
+        "Per min: entries arrived (in), sends started (sent), delivered (done) and put back after a failed try (back), over the last minute / ten minutes. The table follows every move as it happens; ^r reads the whole queue again.",
+    ] {
+        for l in wrap(note, iw) {
+            lines.push(Line::styled(l, theme.dim()));
+        }
     }
     let need = lines.len() as u16 + 2;
     let h = need.min(full.height);
