@@ -203,10 +203,13 @@ fn header_lines(app: &App, theme: &Theme, w: usize) -> Vec<Line<'static>> {
 /// On a filesystem without events, why the numbers are not there.
 fn rate_items(app: &App, theme: &Theme, w: usize) -> Vec<Vec<Span<'static>>> {
     if let Some(why) = &app.live.polling {
-        return vec![vec![Span::styled(
-            format!("no live events: {}", escape(why)),
-            theme.warn(),
-        )]];
+        // On a phone, the filesystem only ("NFS").
+        let text = if w < NARROW {
+            format!("no live events ({})", escape(why.split(':').next().unwrap_or("")))
+        } else {
+            format!("no live events: {}", escape(why))
+        };
+        return vec![vec![Span::styled(truncate(&text, w).into_owned(), theme.warn())]];
     }
     if !app.live.watching {
         return Vec::new();
