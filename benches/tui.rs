@@ -104,7 +104,10 @@ fn timed_list(root: &Path, args: &[&str]) -> (Duration, Duration) {
     let r = unsafe { libc::wait4(pid.as_raw(), &mut status, 0, &mut ru) };
     assert_eq!(r, pid.as_raw());
     let _ = child.try_wait();
-    assert!(std::process::ExitStatus::from_raw(status).success(), "mqctl {args:?} failed");
+    assert!(
+        std::process::ExitStatus::from_raw(status).success(),
+        "mqctl {args:?} failed"
+    );
     let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
     (t.elapsed(), tv(ru.ru_utime) + tv(ru.ru_stime))
 }
@@ -137,17 +140,17 @@ fn live(root: &Path, app: &mut App, hl: &Headless, term: &mut Terminal<TestBacke
     for (id, _) in ids.iter().take(9) {
         let t = Instant::now();
         mv(id, State::Queued, State::Inflight);
-        assert!(hl.pump_until(app, Duration::from_secs(60), |a| state_of(a, id) == Some(State::Inflight)));
+        assert!(hl.pump_until(app, Duration::from_secs(60), |a| state_of(a, id)
+            == Some(State::Inflight)));
         latencies.push(t.elapsed());
     }
     latencies.sort();
     for (id, _) in ids.iter().take(9) {
         mv(id, State::Inflight, State::Queued);
     }
-    assert!(hl.pump_until(app, Duration::from_secs(60), |a| ids
-        .iter()
-        .take(9)
-        .all(|(id, _)| state_of(a, id) == Some(State::Queued))));
+    assert!(hl.pump_until(app, Duration::from_secs(60), |a| {
+        ids.iter().take(9).all(|(id, _)| state_of(a, id) == Some(State::Queued))
+    }));
     // A thousand moves at once.
     let reads0 = hl.activity().reads.load(Ordering::SeqCst);
     let scans0 = hl.activity().scans.load(Ordering::SeqCst);

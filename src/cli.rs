@@ -83,9 +83,10 @@ printf 'Subject: hi\\r\\n\\r\\nhello\\r\\n' | mqctl enqueue --from '<>' --to pos
     )]
     Enqueue(EnqueueArgs),
 
-    /// Set the next attempt of entries (queued or held).
+    /// Set the next attempt of entries (queued or held), or spread them.
     #[command(after_help = "Examples:\n  mqctl reschedule --domain example.com --at now\n  \
-mqctl reschedule 3f2a --at +2h\n  mqctl reschedule --all --at 2026-11-24T06:00:00Z --dry-run")]
+mqctl reschedule 3f2a --at +2h\n  mqctl reschedule --all --at 2026-11-24T06:00:00Z --dry-run\n  \
+mqctl reschedule --domain example.com --at now --spread 30m --per-domain-rate 20/min")]
     Reschedule(RescheduleArgs),
 
     /// Push the next attempt of entries later.
@@ -384,6 +385,21 @@ pub struct RescheduleArgs {
     /// The next attempt: `now`, RFC 3339, or `+DUR` from now.
     #[arg(long, value_name = "TIME", value_parser = timespec::when, allow_hyphen_values = true)]
     pub at: When,
+    #[command(flatten)]
+    pub pace: PaceArgs,
+}
+
+/// Paced retry: next attempts spread over a window instead of all at once.
+#[derive(Debug, Args, Clone, Copy, Default)]
+pub struct PaceArgs {
+    /// Spread the next attempts evenly from --at over this long, the
+    /// longest waiting first (e.g. 30m), instead of all at the same second.
+    #[arg(long, value_name = "DUR", value_parser = timespec::duration, allow_hyphen_values = true)]
+    pub spread: Option<SignedDuration>,
+    /// And never more than this many attempts a minute to one destination
+    /// domain (e.g. 10/min, 300/h); those over it come after the window.
+    #[arg(long, value_name = "RATE", value_parser = crate::change::spread::rate)]
+    pub per_domain_rate: Option<u32>,
 }
 
 #[derive(Debug, Args)]

@@ -22,6 +22,7 @@
 pub mod entries;
 pub mod purge;
 pub mod repair;
+pub mod spread;
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
