@@ -22,6 +22,7 @@
 pub mod entries;
 pub mod purge;
 pub mod repair;
+pub mod undo;
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -43,6 +44,7 @@ pub enum Verb {
     Recover,
     Purge,
     Repair,
+    Undo,
 }
 
 impl Verb {
@@ -57,6 +59,7 @@ impl Verb {
             Verb::Recover => "recover",
             Verb::Purge => "purge",
             Verb::Repair => "repair",
+            Verb::Undo => "undo",
         }
     }
 
@@ -71,6 +74,7 @@ impl Verb {
             Verb::Recover => "recovered",
             Verb::Purge => "purged",
             Verb::Repair => "repaired",
+            Verb::Undo => "undone",
         }
     }
 
@@ -79,6 +83,7 @@ impl Verb {
         let (verb, noun) = match self {
             Verb::Purge => ("Purge", "items"),
             Verb::Repair => ("Repair", "problems"),
+            Verb::Undo => ("Undo", "changes"),
             v => (capitalised(v.name()), "entries"),
         };
         let noun = if n == 1 { singular(noun) } else { noun };
@@ -103,6 +108,7 @@ fn singular(noun: &'static str) -> &'static str {
         "entries" => "entry",
         "items" => "item",
         "problems" => "problem",
+        "changes" => "change",
         n => n,
     }
 }
