@@ -113,6 +113,17 @@ struct Head {
     result: String,
 }
 
+/// What a result line says of its change.
+#[derive(Deserialize, Default)]
+struct Fields {
+    id: Option<String>,
+    path: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+    before: Option<String>,
+    after: Option<String>,
+}
+
 /// A whole line: a result, or an intent (`ids`, `paths`).
 #[derive(Deserialize)]
 struct Line {
@@ -120,12 +131,8 @@ struct Line {
     run: String,
     #[serde(default)]
     operation: String,
-    id: Option<String>,
-    path: Option<String>,
-    from: Option<String>,
-    to: Option<String>,
-    before: Option<String>,
-    after: Option<String>,
+    #[serde(flatten)]
+    fields: Fields,
     result: String,
     #[serde(default)]
     ids: Vec<String>,
@@ -307,12 +314,7 @@ impl Plan {
 struct Record {
     run: String,
     operation: String,
-    id: Option<String>,
-    path: Option<String>,
-    from: Option<String>,
-    to: Option<String>,
-    before: Option<String>,
-    after: Option<String>,
+    fields: Fields,
     /// An intent without a result: the change may have been made.
     unrecorded: bool,
 }
@@ -345,19 +347,18 @@ pub fn plan(path: &Path, log: &LogRuns, runs: &[RunInfo]) -> Result<Plan> {
                 records.push(Record {
                     run: l.run.clone(),
                     operation: l.operation.clone(),
-                    id: id.cloned(),
-                    path: path.cloned(),
-                    from: None,
-                    to: None,
-                    before: None,
-                    after: None,
+                    fields: Fields {
+                        id: id.cloned(),
+                        path: path.cloned(),
+                        ..Fields::default()
+                    },
                     unrecorded: true,
                 });
                 intents.insert((l.run.clone(), subject), records.len() - 1);
             }
             return;
         }
-        let Some(subject) = l.id.clone().or_else(|| l.path.clone()) else {
+        let Some(subject) = l.fields.id.clone().or_else(|| l.fields.path.clone()) else {
             return;
         };
         resulted.insert((l.run.clone(), subject));
@@ -367,12 +368,7 @@ pub fn plan(path: &Path, log: &LogRuns, runs: &[RunInfo]) -> Result<Plan> {
         records.push(Record {
             run: l.run,
             operation: l.operation,
-            id: l.id,
-            path: l.path,
-            from: l.from,
-            to: l.to,
-            before: l.before,
-            after: l.after,
+            fields: l.fields,
             unrecorded: false,
         });
     })
@@ -392,14 +388,15 @@ pub fn plan(path: &Path, log: &LogRuns, runs: &[RunInfo]) -> Result<Plan> {
         if r.unrecorded && !keep_intents.contains(&k) {
             continue;
         }
-        let subject = r.id.as_deref().or(r.path.as_deref()).unwrap_or_default();
+        let f = &r.fields;
+        let subject = f.id.as_deref().or(f.path.as_deref()).unwrap_or_default();
         let mut verdict = classify(r);
-        if let Some(op) = r.id.as_ref().and_then(|id| blocked.get(id)) {
+        if let Some(op) = f.id.as_ref().and_then(|id| blocked.get(id)) {
             verdict = Err(format!("a later change to it ({op}) cannot be undone"));
         }
         match verdict {
             Ok(item) => {
-                let id = r.id.clone().unwrap_or_default();
+                let id = f.id.clone().unwrap_or_default();
                 let step = step_of.entry(id).or_insert(0);
                 if plan.steps.len() <= *step {
                     plan.steps.push(Vec::new());
@@ -408,7 +405,7 @@ pub fn plan(path: &Path, log: &LogRuns, runs: &[RunInfo]) -> Result<Plan> {
                 *step += 1;
             }
             Err(reason) => {
-                if let Some(id) = &r.id {
+                if let Some(id) = &f.id {
                     blocked.entry(id.clone()).or_insert_with(|| r.operation.clone());
                 }
                 plan.not_undoable.push(NotUndoable {
@@ -431,7 +428,8 @@ fn classify(r: &Record) -> Result<UndoItem, String> {
                 .into(),
         );
     }
-    let Some(id) = &r.id else {
+    let f = &r.fields;
+    let Some(id) = &f.id else {
         return Err(match r.operation.as_str() {
             "remove-temp" => "purge removed this temp file".into(),
             "remove-orphan" => "purge removed this orphan mail (no entry pointed to it)".into(),
@@ -447,7 +445,7 @@ fn classify(r: &Record) -> Result<UndoItem, String> {
         s.as_deref()
             .and_then(|s| State::ALL.into_iter().find(|st| st.dir() == s))
     };
-    let (Some(from), Some(to)) = (state(&r.from), state(&r.to)) else {
+    let (Some(from), Some(to)) = (state(&f.from), state(&f.to)) else {
         return Err("the log does not say which folders it moved between".into());
     };
     let item = |state: State, back_to: State, restore: Option<Arc<Restore>>| UndoItem {
@@ -462,7 +460,7 @@ fn classify(r: &Record) -> Result<UndoItem, String> {
         return Err("it went to cleanup/, whose cleanup removed its files".into());
     }
     if from == to {
-        return match (&r.before, &r.after) {
+        return match (&f.before, &f.after) {
             (Some(before), Some(after)) if matches!(to, State::Queued | State::Held) => {
                 if before.len() as u64 > MAX_JSON_FILE || parse::schedule(before.as_bytes()).is_err() {
                     return Err("the schedule the log recorded is not a valid schedule".into());
@@ -804,4 +802,98 @@ pub fn apply(queue: &Queue, plan: Plan, req: UndoRequest, ctl: &mut Control) -> 
         }
     }
     Ok(undo)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(op: &str, from: &str, to: &str, before: Option<&str>, after: Option<&str>) -> Record {
+        Record {
+            run: "r".into(),
+            operation: op.into(),
+            fields: Fields {
+                id: Some("5566b6f5-19f2-4e01-bafe-291723d1932a".into()),
+                path: None,
+                from: Some(from.into()),
+                to: Some(to.into()),
+                before: before.map(String::from),
+                after: after.map(String::from),
+            },
+            unrecorded: false,
+        }
+    }
+
+    const SCHEDULE: &str = r#"{"at":"2026-11-23T10:00:00Z","last_attempt":null}"#;
+
+    #[test]
+    fn moves_go_back_where_they_came_from() {
+        for (from, to) in [
+            ("queue", "hold"),
+            ("hold", "queue"),
+            ("inflight", "queue"),
+            ("queue", "inflight"),
+        ] {
+            let u = classify(&record("x", from, to, None, None)).unwrap();
+            assert_eq!((u.item.state.dir(), u.back_to.dir()), (to, from));
+            assert!(u.item.restore.is_none());
+        }
+    }
+
+    #[test]
+    fn what_cannot_be_undone_says_why() {
+        let reason = |r: Record| classify(&r).map(|_| ()).unwrap_err();
+        assert!(reason(record("recover", "claimed", "queue", None, None)).contains("a stopped mqctl had left it"));
+        assert!(reason(record("drop", "queue", "cleanup", None, None)).contains("cleanup removed its files"));
+        assert!(reason(record("reschedule", "queue", "queue", Some(SCHEDULE), None)).contains("an older mqctl"));
+        assert!(
+            reason(record(
+                "reschedule",
+                "queue",
+                "queue",
+                Some("{\"at\":1}"),
+                Some(SCHEDULE)
+            ))
+            .contains("not a valid schedule")
+        );
+        assert!(
+            reason(record(
+                "reschedule",
+                "inflight",
+                "inflight",
+                Some(SCHEDULE),
+                Some(SCHEDULE)
+            ))
+            .contains("nothing the log recorded")
+        );
+        let mut bad_id = record("hold", "queue", "hold", None, None);
+        bad_id.fields.id = Some("../x".into());
+        assert!(reason(bad_id).contains("not an entry id"));
+        let mut path = record("remove-orphan", "queue", "hold", None, None);
+        path.fields.id = None;
+        path.fields.path = Some("data/x".into());
+        assert!(reason(path).contains("orphan mail"));
+    }
+
+    #[test]
+    fn a_run_prefix_must_be_unique() {
+        let run = |id: &str| RunInfo {
+            id: id.into(),
+            started: Timestamp::UNIX_EPOCH,
+            operations: vec!["hold".into()],
+            changes: 1,
+        };
+        let log = LogRuns {
+            runs: vec![run("abc1"), run("abc2"), run("b")],
+            unparsed: 0,
+            len: 0,
+        };
+        let name = Path::new("log");
+        let err = choose(&log, &Which::Run("abc".into()), name).unwrap_err().to_string();
+        assert!(err.contains("ambiguous"), "{err}");
+        assert_eq!(choose(&log, &Which::Run("abc2".into()), name).unwrap()[0].id, "abc2");
+        assert_eq!(choose(&log, &Which::Last, name).unwrap()[0].id, "b");
+        assert_eq!(Verb::Undo.question(12), "Undo 12 changes?");
+        assert_eq!(Verb::Undo.question(1), "Undo 1 change?");
+    }
 }
