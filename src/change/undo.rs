@@ -406,7 +406,9 @@ pub fn plan(path: &Path, log: &LogRuns, runs: &[RunInfo]) -> Result<Plan> {
             }
             Err(reason) => {
                 if let Some(id) = &f.id {
-                    blocked.entry(id.clone()).or_insert_with(|| r.operation.clone());
+                    blocked
+                        .entry(id.clone())
+                        .or_insert_with(|| crate::escape::escape(&r.operation).into_owned());
                 }
                 plan.not_undoable.push(NotUndoable {
                     operation: r.operation.clone(),
