@@ -133,6 +133,21 @@ mqctl check --repair --dry-run\n  mqctl check --repair --yes --log /var/log/mqct
     )]
     Check(CheckArgs),
 
+    /// Take back what a logged run changed, newest first.
+    #[command(
+        long_about = "Take back what a run logged with --log changed, newest change first: moves go back \
+(hold, release, recover), a rewritten schedule (reschedule, defer) gets its previous bytes back. \
+An entry changed again since by someone else is left alone and reported; what cannot be undone \
+(a drop whose cleanup removed the files, purge's removals, check --repair's repairs) is listed with \
+its reason. The undo's own changes are appended to the same log (or to --record FILE), so an undo \
+can be undone too.",
+        after_help = "Exit status: 0 everything taken back, 1 something was not (not undoable, changed \
+since, failed), 2 no such run in the log.\n\nExamples:\n  mqctl undo --log /var/log/mqctl.jsonl --dry-run\n  \
+mqctl undo --log /var/log/mqctl.jsonl --run 3f2a91bc --yes\n  \
+mqctl undo --log /var/log/mqctl.jsonl --since 2026-11-23T03:00:00Z"
+    )]
+    Undo(UndoArgs),
+
     /// Print a shell completion script (ids complete from the current queue).
     #[command(after_help = "Examples:\n  source <(mqctl completions bash)\n  \
 mqctl completions zsh > ~/.zfunc/_mqctl\n  mqctl completions fish > ~/.config/fish/completions/mqctl.fish")]
@@ -455,6 +470,31 @@ pub struct PurgeArgs {
     /// Leave temp files and orphan mails younger than this (a writer may be mid-write).
     #[arg(long, default_value = "1h", value_name = "DUR", value_parser = timespec::duration, allow_hyphen_values = true)]
     pub min_age: SignedDuration,
+}
+
+#[derive(Debug, Args)]
+pub struct UndoArgs {
+    /// The log to read: the JSON lines the changing commands write with
+    /// --log FILE. The undo's own changes are appended to it (unless
+    /// --record), so a later undo takes this one back.
+    #[arg(long, value_name = "FILE", value_hint = clap::ValueHint::FilePath)]
+    pub log: PathBuf,
+    /// Undo this run: its id in the log (`run`), or a unique prefix.
+    /// Without --run or --since, the last run in the log.
+    #[arg(long, value_name = "ID", conflicts_with = "since")]
+    pub run: Option<String>,
+    /// Undo every run that started at or after TIME (RFC 3339, `now`, `+DUR`).
+    #[arg(long, value_name = "TIME", value_parser = timespec::when, allow_hyphen_values = true)]
+    pub since: Option<When>,
+    /// Record the undo's own changes in FILE instead of the log it reads.
+    #[arg(long, value_name = "FILE", value_hint = clap::ValueHint::FilePath)]
+    pub record: Option<PathBuf>,
+    /// Print exactly what would be undone, and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Do not ask for confirmation (it is only asked on a terminal).
+    #[arg(long, short)]
+    pub yes: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -23,6 +23,7 @@ pub mod entries;
 pub mod purge;
 pub mod repair;
 pub mod spread;
+pub mod undo;
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -44,6 +45,7 @@ pub enum Verb {
     Recover,
     Purge,
     Repair,
+    Undo,
 }
 
 impl Verb {
@@ -58,6 +60,7 @@ impl Verb {
             Verb::Recover => "recover",
             Verb::Purge => "purge",
             Verb::Repair => "repair",
+            Verb::Undo => "undo",
         }
     }
 
@@ -72,6 +75,7 @@ impl Verb {
             Verb::Recover => "recovered",
             Verb::Purge => "purged",
             Verb::Repair => "repaired",
+            Verb::Undo => "undone",
         }
     }
 
@@ -80,6 +84,7 @@ impl Verb {
         let (verb, noun) = match self {
             Verb::Purge => ("Purge", "items"),
             Verb::Repair => ("Repair", "problems"),
+            Verb::Undo => ("Undo", "changes"),
             v => (capitalised(v.name()), "entries"),
         };
         let noun = if n == 1 { singular(noun) } else { noun };
@@ -104,6 +109,7 @@ fn singular(noun: &'static str) -> &'static str {
         "entries" => "entry",
         "items" => "item",
         "problems" => "problem",
+        "changes" => "change",
         n => n,
     }
 }

@@ -108,6 +108,9 @@ fn live_writer_effect(verb: Verb) -> &'static str {
         Verb::Reschedule | Verb::Defer => {
             "rewritten schedules take effect at the writer's next start; an entry it tries to send in the instant mqctl holds it waits for that start too"
         }
+        Verb::Undo => {
+            "entries put back into queue/ and schedules put back take effect at the writer's next start; entries taken out of queue/ are forgotten when it next tries them"
+        }
         _ => "entries put into queue/ take effect at the writer's next start",
     }
 }
@@ -336,6 +339,12 @@ impl Progress {
 /// Ends a run on the command line: ids that named nothing, a log that
 /// failed, the summary (stderr), and the exit code.
 pub fn finish(ctx: &Context, obs: &mut Cli, report: &Report) -> Result<ExitCode> {
+    finish_with(ctx, obs, report, &report.summary(), report.has_failures())
+}
+
+/// `finish` with a command's own summary, and its own idea of failure
+/// (`undo`: anything not taken back).
+pub fn finish_with(ctx: &Context, obs: &mut Cli, report: &Report, summary: &str, failed: bool) -> Result<ExitCode> {
     obs.flush();
     obs.bar.done();
     for id in &report.missing {
@@ -360,15 +369,15 @@ pub fn finish(ctx: &Context, obs: &mut Cli, report: &Report) -> Result<ExitCode>
         eprintln!("mqctl: interrupted before any change: nothing changed");
         return Ok(ExitCode::Interrupted);
     }
-    if !ctx.quiet || report.has_failures() {
-        eprintln!("{}", report.summary());
+    if !ctx.quiet || failed {
+        eprintln!("{summary}");
     }
     if let Some(e) = obs.error.take() {
         return Err(e);
     }
     Ok(if report.end == End::Interrupted {
         ExitCode::Interrupted
-    } else if report.has_failures() {
+    } else if failed {
         ExitCode::SomeFailed
     } else {
         ExitCode::Success
