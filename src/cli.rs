@@ -163,6 +163,7 @@ mqctl demo /tmp/q && mqctl --queue /tmp/q stats"
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ListFormat {
     Table,
+    Records,
     Json,
     Jsonl,
     Ids,
@@ -196,7 +197,8 @@ pub struct ListArgs {
     #[command(flatten)]
     pub select: SelectArgs,
 
-    /// Output format.
+    /// Output format (records: one field per line, what a table becomes
+    /// when the terminal is too narrow for it).
     #[arg(long, short, value_enum, default_value_t = ListFormat::Table)]
     pub format: ListFormat,
 
@@ -444,6 +446,7 @@ pub struct PurgeArgs {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum CheckFormat {
     Table,
+    Records,
     Json,
 }
 
@@ -462,7 +465,8 @@ pub struct CheckArgs {
     /// (syslog always gets one).
     #[arg(long, value_name = "FILE", requires = "repair", value_hint = clap::ValueHint::FilePath)]
     pub log: Option<PathBuf>,
-    /// Output format.
+    /// Output format (records: one field per line, what the table becomes
+    /// when the terminal is too narrow for a path, problem or repair).
     #[arg(long, short, value_enum, default_value_t = CheckFormat::Table)]
     pub format: CheckFormat,
     /// Temp files, orphans and cleanups younger than this are left alone.
