@@ -10,7 +10,7 @@ use crate::cli::{StatsArgs, StatsFormat};
 use crate::error::Result;
 use crate::exit::ExitCode;
 use crate::output::{self, Column, GAP, Layout, Table, Tone, escape, human_duration, human_size};
-use crate::stats::{Stats, gather};
+use crate::stats::{Stats, gather, merged_age};
 use unicode_width::UnicodeWidthStr;
 
 pub fn run(ctx: &Context, args: &StatsArgs) -> Result<ExitCode> {
@@ -132,27 +132,16 @@ fn write_domains(out: &mut dyn Write, s: &Stats, width: Option<usize>, color: bo
     }
     let grand: u64 = sums.iter().sum();
     let names: Vec<String> = s.domains.iter().map(|d| escape(&d.domain).into_owned()).collect();
-    // Bucket i when it is the last of `cols` shown: it sums the rest.
-    let label = |i: usize, cols: usize| -> String {
-        if i + 1 == cols && cols < n {
-            let lo = s.buckets[i].split('-').next().unwrap_or("").trim_end_matches('m');
-            format!("{lo}m+")
-        } else {
-            s.buckets[i].clone()
-        }
-    };
-    let value =
-        |ages: &[u64], i: usize, cols: usize| -> u64 { if i + 1 == cols { ages[i..].iter().sum() } else { ages[i] } };
     let digits = |v: u64| v.to_string().len();
     let col_w = |i: usize, cols: usize| -> usize {
         let widest = s
             .domains
             .iter()
-            .map(|d| digits(value(&d.ages, i, cols)))
-            .chain([digits(value(&sums, i, cols))])
+            .map(|d| digits(merged_age(&d.ages, i, cols)))
+            .chain([digits(merged_age(&sums, i, cols))])
             .max()
             .unwrap_or(1);
-        label(i, cols).len().max(widest)
+        s.bucket_label(i, cols).len().max(widest)
     };
     let dom_w = names
         .iter()
@@ -171,11 +160,11 @@ fn write_domains(out: &mut dyn Write, s: &Stats, width: Option<usize>, color: bo
         Column::cut("DOMAIN", DOMAIN_READABLE, DOMAIN_READABLE),
         Column::number("TOTAL"),
     ];
-    columns.extend((0..cols).map(|i| Column::number(&label(i, cols))));
+    columns.extend((0..cols).map(|i| Column::number(&s.bucket_label(i, cols))));
     let mut t = Table::new(columns);
     let row = |name: String, total: u64, ages: &[u64]| -> Vec<String> {
         let mut r = vec![name, total.to_string()];
-        r.extend((0..cols).map(|i| value(ages, i, cols).to_string()));
+        r.extend((0..cols).map(|i| merged_age(ages, i, cols).to_string()));
         r
     };
     for (d, name) in s.domains.iter().zip(names) {
