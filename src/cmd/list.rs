@@ -203,8 +203,9 @@ fn write_table(ctx: &Context, out: &mut dyn Write, entries: &[Entry], fields: &[
             .sum();
         let broken = entries.iter().filter(|e| e.is_broken()).count();
         let plural = if entries.len() == 1 { "entry" } else { "entries" };
+        let mail_s = if mails.len() == 1 { "mail" } else { "mails" };
         let mut line = format!(
-            "-- {} {plural}, {} in {} mails",
+            "-- {} {plural}, {} in {} {mail_s}",
             entries.len(),
             output::human_size(bytes),
             mails.len()
