@@ -179,6 +179,7 @@ mqctl demo /tmp/q && mqctl --queue /tmp/q stats"
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ListFormat {
     Table,
+    Records,
     Json,
     Jsonl,
     Ids,
@@ -212,7 +213,8 @@ pub struct ListArgs {
     #[command(flatten)]
     pub select: SelectArgs,
 
-    /// Output format.
+    /// Output format (records: one field per line, what a table becomes
+    /// when the terminal is too narrow for it).
     #[arg(long, short, value_enum, default_value_t = ListFormat::Table)]
     pub format: ListFormat,
 
@@ -500,6 +502,7 @@ pub struct UndoArgs {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum CheckFormat {
     Table,
+    Records,
     Json,
 }
 
@@ -518,7 +521,8 @@ pub struct CheckArgs {
     /// (syslog always gets one).
     #[arg(long, value_name = "FILE", requires = "repair", value_hint = clap::ValueHint::FilePath)]
     pub log: Option<PathBuf>,
-    /// Output format.
+    /// Output format (records: one field per line, what the table becomes
+    /// when the terminal is too narrow for a path, problem or repair).
     #[arg(long, short, value_enum, default_value_t = CheckFormat::Table)]
     pub format: CheckFormat,
     /// Temp files, orphans and cleanups younger than this are left alone.
