@@ -96,14 +96,21 @@ mqctl defer --to '*@example.com' --until 2026-11-24T08:00:00Z")]
 
     /// Move entries to hold/: no writer tries a held entry until released.
     #[command(
-        after_help = "Examples:\n  mqctl hold --domain broken-dns.example\n  mqctl hold 3f2a 91bc\n  \
-mqctl list --from spammer@example.com --format ids | mqctl hold -"
+        after_help = "Each held entry keeps a note in hold-notes/ (mqctl's own folder): why, since when, \
+until when, by whom. `list`, `show`, `stats` and the TUI show it; `release --expired` releases the holds \
+whose --until has passed (the shipped cron job and systemd timer run it).\n\nExamples:\n  \
+mqctl hold --domain broken-dns.example --reason 'DNS broken, ticket 4711' --until +4h\n  mqctl hold 3f2a 91bc\n  \
+mqctl list --from spammer@example.com --format ids | mqctl hold - --reason 'spam run'"
     )]
-    Hold(ChangeCmdArgs),
+    Hold(HoldArgs),
 
-    /// Move held entries back to queue/.
-    #[command(after_help = "Examples:\n  mqctl release --domain broken-dns.example\n  mqctl release --all --dry-run")]
-    Release(ChangeCmdArgs),
+    /// Move held entries back to queue/ (or those whose hold has ended).
+    #[command(
+        after_help = "Examples:\n  mqctl release --domain broken-dns.example\n  mqctl release --all --dry-run\n  \
+mqctl release --expired --yes --log /var/log/mqctl.jsonl   # from cron\n  \
+mqctl release --domain example.com --spread 30m --per-domain-rate 20/min"
+    )]
+    Release(ReleaseArgs),
 
     /// Remove entries the writer's way (to cleanup/, then clean up).
     #[command(after_help = "Examples:\n  mqctl drop --from spammer@example.com --dry-run\n  \
@@ -115,7 +122,8 @@ mqctl drop --subject '*lottery*' --yes\n  mqctl list --format ids --header 'X-Sp
     #[command(
         after_help = "Examples:\n  mqctl recover                  # inflight for at least an hour\n  \
 mqctl recover --stuck-after 3h --yes --log /var/log/mqctl.jsonl\n  \
-mqctl recover --domain example.com --dry-run"
+mqctl recover --domain example.com --dry-run\n  \
+mqctl recover --spread 30m --per-domain-rate 20/min  # and retry them paced"
     )]
     Recover(RecoverArgs),
 
@@ -394,6 +402,35 @@ pub struct ChangeCmdArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct HoldArgs {
+    #[command(flatten)]
+    pub select: SelectArgs,
+    #[command(flatten)]
+    pub change: ChangeArgs,
+    /// Why: shown by list, show, stats and the TUI beside each held entry.
+    #[arg(long, value_name = "TEXT")]
+    pub reason: Option<String>,
+    /// When the hold ends: `release --expired` releases it from then on
+    /// (RFC 3339, or `+DUR` from now).
+    #[arg(long, value_name = "TIME", value_parser = timespec::when, allow_hyphen_values = true)]
+    pub until: Option<When>,
+}
+
+#[derive(Debug, Args)]
+pub struct ReleaseArgs {
+    #[command(flatten)]
+    pub select: SelectArgs,
+    #[command(flatten)]
+    pub change: ChangeArgs,
+    /// Only the holds whose end (`hold --until`) has passed; a selection by
+    /// itself (no --all needed).
+    #[arg(long)]
+    pub expired: bool,
+    #[command(flatten)]
+    pub pace: PaceArgs,
+}
+
+#[derive(Debug, Args)]
 pub struct RescheduleArgs {
     #[command(flatten)]
     pub select: SelectArgs,
@@ -409,8 +446,9 @@ pub struct RescheduleArgs {
 /// Paced retry: next attempts spread over a window instead of all at once.
 #[derive(Debug, Args, Clone, Copy, Default)]
 pub struct PaceArgs {
-    /// Spread the next attempts evenly from --at over this long, the
-    /// longest waiting first (e.g. 30m), instead of all at the same second.
+    /// Spread the next attempts evenly over this long (from --at, or from
+    /// now), the longest waiting first (e.g. 30m), instead of all at the
+    /// same second.
     #[arg(long, value_name = "DUR", value_parser = timespec::duration, allow_hyphen_values = true)]
     pub spread: Option<SignedDuration>,
     /// And never more than this many attempts a minute to one destination
@@ -461,6 +499,8 @@ pub struct RecoverArgs {
     pub force: bool,
     #[command(flatten)]
     pub stuck: StuckArg,
+    #[command(flatten)]
+    pub pace: PaceArgs,
 }
 
 #[derive(Debug, Args)]

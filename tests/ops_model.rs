@@ -233,6 +233,7 @@ fn apply(queue: &Queue, (verb, op): (Verb, EntryOp), batch: &[(State, EntryId)],
         force_inflight: r.force_inflight,
         stuck_after: r.stuck_after,
         now: r.now,
+        hold: None,
     };
     let mut ctl = Control {
         dry_run: r.dry_run,

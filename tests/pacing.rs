@@ -60,15 +60,13 @@ fn spread_puts_every_attempt_in_the_window_evenly_in_the_order_they_waited() {
     assert!(per_minute.iter().all(|&n| n <= 20), "{per_minute:?}");
     assert!(per_minute.iter().all(|&n| n > 0), "{per_minute:?}");
     // The schedule is still the writer's form, last_attempt untouched.
-    let text = std::fs::read_to_string(
-        q.path(format!(
+    let text = std::fs::read_to_string(q.path(format!(
             "{}/schedule",
             q.list_json(&[])[0]["dest"]
                 .as_str()
                 .map(|d| format!("data/{}/{d}", q.list_json(&[])[0]["mail"].as_str().unwrap()))
                 .unwrap()
-        )),
-    )
+        )))
     .unwrap();
     assert!(parse::schedule(text.as_bytes()).is_ok(), "{text}");
     let _ = NOW;

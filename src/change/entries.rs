@@ -5,12 +5,14 @@
 
 use std::collections::HashSet;
 use std::ops::ControlFlow;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use jiff::{SignedDuration, Timestamp};
 
 use super::{Change, Control, Ctx, Report, Step, Subject, Verb, Work};
 use crate::error::Result;
+use crate::queue::holds::HoldNote;
 use crate::queue::ops::{EntryOp, Item, Policy};
 use crate::queue::{EntryId, Queue, State};
 use crate::select::{self, Selection};
@@ -34,6 +36,8 @@ pub struct Request {
     pub force_inflight: bool,
     pub stuck_after: SignedDuration,
     pub now: Timestamp,
+    /// What a hold records (`hold --reason --until`); `None`: when only.
+    pub hold: Option<HoldNote>,
 }
 
 /// `op` on entries, in batches.
@@ -43,6 +47,7 @@ pub struct EntryWork {
     pub force_inflight: bool,
     pub stuck_after: SignedDuration,
     pub now: Timestamp,
+    pub hold: Option<Arc<HoldNote>>,
 }
 
 impl Work for EntryWork {
@@ -67,6 +72,7 @@ impl Work for EntryWork {
             stuck_after: self.stuck_after,
             now: self.now,
             writer_live: ctx.writer_live,
+            hold: self.hold.clone(),
         };
         queue.apply_batch(self.op, batch, &policy, stop)
     }
@@ -190,6 +196,7 @@ pub fn apply(queue: &Queue, req: Request, ctl: &mut Control) -> Result<Report> {
         force_inflight: req.force_inflight,
         stuck_after: req.stuck_after,
         now: req.now,
+        hold: req.hold.map(Arc::new),
     };
     super::run(queue, &work, items, ctl, &mut report);
     Ok(report)

@@ -70,6 +70,7 @@ impl Work for PurgeWork {
             stuck_after: self.stuck_after,
             now: self.now,
             writer_live: ctx.writer_live,
+            hold: None,
         };
         let mut out: Vec<Option<(Change, Step)>> = vec![None; batch.len()];
         // Entries, by the operation each needs.

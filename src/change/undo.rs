@@ -535,6 +535,7 @@ impl Work for UndoWork {
             stuck_after: self.stuck_after,
             now: self.now,
             writer_live: ctx.writer_live,
+            hold: None,
         };
         let mut out: Vec<Option<(Change, Step)>> = vec![None; batch.len()];
         for (k, u) in batch.iter().enumerate() {

@@ -130,6 +130,13 @@ pub struct Cli<'a> {
     /// Changes are printed as they come unless a caller collects them.
     pub print: bool,
     pub collected: Vec<Change>,
+    /// Where each entry changed went, when a caller wants to know (the
+    /// second run of a paced release or recover).
+    pub done: Option<Vec<(crate::queue::EntryId, State)>>,
+    /// The confirmation asks about this verb, not the run's.
+    pub question: Option<Verb>,
+    /// And says this after the question's count.
+    pub question_suffix: Option<String>,
 }
 
 impl<'a> Cli<'a> {
@@ -144,6 +151,9 @@ impl<'a> Cli<'a> {
             bar: Progress::new(ctx.quiet),
             print: true,
             collected: Vec::new(),
+            done: None,
+            question: None,
+            question_suffix: None,
         }
     }
 
@@ -195,7 +205,11 @@ impl Observer for Cli<'_> {
         if self.yes || self.dry_run || count <= 1 || !can_ask() {
             return true;
         }
-        ask(&verb.question(count))
+        let mut q = self.question.unwrap_or(verb).question(count);
+        if let Some(suffix) = &self.question_suffix {
+            q.insert_str(q.len() - 1, suffix);
+        }
+        ask(&q)
     }
 
     fn notice(&mut self, n: &Notice) {
@@ -236,6 +250,9 @@ impl Observer for Cli<'_> {
     }
 
     fn change(&mut self, c: &Change) {
+        if let (Some(done), Outcome::Done, Some(id), Some(to)) = (&mut self.done, &c.outcome, c.id(), c.to) {
+            done.push((id.clone(), to));
+        }
         if !self.print {
             self.collected.push(c.clone());
             return;
@@ -395,12 +412,18 @@ pub struct EntryCommand<'a> {
     pub states: &'static [State],
     pub force_inflight: bool,
     pub stuck_after: jiff::SignedDuration,
+    /// What a hold records.
+    pub hold: Option<crate::queue::holds::HoldNote>,
+    /// Only holds that have ended (`release --expired`), which is a
+    /// selection by itself.
+    pub expired: bool,
 }
 
 /// Runs a change to entries, start to finish.
 pub fn run_entries(ctx: &Context, cmd: EntryCommand) -> Result<ExitCode> {
     let stop = stop_flag();
-    let sel = change_selection(ctx, cmd.select, cmd.change, cmd.states, cmd.stuck_after, false)?;
+    let mut sel = change_selection(ctx, cmd.select, cmd.change, cmd.states, cmd.stuck_after, cmd.expired)?;
+    sel.expired = cmd.expired;
     let (queue, mut audit) = ctx.open_for_change(cmd.change.log.as_deref(), cmd.change.dry_run)?;
     let mut obs = Cli::new(ctx, cmd.verb, cmd.change);
     let req = crate::change::entries::Request {
@@ -410,6 +433,7 @@ pub fn run_entries(ctx: &Context, cmd: EntryCommand) -> Result<ExitCode> {
         force_inflight: cmd.force_inflight,
         stuck_after: cmd.stuck_after,
         now: ctx.now,
+        hold: cmd.hold,
     };
     let mut ctl = crate::change::Control {
         dry_run: cmd.change.dry_run,
@@ -421,33 +445,168 @@ pub fn run_entries(ctx: &Context, cmd: EntryCommand) -> Result<ExitCode> {
     finish(ctx, &mut obs, &report)
 }
 
+/// A paced retry, as `reschedule --spread`, `release --spread` and
+/// `recover --spread` ask for it.
+pub struct Paced<'a> {
+    pub select: &'a SelectArgs,
+    pub change: &'a ChangeArgs,
+    /// The folders a filter-only selection looks in.
+    pub states: &'static [State],
+    /// The selection may be empty (recover's scope is narrow already).
+    pub implicit: bool,
+    /// Only holds that have ended.
+    pub expired: bool,
+    pub start: jiff::Timestamp,
+    pub pace: &'a crate::cli::PaceArgs,
+    pub stuck_after: jiff::SignedDuration,
+    /// A move made with the rewrite, on the entries the other step changed.
+    pub with: Option<WithMove>,
+    /// Which of the entries read to take (recover: only stuck ones).
+    pub keep: &'a dyn Fn(&crate::queue::Queue, &crate::queue::ops::Item) -> bool,
+}
+
+/// The move of a paced `release` or `recover`.
+#[derive(Debug, Clone, Copy)]
+pub struct WithMove {
+    pub verb: Verb,
+    pub op: crate::queue::ops::EntryOp,
+    /// Made before the rewrite (a recovered entry is rewritten in queue/),
+    /// or after it (a held entry is rewritten while still held, then
+    /// released: never all due at once).
+    pub first: bool,
+    pub force_inflight: bool,
+}
+
 /// Runs a paced change: the selected entries get next attempts spread from
 /// `start` over `--spread` (and at most `--per-domain-rate` a minute to one
-/// domain), the longest waiting first.
-#[allow(clippy::too_many_arguments)]
-pub fn run_paced(
-    ctx: &Context,
-    verb: Verb,
-    op: crate::queue::ops::EntryOp,
-    select: &SelectArgs,
-    change: &ChangeArgs,
-    states: &'static [State],
-    start: jiff::Timestamp,
-    pace: &crate::cli::PaceArgs,
-) -> Result<ExitCode> {
+/// domain), the longest waiting first; with a move, as two runs of the
+/// engine under one run id (so `undo --run` takes back both), asked for
+/// once.
+pub fn run_paced(ctx: &Context, p: Paced) -> Result<ExitCode> {
+    use crate::change::entries::{self, Request, Target};
+    use crate::queue::ops::{EntryOp, Reschedule};
     let stop = stop_flag();
-    let stuck_after = crate::cli::StuckArg::default().stuck_after;
-    let sel = change_selection(ctx, select, change, states, stuck_after, false)?;
-    let (queue, mut audit) = ctx.open_for_change(change.log.as_deref(), change.dry_run)?;
-    let mut obs = Cli::new(ctx, verb, change);
-    let mut report = Report::new(verb, change.dry_run);
-    let found = crate::change::entries::collect_waiting(&queue, &sel, stop, &mut obs, &mut report)?;
+    let dry_run = p.change.dry_run;
+    let mut sel = change_selection(
+        ctx,
+        p.select,
+        p.change,
+        p.states,
+        p.stuck_after,
+        p.implicit || p.expired,
+    )?;
+    sel.expired = p.expired;
+    let (queue, mut audit) = ctx.open_for_change(p.change.log.as_deref(), dry_run)?;
+    let verb = p.with.map_or(Verb::Reschedule, |w| w.verb);
+    let mut obs = Cli::new(ctx, verb, p.change);
+    let mut read = Report::new(verb, dry_run);
+    let mut found = entries::collect_waiting(&queue, &sel, stop, &mut obs, &mut read)?;
+    found.retain(|(i, _)| (p.keep)(&queue, i));
     let how = crate::change::spread::Spread {
-        start,
-        window: pace.spread.unwrap_or_default(),
-        per_domain_per_minute: pace.per_domain_rate,
+        start: p.start,
+        window: p.pace.spread.unwrap_or_default(),
+        per_domain_per_minute: p.pace.per_domain_rate,
     };
-    let window_end = start + how.window;
+    let request = |verb: Verb, op: EntryOp, items: Vec<crate::queue::ops::Item>, force: bool| Request {
+        verb,
+        op,
+        target: Target::Items(items),
+        force_inflight: force,
+        stuck_after: p.stuck_after,
+        now: ctx.now,
+        hold: None,
+    };
+    let rewrite = |items| request(Verb::Reschedule, EntryOp::Schedule(Reschedule::PerEntry), items, false);
+    let spread = crate::human::human_duration(how.window.as_secs());
+    let mut run = |obs: &mut Cli, req: Request| {
+        let mut ctl = crate::change::Control {
+            dry_run,
+            stop,
+            audit: &mut audit,
+            observer: obs,
+        };
+        entries::apply(&queue, req, &mut ctl)
+    };
+    let Some(with) = p.with else {
+        let items = paced(ctx, found, how);
+        let mut report = run(&mut obs, rewrite(items))?;
+        report.missing = read.missing;
+        return finish(ctx, &mut obs, &report);
+    };
+    obs.done = Some(Vec::new());
+    let (mut first, second) = if with.first {
+        // Recover, then spread what was recovered (the writer reads queue/
+        // only when it starts: none is tried in between).
+        let items = found.iter().map(|(i, _)| i.clone()).collect();
+        obs.question_suffix = Some(format!(" (their next attempts then spread over {spread})"));
+        let first = run(&mut obs, request(with.verb, with.op, items, with.force_inflight))?;
+        let moved = done_states(&mut obs);
+        let rest: Vec<_> = found
+            .into_iter()
+            .filter_map(|(mut i, w)| {
+                i.state = *moved.get(&i.id)?;
+                Some((i, w))
+            })
+            .collect();
+        obs.yes = true;
+        let second = if first.end != End::Finished || rest.is_empty() {
+            None
+        } else if dry_run {
+            // The entries are not in queue/ yet: say what the rewrite would do.
+            Some(preview_rewrite(&mut obs, paced(ctx, rest, how)))
+        } else {
+            Some(run(&mut obs, rewrite(paced(ctx, rest, how)))?)
+        };
+        (first, second)
+    } else {
+        // Rewrite while held, then release what was rewritten.
+        let items = paced(ctx, found, how);
+        obs.question = Some(with.verb);
+        obs.question_suffix = Some(format!(" (their next attempts spread over {spread})"));
+        let first = run(&mut obs, rewrite(items))?;
+        let moved = done_states(&mut obs);
+        let mut rest: Vec<crate::queue::ops::Item> = moved
+            .into_iter()
+            .map(|(id, state)| crate::queue::ops::Item::new(state, id))
+            .collect();
+        rest.sort_by(|a, b| a.id.cmp(&b.id));
+        obs.yes = true;
+        let second = if first.end != End::Finished || rest.is_empty() {
+            None
+        } else {
+            Some(run(&mut obs, request(with.verb, with.op, rest, with.force_inflight))?)
+        };
+        (first, second)
+    };
+    first.missing = read.missing;
+    let Some(second) = second else {
+        return finish(ctx, &mut obs, &first);
+    };
+    obs.flush();
+    let failed = first.has_failures();
+    if !ctx.quiet || failed {
+        let summary = first.summary();
+        obs.bar.suspend(|| eprintln!("{summary}"));
+    }
+    for id in std::mem::take(&mut first.missing) {
+        eprintln!("mqctl: no entry {}", crate::escape::escape(&id));
+    }
+    let code = finish(ctx, &mut obs, &second)?;
+    Ok(if failed && code == ExitCode::Success {
+        ExitCode::SomeFailed
+    } else {
+        code
+    })
+}
+
+/// Each item's next attempt, with a warning when the per-domain rate needs
+/// longer than the window.
+fn paced(
+    ctx: &Context,
+    found: Vec<(crate::queue::ops::Item, crate::change::spread::Waiting)>,
+    how: crate::change::spread::Spread,
+) -> Vec<crate::queue::ops::Item> {
+    let window_end = how.start + how.window;
     let (items, end) = crate::change::entries::paced(found, how);
     if end > window_end && !ctx.quiet {
         let end = crate::queue::parse::format_timestamp(end);
@@ -460,21 +619,26 @@ pub fn run_paced(
             ));
         }
     }
-    let req = crate::change::entries::Request {
-        verb,
-        op,
-        target: crate::change::entries::Target::Items(items),
-        force_inflight: false,
-        stuck_after,
-        now: ctx.now,
-    };
-    let mut ctl = crate::change::Control {
-        dry_run: change.dry_run,
-        stop,
-        audit: &mut audit,
-        observer: &mut obs,
-    };
-    let mut run = crate::change::entries::apply(&queue, req, &mut ctl)?;
-    run.missing = report.missing;
-    finish(ctx, &mut obs, &run)
+    items
+}
+
+/// Where the entries the last run changed are now.
+fn done_states(obs: &mut Cli) -> std::collections::HashMap<crate::queue::EntryId, State> {
+    obs.done.replace(Vec::new()).unwrap_or_default().into_iter().collect()
+}
+
+/// A dry run's rewrite of entries a dry run did not move: the lines and
+/// the count the rewrite would give.
+fn preview_rewrite(obs: &mut Cli, items: Vec<crate::queue::ops::Item>) -> Report {
+    let mut report = Report::new(Verb::Reschedule, true);
+    report.tally.matched = items.len() as u64;
+    for i in items {
+        let mut c = Change::entry(&i.id, i.state, i.state);
+        c.op = Verb::Reschedule.name();
+        c.detail =
+            i.at.map(|at| format!("at {}", crate::queue::parse::format_timestamp(at)));
+        report.tally.add(&c.outcome);
+        obs.change(&c);
+    }
+    report
 }

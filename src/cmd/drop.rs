@@ -21,6 +21,8 @@ pub fn run(ctx: &Context, args: &DropArgs) -> Result<ExitCode> {
             states: &[State::Queued, State::Held, State::Inflight],
             force_inflight: args.force,
             stuck_after: args.stuck.stuck_after,
+            hold: None,
+            expired: false,
         },
     )
 }

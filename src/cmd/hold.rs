@@ -1,36 +1,106 @@
-//! `mqctl hold` / `mqctl release`: rename entries between queue/ and hold/.
+//! `mqctl hold` / `mqctl release`: rename entries between queue/ and hold/,
+//! with a note of why and until when (`crate::queue::holds`).
 
 use super::Context;
-use super::change::{EntryCommand, run_entries};
+use super::change::{EntryCommand, Paced, WithMove, run_entries, run_paced};
 use crate::change::Verb;
-use crate::cli::ChangeCmdArgs;
-use crate::error::Result;
+use crate::cli::{HoldArgs, ReleaseArgs};
+use crate::error::{Error, Result};
 use crate::exit::ExitCode;
 use crate::queue::State;
+use crate::queue::holds::HoldNote;
 use crate::queue::ops::EntryOp;
 
-pub fn hold(ctx: &Context, args: &ChangeCmdArgs) -> Result<ExitCode> {
+pub fn hold(ctx: &Context, args: &HoldArgs) -> Result<ExitCode> {
+    let until = args
+        .until
+        .map(|w| w.at(ctx.now))
+        .map(|u| u.round(jiff::Unit::Second).unwrap_or(u));
+    if let Some(u) = until
+        && u <= ctx.now
+    {
+        return Err(Error::Usage(format!(
+            "--until {}: that has passed already",
+            crate::queue::parse::format_timestamp(u)
+        )));
+    }
+    let reason = args.reason.as_deref().map(str::trim).filter(|r| !r.is_empty());
+    if reason.is_some_and(|r| r.len() > MAX_REASON) {
+        return Err(Error::Usage(format!("--reason: at most {MAX_REASON} bytes")));
+    }
+    let note = HoldNote {
+        reason: reason.map(str::to_owned),
+        since: ctx.now,
+        until,
+        ..HoldNote::by_current_user(ctx.now)
+    };
     run_entries(
         ctx,
-        command(Verb::Hold, EntryOp::Move(State::Held), &[State::Queued], args),
+        EntryCommand {
+            hold: Some(note),
+            ..command(
+                Verb::Hold,
+                EntryOp::Move(State::Held),
+                &[State::Queued],
+                &args.select,
+                &args.change,
+            )
+        },
     )
 }
 
-pub fn release(ctx: &Context, args: &ChangeCmdArgs) -> Result<ExitCode> {
+/// A reason is a line for a person, not a file.
+const MAX_REASON: usize = 1000;
+
+pub fn release(ctx: &Context, args: &ReleaseArgs) -> Result<ExitCode> {
+    let op = EntryOp::Move(State::Queued);
+    if args.pace.spread.is_some() || args.pace.per_domain_rate.is_some() {
+        return run_paced(
+            ctx,
+            Paced {
+                select: &args.select,
+                change: &args.change,
+                states: &[State::Held],
+                implicit: false,
+                expired: args.expired,
+                start: ctx.now,
+                pace: &args.pace,
+                stuck_after: crate::cli::StuckArg::default().stuck_after,
+                with: Some(WithMove {
+                    verb: Verb::Release,
+                    op,
+                    first: false,
+                    force_inflight: false,
+                }),
+                keep: &|_, _| true,
+            },
+        );
+    }
     run_entries(
         ctx,
-        command(Verb::Release, EntryOp::Move(State::Queued), &[State::Held], args),
+        EntryCommand {
+            expired: args.expired,
+            ..command(Verb::Release, op, &[State::Held], &args.select, &args.change)
+        },
     )
 }
 
-fn command<'a>(verb: Verb, op: EntryOp, states: &'static [State], args: &'a ChangeCmdArgs) -> EntryCommand<'a> {
+fn command<'a>(
+    verb: Verb,
+    op: EntryOp,
+    states: &'static [State],
+    select: &'a crate::cli::SelectArgs,
+    change: &'a crate::cli::ChangeArgs,
+) -> EntryCommand<'a> {
     EntryCommand {
         verb,
         op,
-        select: &args.select,
-        change: &args.change,
+        select,
+        change,
         states,
         force_inflight: false,
         stuck_after: crate::cli::StuckArg::default().stuck_after,
+        hold: None,
+        expired: false,
     }
 }

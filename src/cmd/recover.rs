@@ -5,33 +5,57 @@
 //! (exit 0) when there is nothing to do.
 
 use super::Context;
-use super::change::{Cli, change_selection, finish, stop_flag};
+use super::change::{Cli, Paced, WithMove, change_selection, finish, run_paced, stop_flag};
 use crate::change::entries::{self, Request, Target};
 use crate::change::{Control, Report, Verb};
 use crate::cli::RecoverArgs;
 use crate::error::Result;
 use crate::exit::ExitCode;
-use crate::queue::State;
-use crate::queue::ops::EntryOp;
+use crate::queue::ops::{EntryOp, Item};
+use crate::queue::{Queue, State};
 
 const STATES: &[State] = &[State::Inflight, State::Claimed, State::ClaimedHeld];
 
 pub fn run(ctx: &Context, args: &RecoverArgs) -> Result<ExitCode> {
-    let stop = stop_flag();
     let stuck_after = args.stuck.stuck_after;
+    // Filters choose among the stuck entries only: young inflight entries
+    // are being sent, and this runs from cron every few minutes. An id
+    // names its entry: a young one is reported, not passed over.
+    let by_filter = args.select.ids.is_empty() && !args.force;
+    let keep = |queue: &Queue, i: &Item| {
+        !by_filter
+            || i.state != State::Inflight
+            || queue.inflight_age(&i.id, ctx.now).is_some_and(|age| age >= stuck_after)
+    };
+    if args.pace.spread.is_some() || args.pace.per_domain_rate.is_some() {
+        return run_paced(
+            ctx,
+            Paced {
+                select: &args.select,
+                change: &args.change,
+                states: STATES,
+                implicit: true,
+                expired: false,
+                start: ctx.now,
+                pace: &args.pace,
+                stuck_after,
+                with: Some(WithMove {
+                    verb: Verb::Recover,
+                    op: EntryOp::Recover,
+                    first: true,
+                    force_inflight: args.force,
+                }),
+                keep: &keep,
+            },
+        );
+    }
+    let stop = stop_flag();
     let sel = change_selection(ctx, &args.select, &args.change, STATES, stuck_after, true)?;
     let (queue, mut audit) = ctx.open_for_change(args.change.log.as_deref(), args.change.dry_run)?;
     let mut obs = Cli::new(ctx, Verb::Recover, &args.change);
     let mut report = Report::new(Verb::Recover, args.change.dry_run);
     let mut items = entries::collect(&queue, &sel, stop, &mut obs, &mut report)?;
-    // Filters choose among the stuck entries only: young inflight entries
-    // are being sent, and this runs from cron every few minutes. An id
-    // names its entry: a young one is reported, not passed over.
-    if sel.ids.is_empty() && !args.force {
-        items.retain(|i| {
-            i.state != State::Inflight || queue.inflight_age(&i.id, ctx.now).is_some_and(|age| age >= stuck_after)
-        });
-    }
+    items.retain(|i| keep(&queue, i));
     let req = Request {
         verb: Verb::Recover,
         op: EntryOp::Recover,
@@ -39,6 +63,7 @@ pub fn run(ctx: &Context, args: &RecoverArgs) -> Result<ExitCode> {
         force_inflight: args.force,
         stuck_after,
         now: ctx.now,
+        hold: None,
     };
     let mut ctl = Control {
         dry_run: args.change.dry_run,

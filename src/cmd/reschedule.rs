@@ -16,13 +16,18 @@ pub fn reschedule(ctx: &Context, args: &RescheduleArgs) -> Result<ExitCode> {
     if args.pace.spread.is_some() || args.pace.per_domain_rate.is_some() {
         return super::change::run_paced(
             ctx,
-            Verb::Reschedule,
-            EntryOp::Schedule(Reschedule::PerEntry),
-            &args.select,
-            &args.change,
-            STATES,
-            args.at.at(ctx.now),
-            &args.pace,
+            super::change::Paced {
+                select: &args.select,
+                change: &args.change,
+                states: STATES,
+                implicit: false,
+                expired: false,
+                start: args.at.at(ctx.now),
+                pace: &args.pace,
+                stuck_after: crate::cli::StuckArg::default().stuck_after,
+                with: None,
+                keep: &|_, _| true,
+            },
         );
     }
     let r = Reschedule::SetAt(args.at.at(ctx.now));
@@ -36,6 +41,8 @@ pub fn reschedule(ctx: &Context, args: &RescheduleArgs) -> Result<ExitCode> {
             states: STATES,
             force_inflight: false,
             stuck_after: crate::cli::StuckArg::default().stuck_after,
+            hold: None,
+            expired: false,
         },
     )
 }
@@ -56,6 +63,8 @@ pub fn defer(ctx: &Context, args: &DeferArgs) -> Result<ExitCode> {
             states: STATES,
             force_inflight: false,
             stuck_after: crate::cli::StuckArg::default().stuck_after,
+            hold: None,
+            expired: false,
         },
     )
 }

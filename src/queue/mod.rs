@@ -5,6 +5,7 @@ pub mod address;
 pub mod check;
 pub mod events;
 pub mod headers;
+pub mod holds;
 pub mod live;
 pub mod model;
 pub mod ops;
@@ -44,6 +45,8 @@ pub struct Queue {
     /// Each state folder, once opened (mqctl's own and a missing
     /// cleanup/ are made on first use, from any thread).
     states: [std::sync::OnceLock<Dir>; State::COUNT],
+    /// mqctl's `hold-notes/`, once opened (see `holds`).
+    notes: std::sync::OnceLock<Dir>,
 }
 
 /// The claim lock, held until dropped (see `Queue::claim_lock`).
@@ -127,6 +130,7 @@ impl Queue {
             root_meta,
             data,
             states,
+            notes: std::sync::OnceLock::new(),
         })
     }
 

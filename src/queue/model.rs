@@ -68,6 +68,11 @@ impl State {
     }
 
     /// Where a claimed entry goes back to.
+    /// In `hold/`, or claimed from it.
+    pub fn is_held(self) -> bool {
+        matches!(self, State::Held | State::ClaimedHeld)
+    }
+
     pub fn unclaimed(self) -> Option<State> {
         match self {
             State::Claimed => Some(State::Queued),
@@ -311,6 +316,8 @@ pub struct Entry {
     pub since: Option<Timestamp>,
     pub headers: Option<Box<Headers>>,
     pub problems: Vec<crate::queue::Problem>,
+    /// A held entry's note (why, since when, until when), when read.
+    pub hold: Option<Box<crate::queue::holds::HoldNote>>,
 }
 
 impl Entry {
@@ -325,6 +332,7 @@ impl Entry {
             since: None,
             headers: None,
             problems: Vec::new(),
+            hold: None,
         }
     }
 

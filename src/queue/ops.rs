@@ -18,6 +18,7 @@ use jiff::{SignedDuration, Timestamp};
 use nix::errno::Errno;
 use rayon::prelude::*;
 
+use super::holds::HoldNote;
 use super::sys::{Dir, Kind, Meta, ReadError};
 use super::{EntryId, Link, MAX_JSON_FILE, Queue, State, is_stuck, parse};
 
@@ -236,7 +237,7 @@ pub struct Restore {
 }
 
 /// The rules a batch follows.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Policy {
     pub dry_run: bool,
     /// Inflight entries may be dropped or recovered though not stuck.
@@ -247,6 +248,9 @@ pub struct Policy {
     pub now: Timestamp,
     /// A writer has the queue open: entries it has just moved wait (`FRESH`).
     pub writer_live: bool,
+    /// The note an entry moved into `hold/` gets (why, until when); without
+    /// one it gets a note of when it was held.
+    pub hold: Option<Arc<HoldNote>>,
 }
 
 /// What is left to do for an entry after the first phase of a batch.
@@ -277,6 +281,7 @@ fn errno_text(e: Errno) -> String {
 struct Dirty {
     states: Mutex<HashSet<State>>,
     data: AtomicBool,
+    notes: AtomicBool,
 }
 
 impl Dirty {
@@ -346,6 +351,11 @@ impl Queue {
         }
         if dirty.data.load(Ordering::SeqCst) {
             nix::unistd::syncfs(self.data()).map_err(|e| format!("syncing data/: {}", errno_text(e)))?;
+        }
+        // A note not made durable is a hold without its reason, not a
+        // change lost: it fails nothing.
+        if dirty.notes.load(Ordering::SeqCst) {
+            let _ = self.sync_hold_notes();
         }
         Ok(())
     }
@@ -432,9 +442,40 @@ impl Queue {
         if from == to {
             return ended(change, Step::Final(Outcome::Done), Pending::Cleanup);
         }
+        // Into hold/: the note first, so a held entry never lacks the
+        // reason it was held for; out of it: the note goes after.
+        let noting = to == State::Held && !from.is_held();
+        if noting {
+            let note = policy
+                .hold
+                .as_deref()
+                .cloned()
+                .unwrap_or_else(|| HoldNote::new(policy.now));
+            match self.write_hold_note(id, &note) {
+                Ok(()) => dirty.notes.store(true, Ordering::SeqCst),
+                Err(Errno::ENOSPC | Errno::EDQUOT) => {
+                    return ended(change, Step::Retry(Retry::NoSpace), Pending::None);
+                }
+                Err(e) => {
+                    let failed = Outcome::Failed(format!(
+                        "writing its note in {}/: {}",
+                        super::holds::NOTES,
+                        errno_text(e)
+                    ));
+                    return ended(change, Step::Final(failed), Pending::None);
+                }
+            }
+        }
         let step = self.move_step(from, to, id);
         if step != Step::Final(Outcome::Done) {
+            if noting && !matches!(step, Step::Final(Outcome::Failed(_))) {
+                let _ = self.remove_hold_note(id);
+            }
             return ended(change, step, Pending::None);
+        }
+        if from.is_held() && !to.is_held() {
+            // A note left behind (this failing) is `check`'s to remove.
+            let _ = self.remove_hold_note(id);
         }
         dirty.mark(&[from, to]);
         let pending = if to == State::Cleanup {

@@ -193,6 +193,7 @@ impl SelectArgs {
             broken: self.broken.then_some(true),
             text: None,
             now: Some(now),
+            expired: false,
         })
     }
 }

@@ -93,6 +93,9 @@ pub struct Selection {
     pub text: Option<String>,
     /// The time "due" and ages are measured against.
     pub now: Option<Timestamp>,
+    /// Only held entries whose hold has ended (`release --expired`: the
+    /// note's `until` has passed).
+    pub expired: bool,
 }
 
 impl Default for Selection {
@@ -117,6 +120,7 @@ impl Default for Selection {
             broken: None,
             text: None,
             now: None,
+            expired: false,
         }
     }
 }
@@ -124,7 +128,7 @@ impl Default for Selection {
 impl Selection {
     /// True when any filter (not ids) is set.
     pub fn has_filters(&self) -> bool {
-        !self.states.is_empty() || self.needs_files() || self.broken.is_some()
+        !self.states.is_empty() || self.needs_files() || self.broken.is_some() || self.expired
     }
 
     /// True when neither ids nor filters narrow anything.
@@ -172,6 +176,11 @@ impl Selection {
 
     fn now(&self) -> Timestamp {
         self.now.unwrap_or_else(Timestamp::now)
+    }
+
+    /// The filters on a held entry's note (read after the scan's).
+    fn matches_note(&self, e: &Entry) -> bool {
+        !self.expired || e.hold.as_ref().is_some_and(|n| n.expired(self.now()))
     }
 
     fn matches_files(&self, e: &Entry) -> bool {
@@ -389,6 +398,18 @@ pub fn for_each(
     if sel.read_no_ids {
         return Ok(Vec::new());
     }
+    // A held entry's note is mqctl's, not the writer's: read beside the
+    // entry, for what shows entries and for the filters on it.
+    let notes = want.files || sel.expired;
+    let sink = &mut |mut e: Entry| {
+        if notes {
+            queue.add_hold_note(&mut e);
+        }
+        if !sel.matches_note(&e) {
+            return Ok(std::ops::ControlFlow::Continue(()));
+        }
+        sink(e)
+    };
     if sel.ids.is_empty() {
         queue.scan(&states, want, sel, sink)?;
         return Ok(Vec::new());

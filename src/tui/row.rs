@@ -505,7 +505,7 @@ mod tests {
 
     #[test]
     fn interner_shares_strings() {
-        let mut i = Interner::default();
+        let mut i = Interner::indexing();
         let a = i.intern("x@example.com");
         let b = i.intern("x@example.com");
         assert_eq!(a, b);
@@ -516,5 +516,9 @@ mod tests {
         assert_eq!(i.get(c), "other");
         assert_eq!(i.get(a), "x@example.com");
         assert_eq!(i.len(), 2);
+        // Settled, it stores what comes (the compaction shares it again).
+        i.settle();
+        assert_ne!(i.intern("other"), c);
+        assert_eq!(i.len(), 3);
     }
 }

@@ -456,6 +456,7 @@ impl Worker {
             // Drop and recover take inflight entries only once they are stuck.
             stuck_after: self.stuck_after,
             now: self.now(),
+            hold: Some(crate::queue::holds::HoldNote::by_current_user(self.now())),
         };
         let mut obs = Screen {
             to_ui: &self.to_ui,

@@ -19,7 +19,7 @@ pub(crate) use find::lenient_link;
 pub use quarantine::Quarantine;
 
 /// The folders a queue root may hold.
-pub const KNOWN_ROOT: [&str; 8] = [
+pub const KNOWN_ROOT: [&str; 9] = [
     "data",
     "queue",
     "inflight",
@@ -28,6 +28,7 @@ pub const KNOWN_ROOT: [&str; 8] = [
     "claimed",
     "claimed-held",
     "quarantine",
+    crate::queue::holds::NOTES,
 ];
 
 /// A path relative to the queue root, as raw name components.
