@@ -767,3 +767,53 @@ fn import_of_a_file_reads_it_like_stdin() {
     );
     assert_eq!(listed(&dst), listed(&src));
 }
+
+/// Gives the tmpfs at `path` a new size.
+fn resize(path: &std::path::Path, size: &str) {
+    let c = |s: &str| std::ffi::CString::new(s).unwrap();
+    let (target, opts) = (c(path.to_str().unwrap()), c(&format!("size={size}")));
+    // SAFETY: plain C strings that outlive the call.
+    let r = unsafe {
+        libc::mount(
+            c"tmpfs".as_ptr(),
+            target.as_ptr(),
+            c"tmpfs".as_ptr(),
+            libc::MS_REMOUNT,
+            opts.as_ptr() as *const libc::c_void,
+        )
+    };
+    assert_eq!(r, 0, "remount: {}", std::io::Error::last_os_error());
+}
+
+#[test]
+fn a_full_disk_stops_the_import_at_whole_entries_and_a_rerun_finishes_it() {
+    let mnt_dir = tempfile::Builder::new().prefix("mqctl-archive-mnt-").tempdir().unwrap();
+    let mnt = match Tmpfs::mount(mnt_dir.path(), "1m") {
+        Ok(m) => m,
+        Err(why) => {
+            eprintln!("skipped: a full disk needs a tmpfs of its own ({why})");
+            return;
+        }
+    };
+    let src = TestQueue::new();
+    for k in 0..12 {
+        let body = format!("Subject: big {k}\r\n\r\n{}\r\n", "y".repeat(200 * 1024));
+        let to = [format!("r{k}@x.example"), format!("s{k}@x.example")];
+        src.enqueue(&[&to[0], &to[1]]).body(body.as_bytes()).create();
+    }
+    let archive = export(&src, &["--all"]);
+    let dst = TestQueue::new_at(mnt.path.join("q"));
+    let r = import(&dst, &archive, &[]).expect(1);
+    assert!(r.stderr.contains("the disk is full"), "{r:?}");
+    let first = dst.list_count(&[]);
+    assert!(first > 0 && first < 24, "{first} imported: {r:?}");
+    dst.expect_clean();
+    nothing_half_written(&dst);
+
+    resize(&mnt.path, "16m");
+    let r = import(&dst, &archive, &[]).success();
+    let want = format!("{} imported, {first} already there, 0 failed", 24 - first);
+    assert!(r.stderr.contains(&want), "{r:?}");
+    assert_eq!(listed(&dst), listed(&src));
+    dst.expect_clean();
+}

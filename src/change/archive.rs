@@ -238,8 +238,11 @@ pub fn import(queue: &Queue, input: impl std::io::Read, ctl: &mut Control) -> (R
                 rcpt: Arc::new(r),
             })
             .collect();
+        let full = report.tally.no_space;
         super::run(queue, &work, items, ctl, &mut report);
-        if report.end == End::Finished {
+        // A full disk ends the run (the engine said so once), as it would
+        // had every item been known at the start.
+        if report.end == End::Finished && report.tally.no_space == full {
             std::ops::ControlFlow::Continue(())
         } else {
             std::ops::ControlFlow::Break(())
