@@ -817,3 +817,51 @@ fn a_full_disk_stops_the_import_at_whole_entries_and_a_rerun_finishes_it() {
     assert_eq!(listed(&dst), listed(&src));
     dst.expect_clean();
 }
+
+#[test]
+fn export_hold_puts_back_what_it_held_but_could_not_export() {
+    let src = TestQueue::new();
+    let small = src.mail(&["small@x.example"]);
+    // A message over the bound of an archive member (sparse: no disk used).
+    let big = src.mail(&["big@x.example"]);
+    src.replace_with_sparse(
+        format!("{}/contents", big.mail_dir()),
+        b"Subject: big\r\n\r\n",
+        300 << 20,
+    );
+    let r = src.mqctl(["export", "--all", "--hold"]).run();
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(r.stderr.contains("over the 256 MiB"), "{r:?}");
+    assert!(
+        r.stderr
+            .contains("1 entry was held for the archive but not in it: put back into queue/"),
+        "{r:?}"
+    );
+    assert!(r.stderr.contains("1 exported (1 mail), 0 vanished, 1 failed"), "{r:?}");
+    assert_eq!(src.list_ids(&["--state", "hold"]), vec![small.id().to_string()]);
+    assert_eq!(src.list_ids(&["--state", "queue"]), vec![big.id().to_string()]);
+    let dst = TestQueue::new();
+    import(&dst, &r.stdout, &[]).success();
+    assert_eq!(dst.list_ids(&[]), vec![small.id().to_string()]);
+}
+
+#[test]
+fn a_closed_pipe_fails_the_export_and_keeps_what_it_held() {
+    let src = built(40, 2);
+    let r = src
+        .shell(r#""$MQCTL_BIN" export --all --hold 2>err | head -c 1000 >/dev/null; echo "${PIPESTATUS[0]}"; cat err"#)
+        .run()
+        .success();
+    let (code, err) = r.out().split_once('\n').unwrap();
+    assert_eq!(code, "1", "{r:?}");
+    assert!(
+        err.contains("the archive could not be written") && err.contains("stay in hold/"),
+        "{r:?}"
+    );
+    // Whatever may have reached the reader stays held; nothing is lost.
+    assert_eq!(
+        src.list_count(&["--state", "hold"]) + src.list_count(&["--state", "queue"]),
+        80
+    );
+    assert!(src.list_count(&["--state", "hold"]) > 0);
+}

@@ -296,21 +296,26 @@ pub struct Exported {
     pub not_exported: Vec<(EntryId, Outcome)>,
     /// The hold's report, with `hold`.
     pub hold: Option<Report>,
-    /// How many entries this run held (with `hold`): when the archive is
-    /// not whole they stay in `hold/`.
+    /// How many entries this run held for the archive (with `hold`): when
+    /// it is not whole they stay in `hold/`.
     pub held: u64,
+    /// Entries the hold took that are not in the archive (unreadable,
+    /// vanished, not reached) are put back into `queue/`: its report.
+    pub released: Option<Report>,
     pub end: ExportEnd,
 }
 
-/// Counts the changes the hold made, and passes everything on.
+/// Records the entries a change did, and passes everything on (but the
+/// question, when `ask` is false).
 struct Recording<'o> {
     inner: &'o mut dyn Observer,
     held: HashSet<EntryId>,
+    ask: bool,
 }
 
 impl Observer for Recording<'_> {
     fn confirm(&mut self, verb: Verb, count: usize) -> bool {
-        self.inner.confirm(verb, count)
+        !self.ask || self.inner.confirm(verb, count)
     }
     fn notice(&mut self, n: &Notice) {
         self.inner.notice(n)
@@ -362,6 +367,7 @@ pub fn export(queue: &Queue, req: ExportRequest, ctl: &mut Control, out: Option<
         not_exported: Vec::new(),
         hold: None,
         held: 0,
+        released: None,
         end: ExportEnd::Finished,
     };
     let sel = &req.selection;
@@ -414,6 +420,7 @@ pub fn export(queue: &Queue, req: ExportRequest, ctl: &mut Control, out: Option<
     }
     // Take the queued ones away from the writer first.
     let mut chosen: Vec<Chosen> = Vec::with_capacity(found.len());
+    let mut held_by_run: HashSet<EntryId> = HashSet::new();
     if req.hold {
         let queued: Vec<Item> = found
             .iter()
@@ -423,6 +430,7 @@ pub fn export(queue: &Queue, req: ExportRequest, ctl: &mut Control, out: Option<
         let mut rec = Recording {
             inner: &mut *ctl.observer,
             held: HashSet::new(),
+            ask: true,
         };
         let hold = {
             let mut hold_ctl = Control {
@@ -446,11 +454,15 @@ pub fn export(queue: &Queue, req: ExportRequest, ctl: &mut Control, out: Option<
         };
         let held = rec.held;
         ex.held = if ctl.dry_run { 0 } else { held.len() as u64 };
+        if !ctl.dry_run {
+            held_by_run.clone_from(&held);
+        }
         let stopped = hold.end != End::Finished;
         ex.hold = Some(hold);
         if stopped {
+            // Nothing is exported (what it held is put back below).
             ex.end = ExportEnd::HoldStopped;
-            return Ok(ex);
+            found.clear();
         }
         for (state, id, link) in found {
             match state {
@@ -480,9 +492,14 @@ pub fn export(queue: &Queue, req: ExportRequest, ctl: &mut Control, out: Option<
     }
     // One mail at a time, in a stable order.
     chosen.sort_by(|a, b| (a.link.mail, a.link.dest, &a.id).cmp(&(b.link.mail, b.link.dest, &b.id)));
-    let mut writer = out.map(archive::Writer::new);
+    let mut writer = match ex.end {
+        ExportEnd::HoldStopped => None,
+        _ => out.map(archive::Writer::new),
+    };
     let mut buf = Vec::new();
     let mut at = 0;
+    // What may be in the archive (given to the writer, even if writing it failed).
+    let mut in_archive: HashSet<EntryId> = HashSet::new();
     while at < chosen.len() {
         if stop.load(Ordering::SeqCst) {
             ex.end = ExportEnd::Interrupted;
@@ -530,6 +547,7 @@ pub fn export(queue: &Queue, req: ExportRequest, ctl: &mut Control, out: Option<
         };
         ex.mails += 1;
         ex.tally.done += whole.len() as u64;
+        in_archive.extend(whole.iter().map(|(c, _)| c.id.clone()));
         if let Some(w) = &mut writer {
             let written = w.contents(mail, &buf, meta).and_then(|()| {
                 whole
@@ -538,7 +556,8 @@ pub fn export(queue: &Queue, req: ExportRequest, ctl: &mut Control, out: Option<
             });
             if let Err(e) = written {
                 ex.end = ExportEnd::WriteFailed(e);
-                return Ok(ex);
+                writer = None;
+                break;
             }
         }
     }
@@ -550,6 +569,38 @@ pub fn export(queue: &Queue, req: ExportRequest, ctl: &mut Control, out: Option<
         if let Err(e) = closed.and_then(|out| out.flush()) {
             ex.end = ExportEnd::WriteFailed(e);
         }
+    }
+    // Held for the archive and not in it: put back, so that only what was
+    // exported stays held (a later `drop --state hold` drops only that).
+    // Done even after Ctrl-C: it takes back this run's own work.
+    let back: Vec<Item> = held_by_run
+        .iter()
+        .filter(|id| !in_archive.contains(*id))
+        .map(|id| Item::new(State::Held, id.clone()))
+        .collect();
+    ex.held = held_by_run.len() as u64 - back.len() as u64;
+    if !back.is_empty() {
+        let unstoppable = AtomicBool::new(false);
+        let mut rec = Recording {
+            inner: &mut *ctl.observer,
+            held: HashSet::new(),
+            ask: false,
+        };
+        let mut back_ctl = Control {
+            dry_run: false,
+            stop: &unstoppable,
+            audit: &mut *ctl.audit,
+            observer: &mut rec,
+        };
+        let release = super::entries::Request {
+            verb: Verb::Release,
+            op: EntryOp::Move(State::Queued),
+            target: super::entries::Target::Items(back),
+            force_inflight: false,
+            stuck_after: jiff::SignedDuration::from_hours(1),
+            now: req.now,
+        };
+        ex.released = Some(super::entries::apply(queue, release, &mut back_ctl)?);
     }
     Ok(ex)
 }

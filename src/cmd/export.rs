@@ -112,6 +112,7 @@ pub fn run(ctx: &Context, args: &ExportArgs) -> Result<ExitCode> {
             if let Some(p) = &args.output {
                 let _ = std::fs::remove_file(p);
             }
+            code = worst(code, put_back(ctx, &mut obs.cli, &ex)?);
             return Ok(worst(code, ExitCode::SomeFailed));
         }
         _ => out.map_or(Ok(()), |w| {
@@ -121,6 +122,7 @@ pub fn run(ctx: &Context, args: &ExportArgs) -> Result<ExitCode> {
         }),
     };
     report(ctx, &ex, dry_run);
+    code = worst(code, put_back(ctx, &mut obs.cli, &ex)?);
     let held_note = || {
         if ex.held > 0 {
             eprintln!(
@@ -145,6 +147,19 @@ pub fn run(ctx: &Context, args: &ExportArgs) -> Result<ExitCode> {
         _ if ex.tally.failed > 0 || !ex.missing.is_empty() => Ok(worst(code, ExitCode::SomeFailed)),
         _ => Ok(code),
     }
+}
+
+/// Says what the run put back into queue/ (held for the archive, not in it).
+fn put_back(ctx: &Context, cli: &mut Cli, ex: &Exported) -> Result<ExitCode> {
+    let Some(rel) = &ex.released else {
+        return Ok(ExitCode::Success);
+    };
+    let n = rel.tally.matched;
+    eprintln!(
+        "mqctl: {n} {} held for the archive but not in it: put back into queue/",
+        if n == 1 { "entry was" } else { "entries were" }
+    );
+    finish(ctx, cli, rel)
 }
 
 /// The more serious of two exit codes (an interruption above a failure).
@@ -176,20 +191,6 @@ fn report(ctx: &Context, ex: &Exported, dry_run: bool) {
 
 /// `12 exported (5 mails), 0 vanished, 0 failed`.
 pub fn summary(ex: &Exported, dry_run: bool) -> String {
-    let t = &ex.tally;
-    let mails = format!("{} {}", ex.mails, if ex.mails == 1 { "mail" } else { "mails" });
-    let mut s = if dry_run {
-        format!("dry run, nothing written: {} would be exported ({mails})", t.done)
-    } else {
-        format!("{} exported ({mails})", t.done)
-    };
-    s.push_str(&format!(", {} vanished", t.vanished));
-    if t.vanished > 0 {
-        s.push_str(" (moved by another process)");
-    }
-    if t.skipped > 0 {
-        s.push_str(&format!(", {} skipped", t.skipped));
-    }
-    s.push_str(&format!(", {} failed", t.failed));
-    s
+    let mails = if ex.mails == 1 { "mail" } else { "mails" };
+    ex.tally.summary(&format!("exported ({} {mails})", ex.mails), dry_run)
 }
