@@ -390,7 +390,8 @@ fn a_corrupt_header_stops_the_import_there() {
     archive[files[8].header_at + 10] ^= 0x01;
     let dst = TestQueue::new();
     let r = import(&dst, &archive, &[]).expect(1);
-    assert!(r.stderr.contains("corrupt") && r.stderr.contains("checksum"), "{r:?}");
+    let at = format!("corrupt: the header at byte {}", files[8].header_at);
+    assert!(r.stderr.contains(&at) && r.stderr.contains("checksum"), "{r:?}");
     let mut first = ids[..2].to_vec();
     first.sort();
     assert_eq!(dst.list_ids(&[]), first);
@@ -864,4 +865,43 @@ fn a_closed_pipe_fails_the_export_and_keeps_what_it_held() {
         80
     );
     assert!(src.list_count(&["--state", "hold"]) > 0);
+}
+
+#[test]
+fn import_of_a_file_on_a_terminal_asks_once_for_the_whole_archive() {
+    use std::io::{Read, Write};
+    let src = built(3, 2);
+    let file = src.tmp().join("q.tar");
+    src.run(["export", "--all", "-o", file.to_str().unwrap()]).success();
+    for (answer, imported) in [("n\n", 0), ("y\n", 6)] {
+        let dst = TestQueue::new();
+        let pty = nix::pty::openpty(None, None).unwrap();
+        let err = pty.slave.try_clone().unwrap();
+        let mut cmd = dst.mqctl(["import", file.to_str().unwrap()]).command();
+        cmd.stdin(std::process::Stdio::from(pty.slave))
+            .stderr(std::process::Stdio::from(err))
+            .stdout(std::process::Stdio::piped());
+        let mut master = std::fs::File::from(pty.master);
+        master.write_all(answer.as_bytes()).unwrap();
+        let child = cmd.spawn().unwrap();
+        drop(cmd);
+        let mut reader = master.try_clone().unwrap();
+        let screen = std::thread::spawn(move || {
+            let mut all = Vec::new();
+            let mut buf = [0u8; 4096];
+            // EIO once the last slave is closed.
+            while let Ok(n) = reader.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                all.extend_from_slice(&buf[..n]);
+            }
+            String::from_utf8_lossy(&all).into_owned()
+        });
+        let out = child.wait_with_output().unwrap();
+        let screen = screen.join().unwrap();
+        assert_eq!(screen.matches("Import 6 entries? [y/N]").count(), 1, "{screen}");
+        assert_eq!(dst.list_count(&[]), imported, "{screen}");
+        assert_eq!(out.status.code(), Some(if imported == 0 { 1 } else { 0 }), "{screen}");
+    }
 }

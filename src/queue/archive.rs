@@ -288,7 +288,8 @@ fn name(path: &[u8]) -> Option<Name> {
 }
 
 /// Counts what the tar reader takes from the stream, and whether it met
-/// the end: an error after the end is a cut, any other is corruption.
+/// the end or a read error: an error after the end is a cut, after a read
+/// error that error, any other is corruption.
 struct Tracked<R> {
     inner: R,
     at: Rc<Track>,
@@ -298,11 +299,16 @@ struct Tracked<R> {
 struct Track {
     pos: Cell<u64>,
     eof: Cell<bool>,
+    failed: Cell<bool>,
 }
 
 impl<R: Read> Read for Tracked<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
+        let n = self.inner.read(buf).inspect_err(|e| {
+            if e.kind() != io::ErrorKind::Interrupted {
+                self.at.failed.set(true);
+            }
+        })?;
         if n == 0 && !buf.is_empty() {
             self.at.eof.set(true);
         }
@@ -359,12 +365,15 @@ pub fn read(
         sink,
     };
     let failure = |e: io::Error, track: &Track, after: &str| {
-        if track.eof.get() {
+        if track.failed.get() {
+            format!("the archive cannot be read {after}: {e}")
+        } else if track.eof.get() {
             format!("the archive ends early: {after} ({e})")
         } else {
+            // The tar reader fails on a header it has just read whole.
             format!(
-                "the archive is corrupt at byte {}: {e}; nothing after it is read",
-                track.pos.get()
+                "the archive is corrupt: the header at byte {}: {e}; nothing after it is read",
+                track.pos.get().saturating_sub(512)
             )
         }
     };
