@@ -849,10 +849,12 @@ fn export_hold_puts_back_what_it_held_but_could_not_export() {
 #[test]
 fn a_closed_pipe_fails_the_export_and_keeps_what_it_held() {
     let src = built(40, 2);
-    let r = src
-        .shell(r#""$MQCTL_BIN" export --all --hold 2>err | head -c 1000 >/dev/null; echo "${PIPESTATUS[0]}"; cat err"#)
-        .run()
-        .success();
+    let err = src.tmp().join("err");
+    let script = format!(
+        r#""$MQCTL_BIN" export --all --hold 2>{0} | head -c 1000 >/dev/null; echo "${{PIPESTATUS[0]}}"; cat {0}"#,
+        err.display()
+    );
+    let r = src.shell(&script).run().success();
     let (code, err) = r.out().split_once('\n').unwrap();
     assert_eq!(code, "1", "{r:?}");
     assert!(
