@@ -118,9 +118,10 @@ mqctl import --yes --log /var/log/mqctl.jsonl queue.tar"
     )]
     Import(ImportArgs),
 
-    /// Set the next attempt of entries (queued or held).
+    /// Set the next attempt of entries (queued or held), or spread them.
     #[command(after_help = "Examples:\n  mqctl reschedule --domain example.com --at now\n  \
-mqctl reschedule 3f2a --at +2h\n  mqctl reschedule --all --at 2026-11-24T06:00:00Z --dry-run")]
+mqctl reschedule 3f2a --at +2h\n  mqctl reschedule --all --at 2026-11-24T06:00:00Z --dry-run\n  \
+mqctl reschedule --domain example.com --at now --spread 30m --per-domain-rate 20/min")]
     Reschedule(RescheduleArgs),
 
     /// Push the next attempt of entries later.
@@ -167,6 +168,21 @@ mqctl check --repair --dry-run\n  mqctl check --repair --yes --log /var/log/mqct
     )]
     Check(CheckArgs),
 
+    /// Take back what a logged run changed, newest first.
+    #[command(
+        long_about = "Take back what a run logged with --log changed, newest change first: moves go back \
+(hold, release, recover), a rewritten schedule (reschedule, defer) gets its previous bytes back. \
+An entry changed again since by someone else is left alone and reported; what cannot be undone \
+(a drop whose cleanup removed the files, purge's removals, check --repair's repairs) is listed with \
+its reason. The undo's own changes are appended to the same log (or to --record FILE), so an undo \
+can be undone too.",
+        after_help = "Exit status: 0 everything taken back, 1 something was not (not undoable, changed \
+since, failed), 2 no such run in the log.\n\nExamples:\n  mqctl undo --log /var/log/mqctl.jsonl --dry-run\n  \
+mqctl undo --log /var/log/mqctl.jsonl --run 3f2a91bc --yes\n  \
+mqctl undo --log /var/log/mqctl.jsonl --since 2026-11-23T03:00:00Z"
+    )]
+    Undo(UndoArgs),
+
     /// Print a shell completion script (ids complete from the current queue).
     #[command(after_help = "Examples:\n  source <(mqctl completions bash)\n  \
 mqctl completions zsh > ~/.zfunc/_mqctl\n  mqctl completions fish > ~/.config/fish/completions/mqctl.fish")]
@@ -198,6 +214,7 @@ mqctl demo /tmp/q && mqctl --queue /tmp/q stats"
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ListFormat {
     Table,
+    Records,
     Json,
     Jsonl,
     Ids,
@@ -231,7 +248,8 @@ pub struct ListArgs {
     #[command(flatten)]
     pub select: SelectArgs,
 
-    /// Output format.
+    /// Output format (records: one field per line, what a table becomes
+    /// when the terminal is too narrow for it).
     #[arg(long, short, value_enum, default_value_t = ListFormat::Table)]
     pub format: ListFormat,
 
@@ -456,6 +474,21 @@ pub struct RescheduleArgs {
     /// The next attempt: `now`, RFC 3339, or `+DUR` from now.
     #[arg(long, value_name = "TIME", value_parser = timespec::when, allow_hyphen_values = true)]
     pub at: When,
+    #[command(flatten)]
+    pub pace: PaceArgs,
+}
+
+/// Paced retry: next attempts spread over a window instead of all at once.
+#[derive(Debug, Args, Clone, Copy, Default)]
+pub struct PaceArgs {
+    /// Spread the next attempts evenly from --at over this long, the
+    /// longest waiting first (e.g. 30m), instead of all at the same second.
+    #[arg(long, value_name = "DUR", value_parser = timespec::duration, allow_hyphen_values = true)]
+    pub spread: Option<SignedDuration>,
+    /// And never more than this many attempts a minute to one destination
+    /// domain (e.g. 10/min, 300/h); those over it come after the window.
+    #[arg(long, value_name = "RATE", value_parser = crate::change::spread::rate)]
+    pub per_domain_rate: Option<u32>,
 }
 
 #[derive(Debug, Args)]
@@ -513,9 +546,35 @@ pub struct PurgeArgs {
     pub min_age: SignedDuration,
 }
 
+#[derive(Debug, Args)]
+pub struct UndoArgs {
+    /// The log to read: the JSON lines the changing commands write with
+    /// --log FILE. The undo's own changes are appended to it (unless
+    /// --record), so a later undo takes this one back.
+    #[arg(long, value_name = "FILE", value_hint = clap::ValueHint::FilePath)]
+    pub log: PathBuf,
+    /// Undo this run: its id in the log (`run`), or a unique prefix.
+    /// Without --run or --since, the last run in the log.
+    #[arg(long, value_name = "ID", conflicts_with = "since")]
+    pub run: Option<String>,
+    /// Undo every run that started at or after TIME (RFC 3339, `now`, `+DUR`).
+    #[arg(long, value_name = "TIME", value_parser = timespec::when, allow_hyphen_values = true)]
+    pub since: Option<When>,
+    /// Record the undo's own changes in FILE instead of the log it reads.
+    #[arg(long, value_name = "FILE", value_hint = clap::ValueHint::FilePath)]
+    pub record: Option<PathBuf>,
+    /// Print exactly what would be undone, and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Do not ask for confirmation (it is only asked on a terminal).
+    #[arg(long, short)]
+    pub yes: bool,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum CheckFormat {
     Table,
+    Records,
     Json,
 }
 
@@ -534,7 +593,8 @@ pub struct CheckArgs {
     /// (syslog always gets one).
     #[arg(long, value_name = "FILE", requires = "repair", value_hint = clap::ValueHint::FilePath)]
     pub log: Option<PathBuf>,
-    /// Output format.
+    /// Output format (records: one field per line, what the table becomes
+    /// when the terminal is too narrow for a path, problem or repair).
     #[arg(long, short, value_enum, default_value_t = CheckFormat::Table)]
     pub format: CheckFormat,
     /// Temp files, orphans and cleanups younger than this are left alone.

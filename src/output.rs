@@ -13,6 +13,9 @@ pub use crate::escape::{escape, escape_bytes};
 pub use crate::human::{human_duration, human_size, relative};
 use crate::queue::{Entry, parse::WriterTime};
 
+mod table;
+pub use table::{Column, GAP, Keep, Kind, Layout, Table, Tone, wrap, write_wrapped};
+
 /// How times are shown in tables.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum TimeStyle {
@@ -91,94 +94,6 @@ pub fn truncate(s: &str, width: usize) -> Cow<'_, str> {
     }
     out.push('…');
     Cow::Owned(out)
-}
-
-/// A plain table that never wraps: when it is wider than the terminal, the
-/// flexible columns (addresses, subjects) are cut with `…`, widest first.
-pub struct Table {
-    pub headers: Vec<String>,
-    /// Per column: may it be cut, and is it right-aligned.
-    pub flexible: Vec<bool>,
-    pub right: Vec<bool>,
-    pub rows: Vec<Vec<String>>,
-    /// Optional color per row (ANSI SGR code, e.g. "31").
-    pub row_color: Vec<Option<&'static str>>,
-}
-
-impl Table {
-    pub fn new(cols: &[(&str, bool, bool)]) -> Table {
-        Table {
-            headers: cols.iter().map(|c| c.0.to_string()).collect(),
-            flexible: cols.iter().map(|c| c.1).collect(),
-            right: cols.iter().map(|c| c.2).collect(),
-            rows: Vec::new(),
-            row_color: Vec::new(),
-        }
-    }
-
-    pub fn push(&mut self, row: Vec<String>, color: Option<&'static str>) {
-        self.rows.push(row);
-        self.row_color.push(color);
-    }
-
-    /// Widths that fit `max` columns (two spaces between columns).
-    fn widths(&self, max: Option<usize>) -> Vec<usize> {
-        let n = self.headers.len();
-        let mut w: Vec<usize> = self.headers.iter().map(|h| h.width()).collect();
-        for row in &self.rows {
-            for (i, cell) in row.iter().enumerate().take(n) {
-                w[i] = w[i].max(cell.width());
-            }
-        }
-        let Some(max) = max else { return w };
-        let total = |w: &[usize]| w.iter().sum::<usize>() + 2 * n.saturating_sub(1);
-        // Shrink the widest flexible column one step at a time, down to a
-        // floor of 8 columns (or its header).
-        while total(&w) > max {
-            let widest = (0..n)
-                .filter(|&i| self.flexible[i] && w[i] > self.headers[i].width().max(8))
-                .max_by_key(|&i| w[i]);
-            match widest {
-                Some(i) => w[i] -= 1,
-                None => break,
-            }
-        }
-        w
-    }
-
-    pub fn write(&self, out: &mut dyn Write, max_width: Option<usize>, color: bool) -> io::Result<()> {
-        let w = self.widths(max_width);
-        let line = |cells: &[String], out: &mut dyn Write, sgr: Option<&str>| -> io::Result<()> {
-            let mut s = String::new();
-            for (i, cell) in cells.iter().enumerate() {
-                let cell = truncate(cell, w[i]);
-                let pad = w[i].saturating_sub(cell.width());
-                let last = i + 1 == cells.len();
-                if self.right[i] {
-                    s.extend(std::iter::repeat_n(' ', pad));
-                    s.push_str(&cell);
-                } else {
-                    s.push_str(&cell);
-                    if !last {
-                        s.extend(std::iter::repeat_n(' ', pad));
-                    }
-                }
-                if !last {
-                    s.push_str("  ");
-                }
-            }
-            let s = s.trim_end();
-            match sgr.filter(|_| color) {
-                Some(code) => writeln!(out, "\x1b[{code}m{s}\x1b[0m"),
-                None => writeln!(out, "{s}"),
-            }
-        };
-        line(&self.headers, out, Some("1"))?;
-        for (row, c) in self.rows.iter().zip(&self.row_color) {
-            line(row, out, *c)?;
-        }
-        Ok(())
-    }
 }
 
 /// One field of an entry, as named in JSON, `--fields` and `--sort`.
@@ -276,15 +191,16 @@ impl Field {
         }
     }
 
-    fn flexible(self) -> bool {
-        matches!(
-            self,
-            Field::From | Field::To | Field::Subject | Field::MessageId | Field::Problem
-        )
-    }
-
-    fn right_aligned(self) -> bool {
-        matches!(self, Field::Size | Field::Age)
+    /// How its column fits a terminal: addresses, subjects and message ids
+    /// are cut, numbers right-aligned, the rest (ids, times) never cut.
+    fn kind(self) -> Kind {
+        match self {
+            Field::To | Field::Problem => Kind::Cut { min: 8, readable: 16 },
+            Field::From | Field::MessageId => Kind::Cut { min: 8, readable: 12 },
+            Field::Subject => Kind::Cut { min: 8, readable: 10 },
+            Field::Size | Field::Age => Kind::Number,
+            _ => Kind::Whole,
+        }
     }
 }
 
@@ -332,21 +248,64 @@ pub fn cell(e: &Entry, f: Field, v: &View, short_id: Option<&str>) -> String {
     }
 }
 
+/// How a table of entries may be fitted to the terminal.
+#[derive(Debug, Clone, Default)]
+pub struct Fitting {
+    /// Fields shown while there is room, the first first (see
+    /// [`Keep::IfRoom`]); nothing `--fields` names.
+    pub if_room: Vec<Field>,
+    /// Fields shown while the addresses keep a readable width, after the
+    /// others, the first first (see [`Keep::IfReadable`]).
+    pub if_readable: Vec<Field>,
+    /// Problems are what was asked for (`--broken`, `--fields problem`):
+    /// shown whole, in records when the table cannot hold them. Otherwise
+    /// they are added for broken entries, cut or left out to fit.
+    pub whole_problems: bool,
+}
+
 /// A table of entries.
-pub fn entry_table(entries: &[Entry], fields: &[Field], v: &View, short_ids: Option<&[String]>) -> Table {
+pub fn entry_table(
+    entries: &[Entry],
+    fields: &[Field],
+    v: &View,
+    short_ids: Option<&[String]>,
+    fit: &Fitting,
+) -> Table {
     let mut fields: Vec<Field> = fields.to_vec();
+    let mut if_readable = fit.if_readable.clone();
     if entries.iter().any(Entry::is_broken) && !fields.contains(&Field::Problem) {
         fields.push(Field::Problem);
+        if !fit.whole_problems {
+            // Mostly empty, and `--broken` shows it whole: it gives way
+            // before the others.
+            if_readable.push(Field::Problem);
+        }
     }
-    let cols: Vec<(&'static str, bool, bool)> = fields
+    let rank = |list: &[Field], f: Field| {
+        list.iter()
+            .position(|&o| o == f)
+            .map(|p| u8::try_from(p).unwrap_or(u8::MAX))
+    };
+    let cols = fields
         .iter()
-        .map(|f| (f.header(), f.flexible(), f.right_aligned()))
+        .map(|&f| {
+            let kind = match f {
+                Field::Problem if fit.whole_problems => Kind::Whole,
+                f => f.kind(),
+            };
+            let keep = match (rank(&fit.if_room, f), rank(&if_readable, f)) {
+                (Some(p), _) => Keep::IfRoom(p),
+                (None, Some(p)) => Keep::IfReadable(p),
+                (None, None) => Keep::Always,
+            };
+            Column::new(f.header(), kind).keep(keep)
+        })
         .collect();
-    let mut t = Table::new(&cols);
+    let mut t = Table::new(cols);
     for (i, e) in entries.iter().enumerate() {
         let short = short_ids.map(|s| s[i].as_str());
         let row = fields.iter().map(|&f| cell(e, f, v, short)).collect();
-        t.push(row, e.is_broken().then_some("31"));
+        t.push(row, if e.is_broken() { Tone::Bad } else { Tone::Plain });
     }
     t
 }

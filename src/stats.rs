@@ -78,6 +78,25 @@ pub struct DomainRow {
     pub ages: Vec<u64>,
 }
 
+impl Stats {
+    /// The header of age column `i` when only the first `cols` are shown:
+    /// the last one shown holds the rest too (`40m+`).
+    pub fn bucket_label(&self, i: usize, cols: usize) -> String {
+        if i + 1 == cols && cols < self.buckets.len() {
+            let lo = self.buckets[i].split('-').next().unwrap_or("").trim_end_matches('m');
+            format!("{lo}m+")
+        } else {
+            self.buckets[i].clone()
+        }
+    }
+}
+
+/// Entries in age column `i` of `ages` when only the first `cols` are
+/// shown: the last one shown sums the rest.
+pub fn merged_age(ages: &[u64], i: usize, cols: usize) -> u64 {
+    if i + 1 == cols { ages[i..].iter().sum() } else { ages[i] }
+}
+
 /// Gathers the statistics in one parallel scan.
 pub fn gather(
     queue: &crate::queue::Queue,
@@ -180,4 +199,25 @@ pub fn gather(
         })
         .collect();
     Ok(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn age_columns_that_are_not_shown_are_summed_into_the_last_one() {
+        let s = Stats {
+            buckets: (0..BUCKETS.len()).map(bucket_label).collect(),
+            ..Stats::default()
+        };
+        let ages = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10];
+        assert_eq!(s.bucket_label(4, 5), "40m+");
+        assert_eq!(s.bucket_label(3, 5), "20-40m");
+        assert_eq!(s.bucket_label(9, 10), "1280m+");
+        assert_eq!(merged_age(&ages, 4, 5), 5 + 6 + 7 + 8 + 9 + 10);
+        assert_eq!(merged_age(&ages, 3, 5), 4);
+        let shown: u64 = (0..5).map(|i| merged_age(&ages, i, 5)).sum();
+        assert_eq!(shown, ages.iter().sum::<u64>());
+    }
 }

@@ -17,7 +17,7 @@ use jiff::{SignedDuration, Timestamp};
 use mqctl::queue::address;
 use mqctl::queue::{Contents, Entry, EntryId, Envelope, Headers, Problem, Queue, Schedule, State};
 use mqctl::stats::{DomainRow, Oldest, StateCounts, Stats};
-use mqctl::tui::app::{App, Column, Counts, Detail, Effect, Event, Mode, Report, View, update};
+use mqctl::tui::app::{App, Column, Detail, Effect, Event, Live, Mode, Report, View, update};
 use mqctl::tui::row::RawRow;
 use mqctl::tui::{Headless, render};
 use ratatui::Terminal;
@@ -194,14 +194,6 @@ fn entries() -> &'static [Entry] {
     })
 }
 
-fn counts(es: &[Entry]) -> Counts {
-    let mut c = Counts::default();
-    for e in es {
-        mqctl::tui::worker::count(&mut c, e, now(), SignedDuration::from_hours(1));
-    }
-    c
-}
-
 /// The app after a complete first scan of `entries()`, with `filter` kept
 /// by the selection the filter means.
 fn app(w: u16, h: u16, color: bool, filter: &str) -> App {
@@ -212,19 +204,18 @@ fn app(w: u16, h: u16, color: bool, filter: &str) -> App {
         panic!("{fx:?}")
     };
     let es = entries();
+    // Every entry, each marked with whether the filter keeps it (the
+    // header counts them all).
     let rows: Vec<RawRow> = es
         .iter()
-        .filter(|e| mqctl::tui::worker::keeps(selection, e))
-        .map(RawRow::from_entry)
+        .map(|e| RawRow::from_entry(e, mqctl::tui::worker::keeps(selection, e)))
         .collect();
-    let c = counts(es);
     let generation = a.generation;
     update(
         &mut a,
         Report::Loaded {
             generation,
             rows,
-            counts: c,
             first: true,
             done: true,
         },
@@ -340,6 +331,40 @@ fn table_view() {
         update(&mut a, Report::Writer(Some("kannader (pid 4242)".into())));
         press(&mut a, "j ");
         snap("table", &a);
+    }
+}
+
+#[test]
+fn header_with_live_rates_and_without_events() {
+    for (w, h) in SIZES {
+        let mut a = app(w, h, true, "");
+        let rates = mqctl::queue::events::RatesNow {
+            last_minute: [12.0, 340.0, 296.0, 38.0],
+            last_ten: [9.5, 310.0, 280.0, 25.0],
+            full_minute: true,
+        };
+        update(
+            &mut a,
+            Report::Live(Live {
+                watching: true,
+                polling: None,
+                rates,
+            }),
+        );
+        snap("header_rates", &a);
+        let t = text(&buffer(&a, w, h));
+        for n in ["12", "340", "296", "38"] {
+            assert!(t.contains(n), "{n} shown whole at {w}x{h}:\n{t}");
+        }
+        update(
+            &mut a,
+            Report::Live(Live {
+                watching: false,
+                polling: Some("NFS: changes are not announced, the queue is read every 10s".into()),
+                rates: Default::default(),
+            }),
+        );
+        snap("header_polling", &a);
     }
 }
 
@@ -764,8 +789,7 @@ fn while_reading_the_first_rows_show_and_the_header_says_how_far() {
             &mut a,
             Report::Loaded {
                 generation,
-                rows: es.iter().map(RawRow::from_entry).collect(),
-                counts: counts(es),
+                rows: es.iter().map(|e| RawRow::from_entry(e, true)).collect(),
                 first: true,
                 done: false,
             },

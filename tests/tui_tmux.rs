@@ -266,6 +266,38 @@ fn a_change_on_a_terminal_asks_first_and_no_or_ctrl_c_changes_nothing() {
     }
 }
 
+#[test]
+fn undo_on_a_terminal_asks_undo_n_changes_and_no_changes_nothing() {
+    if no_tmux() {
+        return;
+    }
+    let q = TestQueue::new();
+    let m = q.simple(3, "2026-11-23T10:00:00Z");
+    let log = q.tmp().join("mqctl.jsonl");
+    q.mqctl(["hold", "--all", "--yes", "--log"]).arg(&log).run().success();
+    for (i, answer, code) in [(0, "n", 1), (1, "y", 0)] {
+        let cmd = format!(
+            "env NO_COLOR=1 MQCTL_QUEUE='{}' '{}' undo --log '{}'; echo EXITED $?; sleep 60",
+            q.root().display(),
+            BIN,
+            log.display()
+        );
+        let t = Tmux::start(&format!("undo{i}"), 120, 30, &cmd);
+        t.wait_for("Undo 3 changes? [y/N]");
+        t.text(answer);
+        t.keys(&["Enter"]);
+        let s = t.wait_for(&format!("EXITED {code}"));
+        let held = count(&q.path("hold"));
+        if answer == "n" {
+            assert!(s.contains("aborted; nothing changed"), "{s}");
+            assert_eq!(held, m.len(), "nothing was undone after n");
+        } else {
+            assert!(s.contains("3 undone, 0 not undoable, 0 changed since, 0 failed"), "{s}");
+            assert_eq!(held, 0);
+        }
+    }
+}
+
 /// `s` quoted for sh (tmux runs a session's command with `sh -c`).
 fn sh(s: &str) -> String {
     format!("'{}'", s.replace('\'', "'\\''"))

@@ -54,7 +54,7 @@ fn a_streamed_scan_shows_every_entry_once_and_counts_them_all() {
     let on_disk: usize = State::ALL.iter().map(|&s| links(root, s)).sum();
     assert!(on_disk > 300, "{on_disk}");
     assert_eq!(app.rows.len(), on_disk);
-    let ids: HashSet<_> = app.rows.iter().map(|r| r.id).collect();
+    let ids: HashSet<_> = (0..app.rows.len()).map(|i| app.row(i).id).collect();
     assert_eq!(ids.len(), on_disk, "no entry twice (first screen + scan)");
     assert_eq!(app.counts.total() as usize, on_disk);
     assert_eq!(app.counts.queue as usize, links(root, State::Queued));
@@ -83,7 +83,7 @@ fn a_filter_keeps_what_the_cli_selection_keeps_and_counts_stay_whole() {
     .unwrap();
     assert!(expect > 0);
     assert_eq!(app.rows.len(), expect);
-    for r in &app.rows {
+    for r in (0..app.rows.len()).map(|i| app.row(i)) {
         assert!(app.store.strings.get(r.to).ends_with("@broken-dns.example"));
         assert_eq!(r.state, State::Queued);
     }
@@ -145,7 +145,7 @@ fn another_process_changing_the_queue_refreshes_the_table_keeping_selection_and_
     let selected = app.selected_row().unwrap().id;
     let before = app.rows.len();
     // "mqctl hold" in another terminal: the last row leaves queue/.
-    let last = app.store.entry_id(app.rows[before - 1].id);
+    let last = app.store.entry_id(app.row(before - 1).id);
     q.put(&last.to_string(), "queue", "hold");
     assert!(hl.pump_until(&mut app, T, |a| a.rows.len() == before - 1));
     assert_eq!(

@@ -106,6 +106,60 @@ pub fn collect(
     Ok(out)
 }
 
+/// Reads the entries a selection names with what pacing needs: each one's
+/// current next attempt and destination domain.
+pub fn collect_waiting(
+    queue: &Queue,
+    sel: &Selection,
+    stop: &AtomicBool,
+    observer: &mut dyn super::Observer,
+    report: &mut Report,
+) -> Result<Vec<(Item, super::spread::Waiting)>> {
+    let mut out: Vec<(Item, super::spread::Waiting)> = Vec::new();
+    let mut seen: HashSet<EntryId> = HashSet::new();
+    let mut want = sel.want();
+    want.link = true;
+    want.files = true;
+    let missing = select::for_each(queue, sel, want, &mut |e| {
+        if stop.load(Ordering::Relaxed) {
+            return Ok(ControlFlow::Break(()));
+        }
+        if sel.ids.is_empty() && !seen.insert(e.id.clone()) {
+            return Ok(ControlFlow::Continue(()));
+        }
+        let waiting = super::spread::Waiting {
+            at: e.schedule.map(|s| s.at),
+            domain: e
+                .envelope
+                .as_ref()
+                .map(|en| en.to.domain().to_lowercase())
+                .unwrap_or_default(),
+        };
+        out.push((Item::new(e.state, e.id), waiting));
+        if out.len().is_multiple_of(4096) {
+            observer.scanned(out.len() as u64);
+        }
+        Ok(ControlFlow::Continue(()))
+    })?;
+    report.missing.extend(missing);
+    Ok(out)
+}
+
+/// Gives each item its next attempt from `how` (paced retry).
+pub fn paced(found: Vec<(Item, super::spread::Waiting)>, how: super::spread::Spread) -> (Vec<Item>, jiff::Timestamp) {
+    let waiting: Vec<super::spread::Waiting> = found.iter().map(|(_, w)| w.clone()).collect();
+    let placed = super::spread::spread(&waiting, how);
+    let items = found
+        .into_iter()
+        .zip(placed.at)
+        .map(|((mut item, _), at)| {
+            item.at = Some(at);
+            item
+        })
+        .collect();
+    (items, placed.end)
+}
+
 /// Reads the request's entries, then changes them: a rewrite holds the
 /// claim lock (shared) for the run, and
 /// recovering claimed entries takes it exclusive (claimed entries of a run

@@ -23,6 +23,8 @@ pub mod archive;
 pub mod entries;
 pub mod purge;
 pub mod repair;
+pub mod spread;
+pub mod undo;
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -46,6 +48,7 @@ pub enum Verb {
     Repair,
     /// Entries added from an archive (`import`).
     Import,
+    Undo,
 }
 
 impl Verb {
@@ -61,6 +64,7 @@ impl Verb {
             Verb::Purge => "purge",
             Verb::Repair => "repair",
             Verb::Import => "import",
+            Verb::Undo => "undo",
         }
     }
 
@@ -76,6 +80,7 @@ impl Verb {
             Verb::Purge => "purged",
             Verb::Repair => "repaired",
             Verb::Import => "imported",
+            Verb::Undo => "undone",
         }
     }
 
@@ -84,6 +89,7 @@ impl Verb {
         let (verb, noun) = match self {
             Verb::Purge => ("Purge", "items"),
             Verb::Repair => ("Repair", "problems"),
+            Verb::Undo => ("Undo", "changes"),
             v => (capitalised(v.name()), "entries"),
         };
         let noun = if n == 1 { singular(noun) } else { noun };
@@ -109,6 +115,7 @@ fn singular(noun: &'static str) -> &'static str {
         "entries" => "entry",
         "items" => "item",
         "problems" => "problem",
+        "changes" => "change",
         n => n,
     }
 }

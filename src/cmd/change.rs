@@ -108,6 +108,9 @@ fn live_writer_effect(verb: Verb) -> &'static str {
         Verb::Reschedule | Verb::Defer => {
             "rewritten schedules take effect at the writer's next start; an entry it tries to send in the instant mqctl holds it waits for that start too"
         }
+        Verb::Undo => {
+            "entries put back into queue/ and schedules put back take effect at the writer's next start; entries taken out of queue/ are forgotten when it next tries them"
+        }
         _ => "entries put into queue/ take effect at the writer's next start",
     }
 }
@@ -336,6 +339,12 @@ impl Progress {
 /// Ends a run on the command line: ids that named nothing, a log that
 /// failed, the summary (stderr), and the exit code.
 pub fn finish(ctx: &Context, obs: &mut Cli, report: &Report) -> Result<ExitCode> {
+    finish_with(ctx, obs, report, &report.summary(), report.has_failures())
+}
+
+/// `finish` with a command's own summary, and its own idea of failure
+/// (`undo`: anything not taken back).
+pub fn finish_with(ctx: &Context, obs: &mut Cli, report: &Report, summary: &str, failed: bool) -> Result<ExitCode> {
     obs.flush();
     obs.bar.done();
     for id in &report.missing {
@@ -360,15 +369,15 @@ pub fn finish(ctx: &Context, obs: &mut Cli, report: &Report) -> Result<ExitCode>
         eprintln!("mqctl: interrupted before any change: nothing changed");
         return Ok(ExitCode::Interrupted);
     }
-    if !ctx.quiet || report.has_failures() {
-        eprintln!("{}", report.summary());
+    if !ctx.quiet || failed {
+        eprintln!("{summary}");
     }
     if let Some(e) = obs.error.take() {
         return Err(e);
     }
     Ok(if report.end == End::Interrupted {
         ExitCode::Interrupted
-    } else if report.has_failures() {
+    } else if failed {
         ExitCode::SomeFailed
     } else {
         ExitCode::Success
@@ -410,4 +419,62 @@ pub fn run_entries(ctx: &Context, cmd: EntryCommand) -> Result<ExitCode> {
     };
     let report = crate::change::entries::apply(&queue, req, &mut ctl)?;
     finish(ctx, &mut obs, &report)
+}
+
+/// Runs a paced change: the selected entries get next attempts spread from
+/// `start` over `--spread` (and at most `--per-domain-rate` a minute to one
+/// domain), the longest waiting first.
+#[allow(clippy::too_many_arguments)]
+pub fn run_paced(
+    ctx: &Context,
+    verb: Verb,
+    op: crate::queue::ops::EntryOp,
+    select: &SelectArgs,
+    change: &ChangeArgs,
+    states: &'static [State],
+    start: jiff::Timestamp,
+    pace: &crate::cli::PaceArgs,
+) -> Result<ExitCode> {
+    let stop = stop_flag();
+    let stuck_after = crate::cli::StuckArg::default().stuck_after;
+    let sel = change_selection(ctx, select, change, states, stuck_after, false)?;
+    let (queue, mut audit) = ctx.open_for_change(change.log.as_deref(), change.dry_run)?;
+    let mut obs = Cli::new(ctx, verb, change);
+    let mut report = Report::new(verb, change.dry_run);
+    let found = crate::change::entries::collect_waiting(&queue, &sel, stop, &mut obs, &mut report)?;
+    let how = crate::change::spread::Spread {
+        start,
+        window: pace.spread.unwrap_or_default(),
+        per_domain_per_minute: pace.per_domain_rate,
+    };
+    let window_end = start + how.window;
+    let (items, end) = crate::change::entries::paced(found, how);
+    if end > window_end && !ctx.quiet {
+        let end = crate::queue::parse::format_timestamp(end);
+        if how.window.is_zero() {
+            ctx.warn(format_args!("at the per-domain rate, the last attempt is at {end}"));
+        } else {
+            ctx.warn(format_args!(
+                "the per-domain rate needs until {end} for the busiest domain (past the {} window)",
+                crate::human::human_duration(how.window.as_secs())
+            ));
+        }
+    }
+    let req = crate::change::entries::Request {
+        verb,
+        op,
+        target: crate::change::entries::Target::Items(items),
+        force_inflight: false,
+        stuck_after,
+        now: ctx.now,
+    };
+    let mut ctl = crate::change::Control {
+        dry_run: change.dry_run,
+        stop,
+        audit: &mut audit,
+        observer: &mut obs,
+    };
+    let mut run = crate::change::entries::apply(&queue, req, &mut ctl)?;
+    run.missing = report.missing;
+    finish(ctx, &mut obs, &run)
 }

@@ -10,7 +10,7 @@ use crate::change::{Control, End, Outcome, Verb};
 use crate::cli::{ChangeArgs, CheckArgs, CheckFormat};
 use crate::error::Result;
 use crate::exit::ExitCode;
-use crate::output::Table;
+use crate::output::{Column, Layout, Table, Tone};
 use crate::queue::check::{CheckOptions, Finding};
 
 pub fn run(ctx: &Context, args: &CheckArgs) -> Result<ExitCode> {
@@ -55,9 +55,9 @@ pub fn run(ctx: &Context, args: &CheckArgs) -> Result<ExitCode> {
         }
         return Ok(ExitCode::Success);
     }
-    if super::change::can_ask() && !args.yes && findings.len() > 1 && args.format == CheckFormat::Table {
+    if super::change::can_ask() && !args.yes && findings.len() > 1 && args.format != CheckFormat::Json {
         // What the question is about.
-        report(ctx, &mut out, &findings, CheckFormat::Table)?;
+        report(ctx, &mut out, &findings, args.format)?;
         flush(&mut out)?;
     }
     let mut obs = Cli::new(ctx, Verb::Repair, &change);
@@ -95,7 +95,7 @@ pub fn run(ctx: &Context, args: &CheckArgs) -> Result<ExitCode> {
                 .collect();
             crate::output::write_json_pretty(&mut out, &serde_json::json!({ "repairs": docs }))?;
         }
-        CheckFormat::Table if !ctx.quiet => {
+        CheckFormat::Table | CheckFormat::Records if !ctx.quiet => {
             for c in &results {
                 let key = (c.subject.to_string(), c.detail.clone().unwrap_or_default());
                 let what = about.get(&key).map_or_else(String::new, |f| f.repair.describe());
@@ -156,14 +156,20 @@ fn report(ctx: &Context, out: &mut dyn Write, findings: &[Finding], format: Chec
             let docs: Vec<_> = findings.iter().map(Finding::to_json).collect();
             crate::output::write_json_pretty(out, &serde_json::json!({ "count": docs.len(), "problems": docs }))?;
         }
-        CheckFormat::Table => {
+        CheckFormat::Table | CheckFormat::Records => {
             if findings.is_empty() {
                 if !ctx.quiet {
                     writeln!(out, "no problems found")?;
                 }
                 return Ok(());
             }
-            let mut t = Table::new(&[("PATH", true, false), ("PROBLEM", true, false), ("REPAIR", true, false)]);
+            // Each is what the user asked to see: never cut, records
+            // when the table cannot hold them.
+            let mut t = Table::new(vec![
+                Column::whole("PATH"),
+                Column::whole("PROBLEM"),
+                Column::whole("REPAIR"),
+            ]);
             for f in findings {
                 t.push(
                     vec![
@@ -171,12 +177,17 @@ fn report(ctx: &Context, out: &mut dyn Write, findings: &[Finding], format: Chec
                         format!("{} [{}]", f.problem, f.code),
                         f.repair.describe(),
                     ],
-                    None,
+                    Tone::Plain,
                 );
             }
-            t.write(out, crate::output::terminal_width(), ctx.color_stdout())?;
+            let layout = match format {
+                CheckFormat::Records => Layout::Records,
+                _ => Layout::Fit,
+            };
+            t.write(out, crate::output::terminal_width(), ctx.color_stdout(), layout)?;
             if !ctx.quiet {
-                writeln!(out, "-- {} problems", findings.len())?;
+                let plural = if findings.len() == 1 { "problem" } else { "problems" };
+                writeln!(out, "-- {} {plural}", findings.len())?;
             }
         }
     }

@@ -166,7 +166,11 @@ fn exit_status(roff: &mut Roff, name: &str) {
         ("0", "Success. A closed pipe (mqctl list | head) is success too."),
         (
             "1",
-            "Some entries could not be handled (the rest were), or an id named nothing.",
+            if name == "mqctl-undo" {
+                "Something was not taken back: a change that cannot be undone, an entry changed since by someone else, or a failure."
+            } else {
+                "Some entries could not be handled (the rest were), or an id named nothing."
+            },
         ),
         (
             "2",

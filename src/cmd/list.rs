@@ -9,7 +9,7 @@ use super::{Context, flush, selection, stdout, time_style};
 use crate::cli::{ListArgs, ListFormat, SortKey};
 use crate::error::{Error, Result};
 use crate::exit::ExitCode;
-use crate::output::{self, Field, View};
+use crate::output::{self, Field, Fitting, Layout, View};
 use crate::queue::{Entry, Want};
 use crate::select;
 
@@ -36,7 +36,7 @@ pub fn run(ctx: &Context, args: &ListArgs) -> Result<ExitCode> {
             headers: needs_headers || sel.needs_headers(),
         }
     };
-    let sort = args.sort.or((args.format == ListFormat::Table).then_some(SortKey::At));
+    let sort = args.sort.or(human(args.format).then_some(SortKey::At));
     let mut out = stdout();
 
     if args.count {
@@ -89,7 +89,7 @@ pub fn run(ctx: &Context, args: &ListArgs) -> Result<ExitCode> {
                 entries.reverse();
             }
             entries.truncate(limit);
-            if format == ListFormat::Table {
+            if human(format) {
                 write_table(ctx, &mut out, &entries, &fields, args)?;
             } else {
                 if format == ListFormat::Json {
@@ -111,7 +111,20 @@ pub fn run(ctx: &Context, args: &ListArgs) -> Result<ExitCode> {
 fn fields(args: &ListArgs) -> Result<Vec<Field>> {
     if args.fields.is_empty() {
         return Ok(match args.format {
-            ListFormat::Table => Field::TABLE.to_vec(),
+            ListFormat::Table | ListFormat::Records => {
+                let mut fields = Field::TABLE.to_vec();
+                // The order the user picked is shown.
+                if let Some(f) = args.sort.map(sort_field)
+                    && !fields.contains(&f)
+                {
+                    let next = fields
+                        .iter()
+                        .position(|&f| f == Field::At)
+                        .map_or(fields.len(), |i| i + 1);
+                    fields.insert(next, f);
+                }
+                fields
+            }
             _ => Field::ALL.to_vec(),
         });
     }
@@ -148,7 +161,7 @@ fn write_one(
             out.write_all(if index == 0 { b"\n  " } else { b",\n  " })?;
             output::write_entry_json(out, e, fields, ctx.now)?;
         }
-        ListFormat::Table => unreachable!("tables are always collected"),
+        ListFormat::Table | ListFormat::Records => unreachable!("tables are always collected"),
     }
     Ok(())
 }
@@ -160,8 +173,27 @@ fn write_table(ctx: &Context, out: &mut dyn Write, entries: &[Entry], fields: &[
         now: ctx.now,
         times: time_style(&args.time),
     };
-    let table = output::entry_table(entries, fields, &view, Some(&short));
-    table.write(out, output::terminal_width(), ctx.color_stdout())?;
+    // Only list's own choice of columns gives way on a narrow terminal:
+    // the id and recipient stay, and the order the user picked.
+    let give_way = |fs: &[Field]| -> Vec<Field> {
+        let sorted = args.sort.map(sort_field);
+        match args.fields.is_empty() {
+            true => fs.iter().copied().filter(|&f| Some(f) != sorted).collect(),
+            false => Vec::new(),
+        }
+    };
+    let fit = Fitting {
+        if_room: give_way(&[Field::State, Field::At]),
+        if_readable: give_way(&[Field::Subject, Field::From, Field::Age, Field::Size]),
+        whole_problems: args.select.broken || fields.contains(&Field::Problem),
+    };
+    let layout = match args.format {
+        ListFormat::Records => Layout::Records,
+        _ => Layout::Fit,
+    };
+    let width = output::terminal_width();
+    let table = output::entry_table(entries, fields, &view, Some(&short), &fit);
+    table.write(out, width, ctx.color_stdout(), layout)?;
     if !ctx.quiet {
         let mut mails = std::collections::HashSet::new();
         let bytes: u64 = entries
@@ -171,19 +203,39 @@ fn write_table(ctx: &Context, out: &mut dyn Write, entries: &[Entry], fields: &[
             .sum();
         let broken = entries.iter().filter(|e| e.is_broken()).count();
         let plural = if entries.len() == 1 { "entry" } else { "entries" };
-        write!(
-            out,
-            "-- {} {plural}, {} in {} mails",
+        let mail_s = if mails.len() == 1 { "mail" } else { "mails" };
+        let mut line = format!(
+            "-- {} {plural}, {} in {} {mail_s}",
             entries.len(),
             output::human_size(bytes),
             mails.len()
-        )?;
+        );
         if broken > 0 {
-            write!(out, ", {broken} with problems")?;
+            line.push_str(&format!(", {broken} with problems"));
         }
-        writeln!(out)?;
+        output::write_wrapped(out, &line, width, 3)?;
     }
     Ok(())
+}
+
+/// Table and records: for a person, sorted, fitted to the terminal.
+fn human(format: ListFormat) -> bool {
+    matches!(format, ListFormat::Table | ListFormat::Records)
+}
+
+/// The field a sort key orders by.
+fn sort_field(key: SortKey) -> Field {
+    match key {
+        SortKey::Id => Field::Id,
+        SortKey::State => Field::State,
+        SortKey::At => Field::At,
+        SortKey::LastAttempt => Field::LastAttempt,
+        SortKey::Size => Field::Size,
+        SortKey::Age => Field::Age,
+        SortKey::From => Field::From,
+        SortKey::To => Field::To,
+        SortKey::Subject => Field::Subject,
+    }
 }
 
 fn warn_missing(ctx: &Context, missing: &[String]) {

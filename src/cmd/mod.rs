@@ -17,6 +17,7 @@ pub mod reschedule;
 pub mod show;
 pub mod stats;
 pub mod tui;
+pub mod undo;
 pub mod watch;
 
 use std::io::{self, BufRead, IsTerminal, Read, Write};
@@ -179,6 +180,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Recover(a) => recover::run(&ctx, a),
         Command::Purge(a) => purge::run(&ctx, a),
         Command::Check(a) => check::run(&ctx, a),
+        Command::Undo(a) => undo::run(&ctx, a),
         Command::Completions(a) => completions::run(&ctx, a),
         Command::Generate(a) => generate::run(&ctx, a),
     }

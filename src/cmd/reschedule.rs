@@ -13,6 +13,18 @@ use crate::queue::ops::{EntryOp, Reschedule};
 const STATES: &[State] = &[State::Queued, State::Held];
 
 pub fn reschedule(ctx: &Context, args: &RescheduleArgs) -> Result<ExitCode> {
+    if args.pace.spread.is_some() || args.pace.per_domain_rate.is_some() {
+        return super::change::run_paced(
+            ctx,
+            Verb::Reschedule,
+            EntryOp::Schedule(Reschedule::PerEntry),
+            &args.select,
+            &args.change,
+            STATES,
+            args.at.at(ctx.now),
+            &args.pace,
+        );
+    }
     let r = Reschedule::SetAt(args.at.at(ctx.now));
     run_entries(
         ctx,

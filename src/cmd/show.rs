@@ -9,6 +9,7 @@ use crate::exit::ExitCode;
 use crate::output::{self, Field, View, escape, human_duration, show_time};
 use crate::queue::{Entry, Queue, State, Want};
 use crate::select::resolve_ids;
+use unicode_width::UnicodeWidthStr;
 
 pub fn run(ctx: &Context, args: &ShowArgs) -> Result<ExitCode> {
     let ids = expand_ids(&args.ids)?;
@@ -49,14 +50,16 @@ pub fn run(ctx: &Context, args: &ShowArgs) -> Result<ExitCode> {
             if i > 0 {
                 writeln!(out)?;
             }
-            write_text(&mut out, e, &view)?;
+            write_text(&mut out, e, &view, output::terminal_width())?;
         }
     }
     flush(&mut out)?;
     Ok(code)
 }
 
-fn write_text(out: &mut dyn Write, e: &Entry, v: &View) -> Result<()> {
+/// One field a line, the values beside their labels; on a terminal too
+/// narrow for a value it goes on over the next lines, under itself.
+fn write_text(out: &mut dyn Write, e: &Entry, v: &View, width: Option<usize>) -> Result<()> {
     let when = |t: jiff::Timestamp| match v.times {
         output::TimeStyle::Relative => format!(
             "{} ({})",
@@ -66,7 +69,21 @@ fn write_text(out: &mut dyn Write, e: &Entry, v: &View) -> Result<()> {
         s => show_time(t, v.now, s),
     };
     // Wide enough for the longest label, "In state since", plus a space.
-    let line = |out: &mut dyn Write, k: &str, val: &str| writeln!(out, "{k:<15}{val}");
+    const LABEL: usize = 15;
+    let room = width.map(|w| w.saturating_sub(LABEL).max(8));
+    let line = |out: &mut dyn Write, k: &str, val: &str| -> io::Result<()> {
+        // An id or address wider than the room beside the label goes under
+        // it, where it has the whole line, rather than broken in two.
+        if room.is_some_and(|r| val.split_whitespace().any(|w| w.width() > r)) {
+            writeln!(out, "{k}")?;
+            return output::write_wrapped(out, &format!("  {val}"), width, 2);
+        }
+        for (i, part) in output::wrap(val, room).iter().enumerate() {
+            let k = if i == 0 { k } else { "" };
+            writeln!(out, "{k:<LABEL$}{part}")?;
+        }
+        Ok(())
+    };
     line(out, "Entry", &e.id.to_string())?;
     line(out, "State", e.state.dir())?;
     if let Some(since) = e.since {
@@ -106,7 +123,7 @@ fn write_text(out: &mut dyn Write, e: &Entry, v: &View) -> Result<()> {
     if let Some(h) = &e.headers {
         writeln!(out, "Headers:")?;
         for (name, value) in &h.all {
-            writeln!(out, "  {}: {}", escape(name), escape(value))?;
+            output::write_wrapped(out, &format!("  {}: {}", escape(name), escape(value)), width, 4)?;
         }
     }
     Ok(())

@@ -9,8 +9,9 @@ use super::{Context, flush, stdout};
 use crate::cli::{StatsArgs, StatsFormat};
 use crate::error::Result;
 use crate::exit::ExitCode;
-use crate::output::{self, Table, escape, human_duration, human_size};
-use crate::stats::{Stats, gather};
+use crate::output::{self, Column, GAP, Layout, Table, Tone, escape, human_duration, human_size};
+use crate::stats::{Stats, gather, merged_age};
+use unicode_width::UnicodeWidthStr;
 
 pub fn run(ctx: &Context, args: &StatsArgs) -> Result<ExitCode> {
     let queue = ctx.open_queue()?;
@@ -29,95 +30,152 @@ pub fn run(ctx: &Context, args: &StatsArgs) -> Result<ExitCode> {
 
 fn write_table(out: &mut dyn Write, s: &Stats, ctx: &Context) -> Result<()> {
     let color = ctx.color_stdout();
-    let mut t = Table::new(&[("STATE", false, false), ("ENTRIES", false, true), ("", true, false)]);
-    let row = |label: &str, n: u64, note: String| vec![label.to_string(), n.to_string(), note];
-    t.push(
-        row(
-            "queue",
-            s.states.queue,
-            if s.unscheduled > 0 {
-                format!(
-                    "{} due, {} deferred, {} broken (no readable schedule)",
-                    s.due, s.deferred, s.unscheduled
-                )
-            } else {
-                format!("{} due, {} deferred", s.due, s.deferred)
-            },
-        ),
-        None,
-    );
-    let stuck_note = if s.stuck > 0 {
-        format!("{} stuck (writer gone?)", s.stuck)
-    } else {
-        String::new()
-    };
-    t.push(
-        row("inflight", s.states.inflight, stuck_note),
-        (s.stuck > 0).then_some("33"),
-    );
-    t.push(
-        row(
-            "cleanup",
-            s.states.cleanup,
-            "sent or dropped, files not yet removed".into(),
-        ),
-        None,
-    );
-    t.push(row("hold", s.states.hold, String::new()), None);
-    if s.states.claimed > 0 {
-        t.push(
-            row(
-                "claimed",
-                s.states.claimed,
-                "held by a running mqctl (or left by one: `mqctl recover`)".into(),
-            ),
-            None,
-        );
-    }
-    t.push(
-        row("total", s.total, format!("{} mails, {}", s.mails, human_size(s.bytes))),
-        None,
-    );
-    t.write(out, output::terminal_width(), color)?;
+    let width = output::terminal_width();
+    write_states(out, s, width, color)?;
     if s.broken > 0 {
-        writeln!(out, "{} entries with problems: see `mqctl list --broken`", s.broken)?;
+        let line = format!("{} entries with problems: see `mqctl list --broken`", s.broken);
+        output::write_wrapped(out, &line, width, 2)?;
     }
-    match s.writers.as_slice() {
-        [] => writeln!(out, "writer: none has the queue open")?,
+    let writer = match s.writers.as_slice() {
+        [] => "writer: none has the queue open".to_string(),
         ws => {
             let who: Vec<String> = ws
                 .iter()
                 .map(|w| format!("{} (pid {})", escape(&w.name), w.pid))
                 .collect();
-            writeln!(out, "writer: live: {}", who.join(", "))?;
+            format!("writer: live: {}", who.join(", "))
         }
-    }
+    };
+    output::write_wrapped(out, &writer, width, 2)?;
     if let Some(o) = &s.oldest {
-        writeln!(out, "oldest: {} ({} old)", o.id, human_duration(o.age))?;
+        let line = format!("oldest: {} ({} old)", o.id, human_duration(o.age));
+        output::write_wrapped(out, &line, width, 2)?;
     }
     if s.domains.is_empty() {
         return Ok(());
     }
     writeln!(out)?;
-    let mut headers: Vec<&str> = vec!["DOMAIN", "TOTAL"];
-    headers.extend(s.buckets.iter().map(String::as_str));
-    let cols: Vec<(&str, bool, bool)> = headers.iter().enumerate().map(|(i, h)| (*h, i == 0, i > 0)).collect();
-    let mut t = Table::new(&cols);
-    let mut total = vec![0u64; s.buckets.len()];
-    for d in &s.domains {
-        let mut r = vec![escape(&d.domain).into_owned(), d.total.to_string()];
-        for (i, n) in d.ages.iter().enumerate() {
-            total[i] += n;
-            r.push(n.to_string());
-        }
-        t.push(r, None);
-    }
-    let mut r = vec!["TOTAL".to_string(), total.iter().sum::<u64>().to_string()];
-    r.extend(total.iter().map(|n| n.to_string()));
-    t.push(r, Some("1"));
-    t.write(out, output::terminal_width(), color)?;
+    write_domains(out, s, width, color)?;
     Ok(())
 }
+
+/// Entries per state, and what the queued ones are (due, deferred, and
+/// broken ones without a readable schedule: the three add up), a note
+/// beside the counts that need one, in its longest form that fits.
+fn write_states(out: &mut dyn Write, s: &Stats, width: Option<usize>, color: bool) -> std::io::Result<()> {
+    let mails = format!(
+        "{} {}, {}",
+        s.mails,
+        if s.mails == 1 { "mail" } else { "mails" },
+        human_size(s.bytes)
+    );
+    let mut rows: Vec<(&str, u64, Vec<&str>, Tone)> = vec![
+        ("queue", s.states.queue, vec![], Tone::Plain),
+        ("  due", s.due, vec![], Tone::Plain),
+        ("  deferred", s.deferred, vec![], Tone::Plain),
+    ];
+    if s.unscheduled > 0 {
+        let notes = vec!["no readable schedule", "no schedule"];
+        rows.push(("  broken", s.unscheduled, notes, Tone::Bad));
+    }
+    rows.push(("inflight", s.states.inflight, vec![], Tone::Plain));
+    if s.stuck > 0 {
+        rows.push(("  stuck", s.stuck, vec!["writer gone?"], Tone::Warn));
+    }
+    let cleanup = vec!["sent or dropped, files not yet removed", "sent or dropped"];
+    rows.push(("cleanup", s.states.cleanup, cleanup, Tone::Plain));
+    rows.push(("hold", s.states.hold, vec![], Tone::Plain));
+    if s.states.claimed > 0 {
+        let notes = vec![
+            "held by a running mqctl (or left by one: `mqctl recover`)",
+            "see `mqctl recover`",
+        ];
+        rows.push(("claimed", s.states.claimed, notes, Tone::Plain));
+    }
+    rows.push(("total", s.total, vec![&mails], Tone::Plain));
+
+    let label_w = rows.iter().map(|r| r.0.len()).chain(["STATE".len()]).max().unwrap_or(0);
+    let count_w = rows
+        .iter()
+        .map(|r| r.1.to_string().len())
+        .chain(["ENTRIES".len()])
+        .max()
+        .unwrap_or(0);
+    let room = width.map(|w| w.saturating_sub(label_w + count_w + 2 * GAP));
+    let mut t = Table::new(vec![
+        Column::whole("STATE"),
+        Column::number("ENTRIES"),
+        Column::cut("", 8, 8),
+    ]);
+    for (label, n, notes, tone) in rows {
+        let note = notes
+            .iter()
+            .find(|n| room.is_none_or(|r| n.width() <= r))
+            .or(notes.last())
+            .map_or(String::new(), |n| n.to_string());
+        t.push(vec![label.to_string(), n.to_string(), note], tone);
+    }
+    t.write(out, width, color, Layout::Fit)
+}
+
+/// Destination domain × message age, like qshape: the numbers whole and
+/// right-aligned, the domains readable (up to 20 columns before an age
+/// column is given up), the age columns that do not fit summed into the
+/// last one shown (`40m+`).
+fn write_domains(out: &mut dyn Write, s: &Stats, width: Option<usize>, color: bool) -> std::io::Result<()> {
+    let n = s.buckets.len();
+    let mut sums = vec![0u64; n];
+    for d in &s.domains {
+        for (sum, a) in sums.iter_mut().zip(&d.ages) {
+            *sum += a;
+        }
+    }
+    let grand: u64 = sums.iter().sum();
+    let names: Vec<String> = s.domains.iter().map(|d| escape(&d.domain).into_owned()).collect();
+    let digits = |v: u64| v.to_string().len();
+    let col_w = |i: usize, cols: usize| -> usize {
+        let widest = s
+            .domains
+            .iter()
+            .map(|d| digits(merged_age(&d.ages, i, cols)))
+            .chain([digits(merged_age(&sums, i, cols))])
+            .max()
+            .unwrap_or(1);
+        s.bucket_label(i, cols).len().max(widest)
+    };
+    let dom_w = names
+        .iter()
+        .map(|d| d.width())
+        .chain(["DOMAIN".len()])
+        .max()
+        .unwrap_or(0);
+    let fixed = dom_w.min(DOMAIN_READABLE) + GAP + digits(grand).max("TOTAL".len());
+    let mut cols = n;
+    if let Some(w) = width {
+        while cols > 0 && fixed + (0..cols).map(|i| GAP + col_w(i, cols)).sum::<usize>() > w {
+            cols -= 1;
+        }
+    }
+    let mut columns = vec![
+        Column::cut("DOMAIN", DOMAIN_READABLE, DOMAIN_READABLE),
+        Column::number("TOTAL"),
+    ];
+    columns.extend((0..cols).map(|i| Column::number(&s.bucket_label(i, cols))));
+    let mut t = Table::new(columns);
+    let row = |name: String, total: u64, ages: &[u64]| -> Vec<String> {
+        let mut r = vec![name, total.to_string()];
+        r.extend((0..cols).map(|i| merged_age(ages, i, cols).to_string()));
+        r
+    };
+    for (d, name) in s.domains.iter().zip(names) {
+        t.push(row(name, d.total, &d.ages), Tone::Plain);
+    }
+    t.push(row("TOTAL".into(), grand, &sums), Tone::Strong);
+    t.write(out, width, color, Layout::Fit)
+}
+
+/// Columns a domain keeps before an age column is given up.
+const DOMAIN_READABLE: usize = 20;
 
 /// Prometheus label values escape backslash, double quote and newline;
 /// control characters from the queue are escaped first, as everywhere.

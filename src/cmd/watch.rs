@@ -199,7 +199,14 @@ impl Watcher<'_> {
         } else {
             crate::queue::Want::FILES
         };
-        let e = self.queue.read_one(state, id.as_bytes(), want);
+        // Where it went, or (when it has moved on already) where it is now:
+        // its envelope is the same wherever its link is.
+        let e = self.queue.read_one(state, id.as_bytes(), want).or_else(|| {
+            self.queue
+                .locate(id.as_bytes())
+                .into_iter()
+                .find_map(|s| self.queue.read_one(s, id.as_bytes(), want))
+        });
         let seen = match &e {
             Some(e) => Seen {
                 recipient: e

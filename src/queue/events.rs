@@ -117,6 +117,12 @@ impl Watch {
     /// own folders appear on first use). `MQCTL_WATCH=poll` forces the
     /// polling mode (for tests of it).
     pub fn start(queue: &Queue) -> Result<Watch> {
+        let forced = std::env::var("MQCTL_WATCH").is_ok_and(|v| v == "poll");
+        Watch::start_with(queue, forced.then_some(POLL_EVERY))
+    }
+
+    /// `start`, or the polling mode every `poll` when given.
+    pub fn start_with(queue: &Queue, poll: Option<Duration>) -> Result<Watch> {
         let (tx, rx) = channel();
         let mut w = Watch {
             rx,
@@ -130,14 +136,15 @@ impl Watch {
             ready: Default::default(),
             last_poll: Instant::now(),
         };
-        let forced = std::env::var("MQCTL_WATCH").is_ok_and(|v| v == "poll");
-        if let Some(fs) = network_fs(queue.root()).or(forced.then_some("MQCTL_WATCH=poll")) {
+        let fs = network_fs(queue.root());
+        if let Some(every) = poll.or(fs.map(|_| POLL_EVERY)) {
+            let why = fs.unwrap_or("asked to poll");
             w.mode = Mode::Polling {
                 why: format!(
-                    "{fs}: changes are not announced, the queue is read every {}s",
-                    POLL_EVERY.as_secs()
+                    "{why}: changes are not announced, the queue is read every {}s",
+                    every.as_secs().max(1)
                 ),
-                every: POLL_EVERY,
+                every,
             };
             return Ok(w);
         }
@@ -442,5 +449,175 @@ pub fn describe(from: Option<State>, to: Option<State>) -> &'static str {
         (None, Some(_)) => "appeared",
         (Some(_), None) => "removed",
         _ => "moved",
+    }
+}
+
+/// The four flows the question "is it draining?" is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flow {
+    /// A new entry in `queue/` (an enqueue).
+    Arrived,
+    /// `queue/` -> `inflight/`: a send started.
+    Sending,
+    /// `inflight/` -> `cleanup/`: sent.
+    Delivered,
+    /// `inflight/` -> `queue/`: an attempt failed, the entry waits again.
+    Requeued,
+}
+
+impl Flow {
+    pub fn of(e: &Event) -> Option<Flow> {
+        use State::*;
+        match e {
+            Event::Added { to: Queued, .. } => Some(Flow::Arrived),
+            Event::Moved {
+                from: Queued,
+                to: Inflight,
+                ..
+            } => Some(Flow::Sending),
+            Event::Moved {
+                from: Inflight,
+                to: Cleanup,
+                ..
+            } => Some(Flow::Delivered),
+            Event::Moved {
+                from: Inflight,
+                to: Queued,
+                ..
+            } => Some(Flow::Requeued),
+            _ => None,
+        }
+    }
+}
+
+/// Per-minute rates of each flow, over the last minute and the last ten.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct RatesNow {
+    /// arrived, sending, delivered, requeued: per minute over the last minute.
+    pub last_minute: [f64; 4],
+    /// The same over the last ten minutes.
+    pub last_ten: [f64; 4],
+    /// False until the watch has run for a minute (the figures are partial).
+    pub full_minute: bool,
+}
+
+/// Counts of each flow per second, for the last ten minutes.
+#[derive(Debug)]
+pub struct Rates {
+    started: Instant,
+    /// (second since `started`, counts per flow), oldest first.
+    seconds: std::collections::VecDeque<(u64, [u32; 4])>,
+}
+
+const TEN_MINUTES: u64 = 600;
+
+impl Default for Rates {
+    fn default() -> Rates {
+        Rates {
+            started: Instant::now(),
+            seconds: Default::default(),
+        }
+    }
+}
+
+impl Rates {
+    pub fn note(&mut self, flow: Flow) {
+        self.note_at(flow, Instant::now());
+    }
+
+    pub fn note_at(&mut self, flow: Flow, at: Instant) {
+        let sec = at.saturating_duration_since(self.started).as_secs();
+        match self.seconds.back_mut() {
+            Some((s, c)) if *s == sec => c[flow as usize] += 1,
+            _ => {
+                let mut c = [0; 4];
+                c[flow as usize] = 1;
+                self.seconds.push_back((sec, c));
+            }
+        }
+        while self
+            .seconds
+            .front()
+            .is_some_and(|(s, _)| sec.saturating_sub(*s) >= TEN_MINUTES)
+        {
+            self.seconds.pop_front();
+        }
+    }
+
+    pub fn now(&self) -> RatesNow {
+        self.at(Instant::now())
+    }
+
+    pub fn at(&self, at: Instant) -> RatesNow {
+        let elapsed = at.saturating_duration_since(self.started).as_secs();
+        let sum = |window: u64| {
+            let mut t = [0u64; 4];
+            for (s, c) in &self.seconds {
+                if elapsed.saturating_sub(*s) < window {
+                    for k in 0..4 {
+                        t[k] += u64::from(c[k]);
+                    }
+                }
+            }
+            // Per minute over the window, or over the time watched when
+            // that is shorter, but never over less than a minute: a burst
+            // in the first seconds is not extrapolated.
+            let minutes = (elapsed.clamp(60, window) as f64) / 60.0;
+            t.map(|n| n as f64 / minutes)
+        };
+        RatesNow {
+            last_minute: sum(60),
+            last_ten: sum(TEN_MINUTES),
+            full_minute: elapsed >= 60,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rates_count_per_minute_over_each_window() {
+        let mut r = Rates::default();
+        let t0 = r.started;
+        // 30 deliveries in the first minute, 5 requeues in the tenth.
+        for i in 0..30 {
+            r.note_at(Flow::Delivered, t0 + Duration::from_secs(i * 2));
+        }
+        for i in 0..5 {
+            r.note_at(Flow::Requeued, t0 + Duration::from_secs(540 + i));
+        }
+        let now = r.at(t0 + Duration::from_secs(599));
+        assert_eq!(now.last_minute[Flow::Delivered as usize], 0.0);
+        assert_eq!(now.last_minute[Flow::Requeued as usize], 5.0);
+        assert!((now.last_ten[Flow::Delivered as usize] - 3.0).abs() < 0.01);
+        assert!(now.full_minute);
+        // Ten minutes later the first minute's deliveries have left both windows.
+        r.note_at(Flow::Arrived, t0 + Duration::from_secs(700));
+        let later = r.at(t0 + Duration::from_secs(700));
+        assert_eq!(later.last_ten[Flow::Delivered as usize], 0.0);
+    }
+
+    #[test]
+    fn census_turns_a_new_listing_into_the_events_missed() {
+        let a = EntryId::new(b"00000000-0000-4000-8000-00000000000a");
+        let b = EntryId::new(b"00000000-0000-4000-8000-00000000000b");
+        let mut c = Census::default();
+        c.set(&a, Some(State::Queued));
+        assert!(c.apply(&Event::Moved {
+            id: a.clone(),
+            from: State::Queued,
+            to: State::Inflight
+        }));
+        assert!(!c.apply(&Event::Added {
+            id: a.clone(),
+            to: State::Inflight
+        }));
+        assert_eq!(c.get(&a), Some(State::Inflight));
+        assert!(!c.apply(&Event::Removed {
+            id: b,
+            from: State::Cleanup
+        }));
     }
 }

@@ -11,14 +11,14 @@
 //! drives the batches, the audit and the retries.
 
 use std::collections::HashSet;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 
 use jiff::{SignedDuration, Timestamp};
 use nix::errno::Errno;
 use rayon::prelude::*;
 
-use super::sys::{Dir, Kind, ReadError};
+use super::sys::{Dir, Kind, Meta, ReadError};
 use super::{EntryId, Link, MAX_JSON_FILE, Queue, State, is_stuck, parse};
 
 /// How many entries are handled between two group commits.
@@ -28,6 +28,10 @@ pub const BATCH: usize = 1024;
 /// the writer, which rewrites its schedule right after (docs/writer.md):
 /// taking it now would make that rewrite fail. Such entries wait.
 pub const FRESH: SignedDuration = SignedDuration::from_secs(2);
+
+/// Why `undo` leaves an entry alone: it is not as the change being undone
+/// left it (the reason goes on to say how).
+pub const CHANGED_SINCE: &str = "changed since by someone else";
 
 /// What finally happened to one change.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -175,6 +179,11 @@ pub enum EntryOp {
     /// Move a stuck inflight entry back to `queue/`, or an entry a crashed
     /// mqctl left claimed back to where it was claimed from.
     Recover,
+    /// `undo`'s move back into this folder: a hold or a release taken back
+    /// (as `Move`), a recover taken back (`queue/` to `inflight/`), and that
+    /// taken back in turn (`inflight/` to `queue/`, by recover's rule: only
+    /// once stuck).
+    MoveBack(State),
 }
 
 /// How a schedule rewrite sets the next attempt.
@@ -188,6 +197,10 @@ pub enum Reschedule {
     DeferUntil(Timestamp),
     /// Set it to the time each item carries (a spread retry).
     PerEntry,
+    /// Put back the schedule each item carries (`Item::restore`), only
+    /// when the current one is byte for byte the one the undone change
+    /// wrote (`undo`).
+    Restore,
 }
 
 /// One entry to change, and where it is.
@@ -197,12 +210,29 @@ pub struct Item {
     pub id: EntryId,
     /// The next attempt for `Reschedule::PerEntry`.
     pub at: Option<Timestamp>,
+    /// The schedules for `Reschedule::Restore`.
+    pub restore: Option<Arc<Restore>>,
 }
 
 impl Item {
     pub fn new(state: State, id: EntryId) -> Item {
-        Item { state, id, at: None }
+        Item {
+            state,
+            id,
+            at: None,
+            restore: None,
+        }
     }
+}
+
+/// A rewrite to take back: the schedule it replaced, and the one it wrote.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Restore {
+    /// Written back, byte for byte.
+    pub before: String,
+    /// What the schedule must be now, byte for byte; anything else was
+    /// changed since by someone else and is left alone.
+    pub after: String,
 }
 
 /// The rules a batch follows.
@@ -364,7 +394,7 @@ impl Queue {
     fn first_step(&self, op: EntryOp, item: &Item, policy: &Policy, dirty: &Dirty) -> (Change, Step, Pending) {
         let (from, id) = (item.state, &item.id);
         let to = match op {
-            EntryOp::Move(to) => to,
+            EntryOp::Move(to) | EntryOp::MoveBack(to) => to,
             EntryOp::Drop | EntryOp::Cleanup => State::Cleanup,
             EntryOp::Schedule(_) => from,
             EntryOp::Recover => from.unclaimed().unwrap_or(State::Queued),
@@ -372,6 +402,8 @@ impl Queue {
         let change = Change::entry(id, from, to);
         let checked = match op {
             EntryOp::Move(to) => self.check_move(from, to, id, policy, false),
+            EntryOp::MoveBack(State::Inflight) if from == State::Queued => self.check_unrecover(id, policy),
+            EntryOp::MoveBack(to) => self.check_move(from, to, id, policy, from == State::Inflight),
             EntryOp::Recover if matches!(from, State::Inflight | State::Claimed | State::ClaimedHeld) => {
                 self.check_move(from, to, id, policy, true)
             }
@@ -502,65 +534,13 @@ impl Queue {
             )
         };
         let at_state = if policy.dry_run { from } else { claim };
-        let link = match self.entry_link(at_state, id) {
-            Ok(l) => l,
+        let (dest_path, dest, buf, meta) = match self.read_schedule(at_state, id) {
+            Ok(x) => x,
             Err(o) => return put_back(change, Step::Final(o)),
         };
-        let dest_path = link.dest_path();
-        let dest = match self.data().open_dir(dest_path.as_str()) {
-            Ok(d) => d,
-            Err(Errno::ENOENT) => {
-                return put_back(
-                    change,
-                    Step::Final(Outcome::Failed("its data folder is gone (see `mqctl check`)".into())),
-                );
-            }
-            Err(e) => {
-                return put_back(
-                    change,
-                    Step::Final(Outcome::Failed(format!("opening data/{dest_path}: {}", errno_text(e)))),
-                );
-            }
-        };
-        let mut buf = Vec::new();
-        let meta = match dest.read_file_into("schedule", MAX_JSON_FILE, &mut buf) {
-            Ok(m) => m,
-            Err(ReadError::NotFound) => {
-                return put_back(
-                    change,
-                    Step::Final(Outcome::Failed("schedule is missing (see `mqctl check`)".into())),
-                );
-            }
-            Err(e) => return put_back(change, Step::Final(Outcome::Failed(format!("schedule {e}")))),
-        };
-        let mut doc: serde_json::Map<String, serde_json::Value> = match serde_json::from_slice(&buf) {
-            Ok(d) => d,
-            Err(e) => {
-                return put_back(
-                    change,
-                    Step::Final(Outcome::Failed(format!(
-                        "schedule is not valid JSON ({e}); not rewritten"
-                    ))),
-                );
-            }
-        };
-        let current = match parse::schedule(&buf) {
-            Ok(s) => s,
-            Err(e) => return put_back(change, Step::Final(Outcome::Failed(format!("schedule invalid: {e}")))),
-        };
-        let new_at = match (r, item.at) {
-            (Reschedule::SetAt(t), _) | (Reschedule::PerEntry, Some(t)) => t,
-            (Reschedule::DeferBy(d, now), _) => current.at.max(now) + d,
-            (Reschedule::DeferUntil(t), _) if t <= current.at => {
-                return put_back(change, Step::Final(Outcome::Skipped("already later than that".into())));
-            }
-            (Reschedule::DeferUntil(t), _) => t,
-            (Reschedule::PerEntry, None) => {
-                return put_back(
-                    change,
-                    Step::Final(Outcome::Failed("no time given for this entry".into())),
-                );
-            }
+        let (new_at, body) = match new_schedule(r, item, &buf) {
+            Ok(x) => x,
+            Err(o) => return put_back(change, Step::Final(o)),
         };
         let text = parse::format_timestamp(new_at);
         change.detail = Some(format!("at {text}"));
@@ -568,9 +548,6 @@ impl Queue {
         if policy.dry_run {
             return (change, Step::Final(Outcome::Done), Pending::None);
         }
-        // Unknown fields and last_attempt stay as they were; only `at` changes.
-        doc.insert("at".into(), serde_json::Value::String(text));
-        let body = serde_json::to_string(&doc).expect("a JSON map always serialises");
         match write_temp(&dest, "schedule", body.as_bytes(), (meta.uid, meta.gid)) {
             Ok(tmp) => {
                 change.after = Some(body);
@@ -601,6 +578,31 @@ impl Queue {
                 ))),
             ),
         }
+    }
+
+    /// An entry's dest folder (its path under data/, and opened) and its
+    /// `schedule`, read through the entry's link in `state`.
+    fn read_schedule(&self, state: State, id: &EntryId) -> Result<(String, Dir, Vec<u8>, Meta), Outcome> {
+        let link = self.entry_link(state, id)?;
+        let dest_path = link.dest_path();
+        let dest = match self.data().open_dir(dest_path.as_str()) {
+            Ok(d) => d,
+            Err(Errno::ENOENT) => return Err(Outcome::Failed("its data folder is gone (see `mqctl check`)".into())),
+            Err(e) => return Err(Outcome::Failed(format!("opening data/{dest_path}: {}", errno_text(e)))),
+        };
+        let mut buf = Vec::new();
+        let meta = match dest.read_file_into("schedule", MAX_JSON_FILE, &mut buf) {
+            Ok(m) => m,
+            Err(ReadError::NotFound) => return Err(Outcome::Failed("schedule is missing (see `mqctl check`)".into())),
+            Err(e) => return Err(Outcome::Failed(format!("schedule {e}"))),
+        };
+        Ok((dest_path, dest, buf, meta))
+    }
+
+    /// The bytes of an entry's `schedule`, read through its link in
+    /// `state` (what `undo --dry-run` compares).
+    pub fn schedule_bytes(&self, state: State, id: &EntryId) -> Result<Vec<u8>, Outcome> {
+        self.read_schedule(state, id).map(|(_, _, buf, _)| buf)
     }
 
     fn second_step(&self, change: &mut Change, step: &mut Step, pending: &Pending, dirty: &Dirty) {
@@ -855,6 +857,19 @@ impl Queue {
         Ok(())
     }
 
+    /// `undo` of a recover: the entry goes back into `inflight/`, where
+    /// the writer's start-up (or `recover`) takes it back as before; so its
+    /// link must be exactly the writer's, and an entry the writer has just
+    /// moved waits.
+    fn check_unrecover(&self, id: &EntryId, policy: &Policy) -> Result<(), Step> {
+        self.check_is_link(State::Queued, id)?;
+        self.check_target(State::Queued, id)?;
+        if self.is_fresh(State::Queued, id, policy) {
+            return Err(Step::Retry(Retry::Fresh));
+        }
+        Ok(())
+    }
+
     /// How long an inflight entry has been there: the change time of its
     /// link, which the rename into inflight/ set.
     pub fn inflight_age(&self, id: &EntryId, now: Timestamp) -> Option<SignedDuration> {
@@ -870,6 +885,44 @@ impl Queue {
         };
         src.move_noreplace(id.as_bytes(), dst, id.as_bytes())
     }
+}
+
+/// The next attempt and the bytes a rewrite writes over `current` (the
+/// schedule as read). Unknown fields and last_attempt stay as they were;
+/// only `at` changes, except for a restore, which writes the bytes it was
+/// given once `current` is byte for byte what the undone change wrote.
+fn new_schedule(r: Reschedule, item: &Item, current: &[u8]) -> Result<(Timestamp, String), Outcome> {
+    if r == Reschedule::Restore {
+        let Some(restore) = &item.restore else {
+            return Err(Outcome::Failed("no schedule given to put back".into()));
+        };
+        if current != restore.after.as_bytes() {
+            return Err(Outcome::Skipped(format!(
+                "{CHANGED_SINCE}: its schedule is not the one that change wrote"
+            )));
+        }
+        let s = parse::schedule(restore.before.as_bytes())
+            .map_err(|e| Outcome::Failed(format!("the schedule to put back is invalid: {e}")))?;
+        return Ok((s.at, restore.before.clone()));
+    }
+    let mut doc: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(current)
+        .map_err(|e| Outcome::Failed(format!("schedule is not valid JSON ({e}); not rewritten")))?;
+    let parsed = parse::schedule(current).map_err(|e| Outcome::Failed(format!("schedule invalid: {e}")))?;
+    let new_at = match (r, item.at) {
+        (Reschedule::SetAt(t), _) | (Reschedule::PerEntry, Some(t)) => t,
+        (Reschedule::DeferBy(d, now), _) => parsed.at.max(now) + d,
+        (Reschedule::DeferUntil(t), _) if t <= parsed.at => {
+            return Err(Outcome::Skipped("already later than that".into()));
+        }
+        (Reschedule::DeferUntil(t), _) => t,
+        (Reschedule::PerEntry, None) => return Err(Outcome::Failed("no time given for this entry".into())),
+        (Reschedule::Restore, _) => unreachable!("handled above"),
+    };
+    doc.insert("at".into(), serde_json::Value::String(parse::format_timestamp(new_at)));
+    Ok((
+        new_at,
+        serde_json::to_string(&doc).expect("a JSON map always serialises"),
+    ))
 }
 
 /// A folder that cannot be made: for lack of space, a retry; else a failure.

@@ -19,6 +19,18 @@ use crate::queue::{EntryId, State};
 use crate::select::Selection;
 use crate::stats::Stats;
 
+/// How the TUI follows the queue, and how fast it moves.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Live {
+    /// Events come as things change: what moved is read, and only that.
+    pub watching: bool,
+    /// Why the queue is read again every few seconds instead (a network
+    /// filesystem), when it is.
+    pub polling: Option<String>,
+    /// Per minute, over the last minute and the last ten.
+    pub rates: crate::queue::events::RatesNow,
+}
+
 /// Counts for the header, over the whole queue (not only what the filter shows).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Counts {
@@ -49,6 +61,32 @@ impl Counts {
 
     pub fn total(&self) -> u64 {
         self.queue + self.inflight + self.cleanup + self.hold + self.claimed
+    }
+
+    /// Counts one entry's row.
+    pub fn count(&mut self, r: &Row, now: Timestamp, stuck_after: SignedDuration) {
+        match r.state {
+            State::Queued => {
+                self.queue += 1;
+                match r.at() {
+                    NO_TIME => {}
+                    at if at <= now.as_second() => self.due += 1,
+                    _ => self.deferred += 1,
+                }
+            }
+            State::Inflight => {
+                self.inflight += 1;
+                if r.is_stuck(now, stuck_after) {
+                    self.stuck += 1;
+                }
+            }
+            State::Cleanup => self.cleanup += 1,
+            State::Held => self.hold += 1,
+            State::Claimed | State::ClaimedHeld => self.claimed += 1,
+        }
+        if r.broken {
+            self.broken += 1;
+        }
     }
 }
 
@@ -259,10 +297,18 @@ pub enum Report {
     Loaded {
         generation: u64,
         rows: Vec<RawRow>,
-        counts: Counts,
         first: bool,
         done: bool,
     },
+    /// Entries that moved since (the watch told the worker, which read
+    /// those and only those): each one's row as it is now, or gone.
+    Changed {
+        generation: u64,
+        rows: Vec<RawRow>,
+        gone: Vec<EntryId>,
+    },
+    /// How fast the queue moves, and how the worker learns of it.
+    Live(Live),
     Detail(Arc<Detail>),
     Stats(Arc<Stats>),
     Writer(Option<String>),
@@ -330,8 +376,9 @@ pub struct App {
     pub stuck_after: SignedDuration,
     pub color: bool,
     pub store: Store,
-    /// The rows the filter shows, in display order.
-    pub rows: Vec<Row>,
+    /// The rows the filter shows, in display order: slots of
+    /// `store.table`, which holds every entry's row (for the counts).
+    pub rows: Vec<u32>,
     pub selected: usize,
     /// First row on screen (kept so the view does not jump while moving).
     pub offset: usize,
@@ -361,6 +408,7 @@ pub struct App {
     pub message: Option<String>,
     pub id_len: usize,
     pub demand: Demand,
+    pub live: Live,
     /// First domain on screen in the summary.
     pub summary_scroll: u16,
     pub size: (u16, u16),
@@ -413,6 +461,7 @@ impl App {
             message: None,
             id_len: 8,
             demand: Demand::default(),
+            live: Live::default(),
             summary_scroll: 0,
             size: (80, 24),
             quit: false,
@@ -441,7 +490,21 @@ impl App {
     }
 
     pub fn selected_row(&self) -> Option<&Row> {
-        self.rows.get(self.selected)
+        self.rows.get(self.selected).map(|&s| self.store.table.get(s))
+    }
+
+    /// The `i`-th row shown.
+    pub fn row(&self, i: usize) -> &Row {
+        self.store.table.get(self.rows[i])
+    }
+
+    /// Counts every entry into the header's counts, as of `self.now`.
+    pub fn recount(&mut self) {
+        let mut c = Counts::default();
+        for (_, r) in self.store.table.iter() {
+            c.count(r, self.now, self.stuck_after);
+        }
+        self.counts = c;
     }
 
     fn selection(&self) -> Result<Selection, String> {
@@ -559,33 +622,39 @@ impl App {
         self.move_to(0)
     }
 
-    fn sort_rows(&mut self) {
-        let strings = &self.store.strings;
-        let col = self.sort;
-        let key_cmp = |a: &Row, b: &Row| -> std::cmp::Ordering {
-            match col {
+    /// The display order of two shown rows (by slot).
+    fn order(&self) -> impl Fn(&u32, &u32) -> std::cmp::Ordering + '_ {
+        let (table, strings) = (&self.store.table, &self.store.strings);
+        let (col, desc) = (self.sort, self.descending);
+        move |&x, &y| {
+            let (a, b) = (table.get(x), table.get(y));
+            let o = match col {
                 Column::Id => a.id.cmp(&b.id),
                 Column::State => a.state.cmp(&b.state),
                 Column::From => strings.get(a.from).cmp(strings.get(b.from)),
                 Column::To => strings.get(a.to).cmp(strings.get(b.to)),
-                Column::Next => a.at.cmp(&b.at),
-                Column::Last => a.last.cmp(&b.last),
+                Column::Next => a.at().cmp(&b.at()),
+                Column::Last => a.last().cmp(&b.last()),
                 // Oldest first: the smallest written time is the largest age.
-                Column::Age => b.written.cmp(&a.written),
-                Column::Size => a.size.cmp(&b.size),
+                Column::Age => b.written().cmp(&a.written()),
+                Column::Size => a.size().cmp(&b.size()),
                 Column::Subject => strings.get(a.subject).cmp(strings.get(b.subject)),
             }
-        };
-        let desc = self.descending;
-        self.rows.sort_by(|a, b| {
-            let o = key_cmp(a, b).then_with(|| a.id.cmp(&b.id));
+            .then_with(|| a.id.cmp(&b.id));
             if desc { o.reverse() } else { o }
-        });
+        }
+    }
+
+    fn sort_rows(&mut self) {
+        let mut rows = std::mem::take(&mut self.rows);
+        rows.sort_by(self.order());
+        self.rows = rows;
     }
 
     fn reselect(&mut self, keep: Option<RowId>) {
         if let Some(id) = keep
-            && let Some(i) = self.rows.iter().position(|r| r.id == id)
+            && let Some(slot) = self.store.table.slot(&id)
+            && let Some(i) = self.rows.iter().position(|&s| s == slot)
         {
             self.selected = i;
         }
@@ -596,22 +665,11 @@ impl App {
         }
     }
 
-    fn loaded(&mut self, rows: Vec<RawRow>, counts: Counts, first: bool, done: bool) -> Vec<Effect> {
-        if first {
-            self.keep = self.selected_row().map(|r| r.id);
-            // A new picture read in pieces starts at the top when complete;
-            // a refresh read whole keeps the selected entry.
-            self.streamed = !done;
-            self.rows.clear();
-            // Strings of the old picture go with it: memory follows the
-            // queue's size, not the length of the session.
-            self.store.strings = Default::default();
-            self.counts = Counts::default();
-            self.demand = Demand::default();
-            self.loading = Some(0);
-        }
-        self.counts.add(&counts);
-        for raw in rows {
+    /// Interns a row and puts it in its slot; returns the slot, the row and
+    /// the one it replaced.
+    fn take_row(&mut self, raw: RawRow) -> (u32, Row, Option<Row>) {
+        // The columns share the width by what the rows shown hold.
+        if raw.shown {
             let d = &mut self.demand;
             d.state = d.state.max(raw.state.dir().len() + usize::from(raw.broken));
             // Bytes, not columns: cheap, and never less than the width.
@@ -619,20 +677,48 @@ impl App {
             d.from = d.from.max(len(&raw.from));
             d.to = d.to.max(len(&raw.to));
             d.subject = d.subject.max(len(&raw.subject));
-            let row = self.store.row(raw);
-            if let Some(s) = self.marks.get_mut(&row.id) {
-                *s = row.state;
+        }
+        let row = self.store.row(raw);
+        if let Some(s) = self.marks.get_mut(&row.id) {
+            *s = row.state;
+        }
+        let (slot, old) = self.store.table.upsert(row);
+        (slot, row, old)
+    }
+
+    fn loaded(&mut self, rows: Vec<RawRow>, first: bool, done: bool) -> Vec<Effect> {
+        if first {
+            self.keep = self.selected_row().map(|r| r.id);
+            // A new picture read in pieces starts at the top when complete;
+            // a refresh read whole keeps the selected entry.
+            self.streamed = !done;
+            self.rows.clear();
+            // The old picture and its strings go: memory follows the
+            // queue's size, not the length of the session.
+            self.store.reset();
+            self.counts = Counts::default();
+            self.demand = Demand::default();
+            self.loading = Some(0);
+        }
+        for raw in rows {
+            let (slot, row, old) = self.take_row(raw);
+            if old.is_none() {
+                self.counts.count(&row, self.now, self.stuck_after);
+                if row.shown {
+                    self.rows.push(slot);
+                }
             }
-            self.rows.push(row);
         }
         if !done {
-            self.loading = Some(self.rows.len() as u64);
+            self.loading = Some(self.store.table.len() as u64);
             self.selected = self.selected.min(self.rows.len().saturating_sub(1));
             return Vec::new();
         }
         self.loading = None;
         self.rows.shrink_to_fit();
-        self.store.strings.shrink();
+        self.store.table.shrink();
+        self.store.strings.settle();
+        self.recount();
         self.last_refresh = Some(self.now);
         self.history.push(self.counts.total());
         if self.history.len() > HISTORY {
@@ -641,7 +727,7 @@ impl App {
         let mut ids: Vec<[u8; 16]> = self
             .rows
             .iter()
-            .filter_map(|r| match r.id {
+            .filter_map(|&s| match self.store.table.get(s).id {
                 RowId::Uuid(b) => Some(b),
                 RowId::Raw(_) => None,
             })
@@ -662,6 +748,73 @@ impl App {
             fx.push(Effect::LoadStats);
         }
         fx
+    }
+
+    /// Entries that moved: their rows change in place, the view takes out
+    /// what it no longer shows and merges in what it now shows, in order.
+    /// The cost is that of the entries that changed (and one pass over the
+    /// view), not a new read of the queue.
+    fn changed(&mut self, rows: Vec<RawRow>, gone: Vec<EntryId>) -> Vec<Effect> {
+        let keep = self.selected_row().map(|r| r.id);
+        let mut out: std::collections::HashSet<u32> = std::collections::HashSet::new();
+        let mut into: Vec<u32> = Vec::new();
+        let mut touched: std::collections::HashSet<RowId> = std::collections::HashSet::new();
+        for id in gone {
+            let Some(rid) = self.store.row_id(&id) else { continue };
+            if let Some((slot, old)) = self.store.table.remove(&rid) {
+                if old.shown {
+                    out.insert(slot);
+                }
+                self.marks.remove(&rid);
+                touched.insert(rid);
+            }
+        }
+        for raw in rows {
+            let (slot, row, old) = self.take_row(raw);
+            if old.is_some_and(|o| o.shown) {
+                out.insert(slot);
+            }
+            if row.shown {
+                into.push(slot);
+            }
+            touched.insert(row.id);
+        }
+        // A slot freed and taken again in this batch is both out and in.
+        if !out.is_empty() {
+            self.rows.retain(|s| !out.contains(s));
+        }
+        if !into.is_empty() {
+            into.sort_by(self.order());
+            into.dedup();
+            let order = self.order();
+            let mut merged = Vec::with_capacity(self.rows.len() + into.len());
+            let (mut i, mut j) = (0, 0);
+            while i < self.rows.len() && j < into.len() {
+                if order(&self.rows[i], &into[j]).is_le() {
+                    merged.push(self.rows[i]);
+                    i += 1;
+                } else {
+                    merged.push(into[j]);
+                    j += 1;
+                }
+            }
+            merged.extend_from_slice(&self.rows[i..]);
+            merged.extend_from_slice(&into[j..]);
+            drop(order);
+            self.rows = merged;
+        }
+        self.store.compact_if_worth_it();
+        self.recount();
+        self.reselect(keep);
+        // The detail of an entry that moved is read again.
+        if self
+            .detail
+            .as_ref()
+            .is_some_and(|d| self.store.row_id(&d.id).is_some_and(|rid| touched.contains(&rid)))
+        {
+            self.detail = None;
+        }
+        self.want_detail()
     }
 
     fn submit(&mut self) -> Vec<Effect> {
@@ -786,6 +939,12 @@ impl App {
                 Vec::new()
             }
             Event::Tick(now) => {
+                // Entries become due, and inflight ones stuck, as time
+                // passes: count again every few seconds of it.
+                if now.as_second() / 5 != self.now.as_second() / 5 && self.loading.is_none() {
+                    self.now = now;
+                    self.recount();
+                }
                 self.now = now;
                 Vec::new()
             }
@@ -856,13 +1015,13 @@ impl App {
         match r {
             // A scan the user has since replaced (new filter, refresh).
             Report::Loaded { generation, .. } if generation != self.generation => Vec::new(),
-            Report::Loaded {
-                rows,
-                counts,
-                first,
-                done,
-                ..
-            } => self.loaded(rows, counts, first, done),
+            Report::Loaded { rows, first, done, .. } => self.loaded(rows, first, done),
+            Report::Changed { generation, .. } if generation != self.generation => Vec::new(),
+            Report::Changed { rows, gone, .. } => self.changed(rows, gone),
+            Report::Live(l) => {
+                self.live = l;
+                Vec::new()
+            }
             Report::Detail(d) => {
                 self.detail = Some(d);
                 Vec::new()
@@ -891,7 +1050,13 @@ impl App {
                 });
                 self.marks.clear();
                 self.detail = None;
-                self.scan(false)
+                // The watch tells what the change moved; without one, read
+                // the queue again.
+                if self.live.watching {
+                    self.want_detail()
+                } else {
+                    self.scan(false)
+                }
             }
             Report::Error(e) => {
                 self.message = Some(e);
@@ -940,7 +1105,8 @@ impl App {
     }
 
     fn mark_all(&mut self) -> Vec<Effect> {
-        for r in &self.rows {
+        for &s in &self.rows {
+            let r = self.store.table.get(s);
             self.marks.insert(r.id, r.state);
         }
         Vec::new()
@@ -1009,5 +1175,5 @@ impl App {
 
 /// The age of a row's message, in seconds (for display).
 pub fn age_secs(r: &Row, now: Timestamp) -> Option<i64> {
-    (r.written != NO_TIME).then(|| now.as_second() - r.written)
+    (r.written() != NO_TIME).then(|| now.as_second() - r.written())
 }

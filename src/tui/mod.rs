@@ -60,7 +60,9 @@ pub fn run(queue: Queue, opts: Options) -> Result<Ended> {
     let (to_ui, from_worker) = mpsc::channel::<Msg>();
     let (to_worker, jobs) = mpsc::channel::<Job>();
     let stop = Arc::new(AtomicBool::new(false));
-    let _watcher = worker::watch(&path, to_worker.clone());
+    // The live view: the worker reads what the watch says moved.
+    let quit_watch = Arc::new(AtomicBool::new(false));
+    worker::watch(&path, to_worker.clone(), Arc::clone(&quit_watch), None);
     let worker = Worker::new(
         queue,
         to_ui.clone(),
@@ -126,6 +128,7 @@ pub fn run(queue: Queue, opts: Options) -> Result<Ended> {
     })();
     ratatui::restore();
     stop.store(true, Ordering::SeqCst);
+    quit_watch.store(true, Ordering::SeqCst);
     let _ = to_worker.send(Job::Do(Effect::Quit));
     drop(to_worker);
     // Not joined: a scan checks for Quit between entries, but one read on a
@@ -154,7 +157,8 @@ pub struct Headless {
     to_worker: mpsc::Sender<Job>,
     from_worker: mpsc::Receiver<Msg>,
     stop: Arc<AtomicBool>,
-    watcher: Option<Box<dyn notify::Watcher + Send>>,
+    quit_watch: Arc<AtomicBool>,
+    activity: Arc<worker::Activity>,
 }
 
 impl Headless {
@@ -171,19 +175,31 @@ impl Headless {
             fixed_now,
             crate::audit::Audit::none(),
         );
+        let activity = w.activity();
         std::thread::spawn(move || w.run());
         Headless {
             to_worker,
             from_worker,
             stop,
-            watcher: None,
+            quit_watch: Arc::new(AtomicBool::new(false)),
+            activity,
         }
     }
 
     /// Watches the queue's folders as the TUI does; false when it cannot.
     pub fn watch(&mut self, root: &std::path::Path) -> bool {
-        self.watcher = worker::watch(root, self.to_worker.clone());
-        self.watcher.is_some()
+        worker::watch(root, self.to_worker.clone(), Arc::clone(&self.quit_watch), None)
+    }
+
+    /// Watches as the TUI does on a filesystem without events: the queue is
+    /// read every `every`.
+    pub fn watch_polling(&mut self, root: &std::path::Path, every: Duration) -> bool {
+        worker::watch(root, self.to_worker.clone(), Arc::clone(&self.quit_watch), Some(every))
+    }
+
+    /// What the worker has read so far.
+    pub fn activity(&self) -> &worker::Activity {
+        &self.activity
     }
 
     pub fn send(&self, fx: Vec<Effect>) {
@@ -212,6 +228,7 @@ impl Headless {
 
 impl Drop for Headless {
     fn drop(&mut self) {
+        self.quit_watch.store(true, Ordering::SeqCst);
         let _ = self.to_worker.send(Job::Do(Effect::Quit));
     }
 }

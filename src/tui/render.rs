@@ -193,8 +193,51 @@ fn header_lines(app: &App, theme: &Theme, w: usize) -> Vec<Line<'static>> {
         }
     }
     lines.extend(flow_items(items, w));
+    lines.extend(flow_items(rate_items(app, theme, w), w));
     lines.push(filter_line(app, theme, w));
     lines
+}
+
+/// Is it draining? Per minute over the last minute and the last ten:
+/// arrivals, sends started, deliveries, requeues (from the watch's events).
+/// On a filesystem without events, why the numbers are not there.
+fn rate_items(app: &App, theme: &Theme, w: usize) -> Vec<Vec<Span<'static>>> {
+    if let Some(why) = &app.live.polling {
+        // On a phone, the filesystem only ("NFS").
+        let text = if w < NARROW {
+            format!("no live events ({})", escape(why.split(':').next().unwrap_or("")))
+        } else {
+            format!("no live events: {}", escape(why))
+        };
+        return vec![vec![Span::styled(truncate(&text, w).into_owned(), theme.warn())]];
+    }
+    if !app.live.watching {
+        return Vec::new();
+    }
+    let r = &app.live.rates;
+    let per = |x: f64| {
+        if x >= 10.0 || x == 0.0 {
+            format!("{x:.0}")
+        } else {
+            format!("{x:.1}")
+        }
+    };
+    // A phone gets the last minute only, on one line.
+    if w < NARROW {
+        let n: Vec<String> = r.last_minute.iter().map(|&x| per(x)).collect();
+        return vec![vec![
+            Span::styled("in/sent/done/back /min ", theme.dim()),
+            Span::raw(n.join("/")),
+        ]];
+    }
+    let mut items = vec![vec![Span::styled("per min, 1m/10m:", theme.dim())]];
+    for (k, label) in ["in", "sent", "done", "back"].into_iter().enumerate() {
+        items.push(vec![
+            Span::styled(label, theme.dim()),
+            Span::raw(format!(" {}/{}", per(r.last_minute[k]), per(r.last_ten[k]))),
+        ]);
+    }
+    items
 }
 
 /// `mqctl PATH  writer  read TIME`: the path gives way first, then the
@@ -548,14 +591,14 @@ fn cell_text(app: &App, r: &Row, c: Column, w: usize) -> String {
         }
         Column::From => s.get(r.from).to_string(),
         Column::To => s.get(r.to).to_string(),
-        Column::Next => time(r.at),
-        Column::Last => time(r.last),
+        Column::Next => time(r.at()),
+        Column::Last => time(r.last()),
         Column::Age => age_secs(r, app.now).map_or("-".into(), |a| fit::duration_in(a, w)),
         Column::Size => {
-            if r.written == NO_TIME {
+            if r.written() == NO_TIME {
                 "-".into()
             } else {
-                human_size(r.size)
+                human_size(r.size())
             }
         }
         Column::Subject => s.get(r.subject).to_string(),
@@ -591,7 +634,8 @@ fn table(app: &App, theme: &Theme, f: &mut Frame, area: Rect) {
         aligned(t, *c)
     }));
     let head = TRow::new(titles).style(Style::new().add_modifier(Modifier::BOLD | Modifier::UNDERLINED));
-    let rows = app.rows[offset..end].iter().enumerate().map(|(k, r)| {
+    let rows = app.rows[offset..end].iter().enumerate().map(|(k, &slot)| {
+        let r = app.store.table.get(slot);
         let marked = app.marks.contains_key(&r.id);
         let stuck = r.is_stuck(app.now, app.stuck_after);
         let mut cells = vec![Cell::from(if marked { "*" } else { " " }).style(theme.marked())];
@@ -990,9 +1034,13 @@ fn help(theme: &Theme, f: &mut Frame, scroll: u16) {
         }
     }
     lines.push(Line::raw(""));
-    let note = "Filter: the CLI's selection flags (--state --from --to --domain --due --not-due --older-than …) plus free text";
-    for l in wrap(note, iw) {
-        lines.push(Line::styled(l, theme.dim()));
+    for note in [
+        "Filter: the CLI's selection flags (--state --from --to --domain --due --not-due --older-than …) plus free text",
+        "Per min: entries arrived (in), sends started (sent), delivered (done) and put back after a failed try (back), over the last minute / ten minutes. The table follows every move as it happens; ^r reads the whole queue again.",
+    ] {
+        for l in wrap(note, iw) {
+            lines.push(Line::styled(l, theme.dim()));
+        }
     }
     let need = lines.len() as u16 + 2;
     let h = need.min(full.height);

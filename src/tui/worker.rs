@@ -2,81 +2,80 @@
 //! changes and watching the state folders. It gets `Effect`s as jobs and
 //! sends what it finds back to the UI thread as `Report`s.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::ops::ControlFlow;
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
 use std::time::{Duration, Instant};
 
 use jiff::{SignedDuration, Timestamp};
 
-use super::app::{Counts, Detail, Effect, Msg, Report, Verb};
+use super::app::{Detail, Effect, Live, Msg, Report, Verb};
 use super::row::RawRow;
 use crate::audit::Audit;
 use crate::change::entries::{Request, Target};
 use crate::change::{Control, Notice, Observer};
+use crate::queue::events::{Event, Flow, Mode, Rates};
 use crate::queue::ops::{Change, EntryOp, Item, Outcome, Subject};
-use crate::queue::{Entry, EntryId, Filter, Queue, State, Want, is_stuck, live, scan::All};
+use crate::queue::{Entry, EntryId, Filter, Queue, State, Want, live, scan::All};
 use crate::select::Selection;
+use rayon::prelude::*;
 
 /// A job for the worker.
 pub enum Job {
     Do(Effect),
-    /// Something changed in a state folder.
-    Changed,
+    /// What the watch saw.
+    Event(Event),
+    /// The watch runs, in this mode.
+    Watching(Mode),
 }
 
-/// How long to let a burst of folder changes settle before re-reading.
-const SETTLE: Duration = Duration::from_millis(400);
-/// Re-read at most this often while a writer keeps changing the queue.
-const MIN_GAP: Duration = Duration::from_secs(2);
+/// How long events for one burst are gathered before the entries they
+/// name are read: one read per entry however often it moved meanwhile.
+const GATHER: Duration = Duration::from_millis(50);
+/// How long to let a burst settle before a rescan (an overflow comes with
+/// more events right behind it).
+const SETTLE: Duration = Duration::from_millis(300);
+/// How often the rates are sent while nothing moves (they decay).
+const RATES_EVERY: Duration = Duration::from_secs(5);
 /// How many rows go to the UI in one message while streaming.
 const SEND_EVERY: usize = 4096;
 /// How many entries the first screen reads before the full scan.
 const FIRST_SCREEN: usize = 100;
+
+/// What the worker has done, for tests and the benchmark.
+#[derive(Debug, Default)]
+pub struct Activity {
+    /// Entries read, by scans and after events.
+    pub reads: AtomicU64,
+    /// Whole reads of the queue.
+    pub scans: AtomicU64,
+}
 
 pub struct Worker {
     queue: Queue,
     to_ui: Sender<Msg>,
     jobs: Receiver<Job>,
     stop: Arc<AtomicBool>,
-    /// What the table shows: re-read with it when the folders change.
+    /// What the table shows: what moved is read with it.
     current: Option<(u64, Selection)>,
     pending: VecDeque<Effect>,
     stuck_after: SignedDuration,
     fixed_now: Option<Timestamp>,
-    /// When the folders changed since the last read (a re-read is due).
-    changed_at: Option<Instant>,
     /// Where changes made from the TUI are recorded.
     audit: Audit,
-}
-
-/// Counts one entry into the header's counts.
-pub fn count(c: &mut Counts, e: &Entry, now: Timestamp, stuck_after: SignedDuration) {
-    match e.state {
-        State::Queued => {
-            c.queue += 1;
-            match e.is_due(now) {
-                Some(true) => c.due += 1,
-                Some(false) => c.deferred += 1,
-                None => {}
-            }
-        }
-        State::Inflight => {
-            c.inflight += 1;
-            if e.since.is_some_and(|t| is_stuck(t, now, stuck_after)) {
-                c.stuck += 1;
-            }
-        }
-        State::Cleanup => c.cleanup += 1,
-        State::Held => c.hold += 1,
-        State::Claimed | State::ClaimedHeld => c.claimed += 1,
-    }
-    if e.is_broken() {
-        c.broken += 1;
-    }
+    /// Entries that moved and are not read yet: where each is now (None:
+    /// gone), and since when the oldest waits.
+    moved: HashMap<EntryId, Option<State>>,
+    moved_since: Option<Instant>,
+    /// A rescan is due at this time.
+    rescan_at: Option<Instant>,
+    rates: Rates,
+    live: Live,
+    last_live: Instant,
+    activity: Arc<Activity>,
 }
 
 impl Worker {
@@ -99,45 +98,56 @@ impl Worker {
             pending: VecDeque::new(),
             stuck_after,
             fixed_now,
-            changed_at: None,
+            moved: HashMap::new(),
+            moved_since: None,
+            rescan_at: None,
+            rates: Rates::default(),
+            live: Live::default(),
+            last_live: Instant::now(),
+            activity: Arc::default(),
         }
+    }
+
+    /// What it has done so far (shared: read it while it runs).
+    pub fn activity(&self) -> Arc<Activity> {
+        Arc::clone(&self.activity)
     }
 
     fn now(&self) -> Timestamp {
         self.fixed_now.unwrap_or_else(Timestamp::now)
     }
 
+    /// When the next thing to do without a job is due.
+    fn next_deadline(&self) -> Option<Instant> {
+        let gathered = self.moved_since.map(|t| t + GATHER);
+        let rates = self.live.watching.then_some(self.last_live + RATES_EVERY);
+        [gathered, self.rescan_at, rates].into_iter().flatten().min()
+    }
+
     /// Runs until told to quit or the UI goes away.
     pub fn run(mut self) {
-        let mut last_scan = Instant::now();
         loop {
             let job = if let Some(e) = self.pending.pop_front() {
                 Job::Do(e)
             } else {
-                let wait = self.changed_at.map(|t| {
-                    let due = (t + SETTLE).max(last_scan + MIN_GAP);
-                    due.saturating_duration_since(Instant::now())
-                });
-                let got = match wait {
-                    Some(w) => self.jobs.recv_timeout(w),
+                let got = match self.next_deadline() {
+                    Some(t) => self.jobs.recv_timeout(t.saturating_duration_since(Instant::now())),
                     None => self.jobs.recv().map_err(|_| RecvTimeoutError::Disconnected),
                 };
                 match got {
                     Ok(j) => j,
                     Err(RecvTimeoutError::Timeout) => {
-                        self.changed_at = None;
-                        last_scan = Instant::now();
-                        if let Some((generation, sel)) = self.current.clone() {
-                            self.scan(generation, sel, false);
-                        }
+                        self.on_time();
                         continue;
                     }
                     Err(RecvTimeoutError::Disconnected) => return,
                 }
             };
             match job {
-                Job::Changed => {
-                    self.changed_at.get_or_insert_with(Instant::now);
+                Job::Event(e) => self.on_event(e),
+                Job::Watching(mode) => {
+                    self.watching(mode);
+                    self.send_live();
                 }
                 Job::Do(Effect::Quit) => return,
                 Job::Do(Effect::Scan {
@@ -145,13 +155,103 @@ impl Worker {
                     selection,
                     stream,
                 }) => {
-                    last_scan = Instant::now();
-                    self.changed_at = None;
+                    self.rescan_at = None;
+                    self.moved.clear();
+                    self.moved_since = None;
                     self.scan(generation, *selection, stream);
                 }
                 Job::Do(e) => self.handle(e),
             }
         }
+    }
+
+    /// What is due by the clock: reading what moved, a rescan, the rates.
+    fn on_time(&mut self) {
+        let now = Instant::now();
+        if self.rescan_at.is_some_and(|t| t <= now) {
+            self.rescan_at = None;
+            self.moved.clear();
+            self.moved_since = None;
+            if let Some((generation, sel)) = self.current.clone() {
+                self.scan(generation, sel, false);
+            }
+        }
+        if self.moved_since.is_some_and(|t| t + GATHER <= now) {
+            self.read_moved();
+        }
+        if self.live.watching && self.last_live + RATES_EVERY <= now {
+            self.send_live();
+        }
+    }
+
+    fn on_event(&mut self, e: Event) {
+        if let Some(f) = Flow::of(&e) {
+            self.rates.note(f);
+        }
+        match e {
+            // Whatever was gathered is part of what the rescan reads.
+            Event::Rescan(_) => {
+                self.rescan_at.get_or_insert_with(|| Instant::now() + SETTLE);
+            }
+            Event::Moved { id, to, .. } | Event::Added { id, to } => {
+                self.moved.insert(id, Some(to));
+                self.moved_since.get_or_insert_with(Instant::now);
+            }
+            Event::Removed { id, .. } => {
+                self.moved.insert(id, None);
+                self.moved_since.get_or_insert_with(Instant::now);
+            }
+        }
+    }
+
+    fn watching(&mut self, mode: Mode) {
+        self.live.watching = mode == Mode::Events;
+        self.live.polling = match mode {
+            Mode::Events => None,
+            Mode::Polling { why, .. } => Some(why),
+        };
+    }
+
+    fn send_live(&mut self) {
+        self.last_live = Instant::now();
+        self.live.rates = self.rates.now();
+        self.send(Report::Live(self.live.clone()));
+    }
+
+    /// Reads the entries that moved, and only those, and sends their rows.
+    fn read_moved(&mut self) {
+        self.moved_since = None;
+        let Some((generation, sel)) = self.current.clone() else {
+            self.moved.clear();
+            return;
+        };
+        let moved: Vec<(EntryId, Option<State>)> = self.moved.drain().collect();
+        let queue = &self.queue;
+        let read: Vec<(EntryId, Option<RawRow>)> = moved
+            .into_par_iter()
+            .map(|(id, state)| {
+                let row = state.and_then(|s| {
+                    queue.read_one(s, id.as_bytes(), Want::ALL).map(|e| {
+                        let shown = keeps(&sel, &e);
+                        RawRow::from_entry(&e, shown)
+                    })
+                });
+                (id, row)
+            })
+            .collect();
+        let reads = read.iter().filter(|(_, r)| r.is_some()).count();
+        self.activity.reads.fetch_add(reads as u64, Ordering::Relaxed);
+        let mut rows = Vec::new();
+        let mut gone = Vec::new();
+        for (id, row) in read {
+            match row {
+                Some(r) => rows.push(r),
+                // Gone by the time it was read: gone.
+                None => gone.push(id),
+            }
+        }
+        self.send(Report::Changed { generation, rows, gone });
+        self.send_live();
     }
 
     /// Jobs that are quick, or that may run between two chunks of a scan.
@@ -169,21 +269,22 @@ impl Worker {
         self.to_ui.send(r.into()).is_ok()
     }
 
-    /// Reads every entry; counts all of them for the header and sends those
-    /// the selection keeps. Streaming sends rows as they come so the first
-    /// screen paints at once; a refresh sends the whole picture at the end so
-    /// the table never flickers to empty.
+    /// Reads every entry and sends all of them, each marked with whether
+    /// the selection keeps it (the header counts the whole queue). The read
+    /// is the library's parallel scan, as `list`'s. Streaming sends rows as
+    /// they come so the first screen paints at once; a refresh sends the
+    /// whole picture at the end so the table never flickers to empty.
     fn scan(&mut self, generation: u64, sel: Selection, stream: bool) {
         self.current = Some((generation, sel.clone()));
+        self.activity.scans.fetch_add(1, Ordering::Relaxed);
         let now = self.now();
-        let stuck_after = self.stuck_after;
         let mut rows: Vec<RawRow> = Vec::new();
-        let mut counts = Counts::default();
         let mut first = true;
         let mut interrupted = false;
         let to_ui = self.to_ui.clone();
         let mut later: Vec<Effect> = Vec::new();
-        let mut changed = false;
+        let mut events: Vec<Event> = Vec::new();
+        let mut mode: Option<Mode> = None;
         let early = if stream {
             self.first_screen(generation, &sel, now)
         } else {
@@ -193,23 +294,20 @@ impl Worker {
             first = false;
         }
         let this = &*self;
+        let mut read = 0u64;
         let result = this.queue.scan(&State::ALL, Want::ALL, &All, &mut |e| {
+            read += 1;
             if early.contains(&e.id) {
                 return Ok(ControlFlow::Continue(()));
             }
-            count(&mut counts, &e, now, stuck_after);
-            if keeps(&sel, &e) {
-                rows.push(RawRow::from_entry(&e));
-            }
+            rows.push(RawRow::from_entry(&e, keeps(&sel, &e)));
             if stream && rows.len() >= SEND_EVERY {
                 let batch = std::mem::take(&mut rows);
-                let c = std::mem::take(&mut counts);
                 if to_ui
                     .send(
                         Report::Loaded {
                             generation,
                             rows: batch,
-                            counts: c,
                             first,
                             done: false,
                         }
@@ -225,8 +323,9 @@ impl Worker {
             // one; a detail is read at once; the rest waits for the end.
             while let Ok(j) = this.jobs.try_recv() {
                 match j {
-                    // Maybe in a folder already read: read again afterwards.
-                    Job::Changed => changed = true,
+                    // Maybe about an entry already read: read it after.
+                    Job::Event(ev) => events.push(ev),
+                    Job::Watching(m) => mode = Some(m),
                     Job::Do(e @ (Effect::Scan { .. } | Effect::Quit)) => {
                         later.push(e);
                         interrupted = true;
@@ -241,10 +340,16 @@ impl Worker {
             }
             Ok(ControlFlow::Continue(()))
         });
-        if changed {
-            self.changed_at.get_or_insert_with(Instant::now);
+        self.activity
+            .reads
+            .fetch_add(read + early.len() as u64, Ordering::Relaxed);
+        if let Some(m) = mode {
+            self.watching(m);
         }
         self.pending.extend(later);
+        for ev in events {
+            self.on_event(ev);
+        }
         if interrupted {
             return;
         }
@@ -253,7 +358,6 @@ impl Worker {
                 self.send(Report::Loaded {
                     generation,
                     rows,
-                    counts,
                     first,
                     done: true,
                 });
@@ -263,6 +367,7 @@ impl Worker {
             }
         }
         self.send(Report::Writer(writer_text(self.queue.path())));
+        self.send_live();
     }
 
     /// Reads a screenful of entries straight away, many at a time, and sends
@@ -300,21 +405,17 @@ impl Worker {
                 .collect();
             hs.into_iter().flat_map(|h| h.join().unwrap_or_default()).collect()
         });
-        let mut counts = Counts::default();
+        let _ = now;
         let mut rows = Vec::new();
         let mut ids = HashSet::new();
         for e in entries {
-            count(&mut counts, &e, now, self.stuck_after);
-            if keeps(sel, &e) {
-                rows.push(RawRow::from_entry(&e));
-            }
+            rows.push(RawRow::from_entry(&e, keeps(sel, &e)));
             ids.insert(e.id);
         }
         if !ids.is_empty() {
             self.send(Report::Loaded {
                 generation,
                 rows,
-                counts,
                 first: true,
                 done: false,
             });
@@ -508,33 +609,43 @@ fn body_of(queue: &Queue, e: &Entry) -> Vec<String> {
         .collect()
 }
 
-/// Watches the state folders and the root (where `hold/` may appear) and
-/// tells the worker when something changed. Inotify where it works,
-/// polling every two seconds where it does not (NFS, exhausted watches).
-pub fn watch(root: &Path, jobs: Sender<Job>) -> Option<Box<dyn notify::Watcher + Send>> {
-    use notify::{RecursiveMode, Watcher};
-    let handler = move |res: notify::Result<notify::Event>| {
-        if res.is_ok_and(|e| !e.kind.is_access()) {
-            let _ = jobs.send(Job::Changed);
-        }
+/// Watches the queue's state folders on a thread of its own (with its own
+/// handle on the queue) and hands the worker each change; says first in
+/// which mode it watches (`poll` forces reading the queue that often
+/// instead, for tests of that mode). It ends within a second of `quit`
+/// being set.
+/// Returns false when the watch cannot start.
+pub fn watch(root: &Path, jobs: Sender<Job>, quit: Arc<AtomicBool>, poll: Option<Duration>) -> bool {
+    let Ok(queue) = Queue::open(root) else { return false };
+    let w = match poll {
+        Some(every) => crate::queue::events::Watch::start_with(&queue, Some(every)),
+        None => crate::queue::events::Watch::start(&queue),
     };
-    let add = |w: &mut dyn Watcher| {
-        let mut any = false;
-        for s in State::ALL {
-            any |= w.watch(&root.join(s.dir()), RecursiveMode::NonRecursive).is_ok();
-        }
-        // The root too: hold/ may appear there later.
-        w.watch(root, RecursiveMode::NonRecursive).is_ok() && any
+    let Ok(mut w) = w else {
+        return false;
     };
-    if let Ok(mut w) = notify::recommended_watcher(handler.clone())
-        && add(&mut w)
-    {
-        return Some(Box::new(w));
+    if jobs.send(Job::Watching(w.mode().clone())).is_err() {
+        return false;
     }
-    // No inotify (or no watches left): look every few seconds instead.
-    let cfg = notify::Config::default().with_poll_interval(Duration::from_secs(5));
-    let mut w = notify::PollWatcher::new(handler, cfg).ok()?;
-    add(&mut w).then(|| Box::new(w) as Box<dyn Watcher + Send>)
+    std::thread::Builder::new()
+        .name("mqctl-watch".into())
+        .spawn(move || {
+            loop {
+                if quit.load(Ordering::SeqCst) {
+                    return;
+                }
+                let Some(e) = w.next(Duration::from_secs(1)) else {
+                    continue;
+                };
+                if matches!(e, Event::Rescan(_)) {
+                    let _ = w.refresh(&queue);
+                }
+                if jobs.send(Job::Event(e)).is_err() {
+                    return;
+                }
+            }
+        })
+        .is_ok()
 }
 
 /// Whether the table shows `e` under `sel`: the CLI's selection, both

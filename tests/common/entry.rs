@@ -186,6 +186,17 @@ impl<'a> EntryBuilder<'a> {
         self.id = id.into();
         self
     }
+    /// A new mail named `name` (default: a fresh UUID), for output that
+    /// shows the names.
+    pub fn mail_name(mut self, name: &str) -> Self {
+        self.mail = Some(name.into());
+        self
+    }
+    /// The recipient's folder name (default: a fresh UUID).
+    pub fn dest_name(mut self, name: &str) -> Self {
+        self.dest = name.into();
+        self
+    }
     /// Another recipient of an existing mail (its contents are kept).
     pub fn in_mail(mut self, other: &Created) -> Self {
         self.mail = Some(other.mail.clone());
