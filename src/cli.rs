@@ -83,6 +83,41 @@ printf 'Subject: hi\\r\\n\\r\\nhello\\r\\n' | mqctl enqueue --from '<>' --to pos
     )]
     Enqueue(EnqueueArgs),
 
+    /// Write selected entries as one tar archive (the queue's own layout),
+    /// for `mqctl import` on another host.
+    #[command(
+        long_about = "Write the selected entries as one tar archive on stdout (or -o FILE), in the queue's \
+own layout: data/<mail>/contents, data/<mail>/<dest>/metadata and schedule, and each entry's link \
+<state>/<id> -> ../data/<mail>/<dest>, bytes exactly as on disk, then a trailer (mqctl-export.json) so \
+that a cut archive is noticed. `tar tvf` lists it. Only queued and held entries are exported; a broken \
+entry is reported and left out (exit 1). With --hold the queued entries are held first (through the \
+usual change: --yes, --log, --dry-run apply to it) and exported as queued, so the old host cannot \
+send them after the export: once `mqctl import` succeeded on the new host, `mqctl drop --state hold` \
+with the same selection finishes the move; if it failed, `mqctl release` puts them back. --dry-run \
+writes no archive and holds nothing. A tar is never written to a terminal.",
+        after_help = "Examples:\n  mqctl export --domain example.com --hold | ssh mx2 mqctl import -\n  \
+mqctl drop --state hold --domain example.com      # once the import succeeded\n  \
+mqctl export --all -o /var/backups/queue.tar\n  mqctl export --state hold --all | tar tvf -"
+    )]
+    Export(ExportArgs),
+
+    /// Add the entries of an archive `mqctl export` wrote, the writer's way.
+    #[command(
+        long_about = "Add the entries of an archive written by `mqctl export` (FILE, or stdin for - or \
+nothing) to this queue by the writer's own enqueue protocol: contents, then each recipient's metadata \
+and schedule, synced, then its link, last, into queue/ or hold/ as in the archive. Ids, schedules \
+(retry history) and the message bytes are kept. An entry this queue has already is counted as \
+already there, so importing an archive twice adds nothing the second time; the same id with other \
+bytes is a conflict and is never overwritten. A cut or corrupt archive gives what is whole in it \
+(each recipient whose files and link all arrived intact) and reports the rest (exit 1); no \
+half-written entry is ever linked. One mail at a time is held in memory (at most 256 MiB). \
+Confirmation is asked only when FILE is a regular file and stdin a terminal.",
+        after_help = "Examples:\n  ssh mx1 mqctl export --domain example.com --hold | mqctl import -\n  \
+mqctl import --dry-run queue.tar                 # check the archive, change nothing\n  \
+mqctl import --yes --log /var/log/mqctl.jsonl queue.tar"
+    )]
+    Import(ImportArgs),
+
     /// Set the next attempt of entries (queued or held), or spread them.
     #[command(after_help = "Examples:\n  mqctl reschedule --domain example.com --at now\n  \
 mqctl reschedule 3f2a --at +2h\n  mqctl reschedule --all --at 2026-11-24T06:00:00Z --dry-run\n  \
@@ -314,6 +349,43 @@ pub struct EnqueueArgs {
     /// First attempt at this time (now, +2h, RFC 3339) instead of now.
     #[arg(long, value_name = "TIME", value_parser = timespec::when, allow_hyphen_values = true)]
     pub at: Option<When>,
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    #[command(flatten)]
+    pub select: SelectArgs,
+    #[command(flatten)]
+    pub change: ChangeArgs,
+    /// Hold the queued entries first and export them as queued: the old
+    /// host cannot send them after the export.
+    #[arg(long)]
+    pub hold: bool,
+    /// Write the archive to FILE (created 0600) instead of stdout.
+    #[arg(long, short = 'o', value_name = "FILE", value_hint = clap::ValueHint::FilePath)]
+    pub output: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// The archive; `-` or nothing reads stdin.
+    #[arg(value_name = "FILE", value_hint = clap::ValueHint::FilePath)]
+    pub file: Option<PathBuf>,
+
+    /// Read and check the whole archive, print what would be imported, and
+    /// change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Do not ask for confirmation (asked only when FILE is a regular file
+    /// and stdin a terminal).
+    #[arg(long, short)]
+    pub yes: bool,
+
+    /// Also record each change as a JSON line in FILE (syslog always gets
+    /// one). Opened before mqctl gives up root, so /var/log works.
+    #[arg(long, value_name = "FILE", value_hint = clap::ValueHint::FilePath)]
+    pub log: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -1,7 +1,7 @@
 //! The change engine: the one way anything changes the queue. Every
 //! command that changes it (hold, release, reschedule, defer, drop,
-//! recover, purge, `check --repair`) and the TUI hand it a piece of `Work`
-//! and the items to apply it to; it gives back a `Report`. What it
+//! recover, purge, `check --repair`, import) and the TUI hand it a piece
+//! of `Work` and the items to apply it to; it gives back a `Report`. What it
 //! guarantees, it guarantees for all of them:
 //!
 //! - nothing happens before the items are known, the stop flag is clear
@@ -19,6 +19,7 @@
 //!   `queue::ops::FRESH`);
 //! - Ctrl-C (the stop flag) finishes the entries at hand, then stops.
 
+pub mod archive;
 pub mod entries;
 pub mod purge;
 pub mod repair;
@@ -45,6 +46,8 @@ pub enum Verb {
     Recover,
     Purge,
     Repair,
+    /// Entries added from an archive (`import`).
+    Import,
     Undo,
 }
 
@@ -60,6 +63,7 @@ impl Verb {
             Verb::Recover => "recover",
             Verb::Purge => "purge",
             Verb::Repair => "repair",
+            Verb::Import => "import",
             Verb::Undo => "undo",
         }
     }
@@ -75,6 +79,7 @@ impl Verb {
             Verb::Recover => "recovered",
             Verb::Purge => "purged",
             Verb::Repair => "repaired",
+            Verb::Import => "imported",
             Verb::Undo => "undone",
         }
     }
@@ -100,6 +105,7 @@ fn capitalised(s: &'static str) -> &'static str {
         "defer" => "Defer",
         "drop" => "Drop",
         "recover" => "Recover",
+        "import" => "Import",
         other => other,
     }
 }
@@ -247,6 +253,11 @@ pub struct Report {
     pub first_problem: Option<String>,
     /// Changes done per operation (a purge mixes several), in first-seen order.
     pub done_by_op: Vec<(&'static str, u64)>,
+    /// The live writers the first `run` given this report found, once it
+    /// was confirmed. Items that come as a stream (`import`) are handed to
+    /// `run` in parts sharing one report: they are confirmed, checked for
+    /// a writer and warned about once, as one run.
+    started: Option<Vec<Writer>>,
 }
 
 /// What a count of one operation's changes is: "2 pending cleanups".
@@ -312,6 +323,7 @@ impl Report {
             end: End::Finished,
             first_problem: None,
             done_by_op: Vec::new(),
+            started: None,
         }
     }
 
@@ -322,7 +334,16 @@ impl Report {
     }
 
     pub fn summary(&self) -> String {
-        let mut s = if self.done_by_op.len() > 1 || self.verb == Verb::Purge {
+        let mut s = if self.verb == Verb::Import {
+            // What an import skips is what the queue has already.
+            let t = &self.tally;
+            let done = if self.dry_run {
+                format!("dry run, nothing changed: {} would be imported", t.done)
+            } else {
+                format!("{} imported", t.done)
+            };
+            format!("{done}, {} already there, {} failed", t.skipped, t.failed)
+        } else if self.done_by_op.len() > 1 || self.verb == Verb::Purge {
             let past = format!("{}{}", self.verb.past(), self.parts());
             self.tally.summary(&past, self.dry_run)
         } else {
@@ -397,19 +418,26 @@ pub fn run<W: Work>(queue: &Queue, work: &W, items: Vec<W::Item>, ctl: &mut Cont
     if items.is_empty() {
         return;
     }
-    if !ctl.observer.confirm(report.verb, items.len()) {
-        report.end = End::NotConfirmed;
-        return;
-    }
-    // A signal in the moment between the scan and the answer.
-    if ctl.stop.load(Ordering::SeqCst) {
-        report.end = End::Interrupted;
-        return;
-    }
-    let writers = live::writers(queue.path());
-    if !writers.is_empty() {
-        ctl.observer.notice(&Notice::LiveWriter(writers.clone()));
-    }
+    let writers = match &report.started {
+        Some(w) => w.clone(),
+        None => {
+            if !ctl.observer.confirm(report.verb, items.len()) {
+                report.end = End::NotConfirmed;
+                return;
+            }
+            // A signal in the moment between the scan and the answer.
+            if ctl.stop.load(Ordering::SeqCst) {
+                report.end = End::Interrupted;
+                return;
+            }
+            let writers = live::writers(queue.path());
+            if !writers.is_empty() {
+                ctl.observer.notice(&Notice::LiveWriter(writers.clone()));
+            }
+            report.started = Some(writers.clone());
+            writers
+        }
+    };
     let ctx = Ctx {
         dry_run: ctl.dry_run,
         writer_live: !writers.is_empty(),

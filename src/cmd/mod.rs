@@ -6,8 +6,10 @@ pub mod completions;
 pub mod demo;
 pub mod drop;
 pub mod enqueue;
+pub mod export;
 pub mod generate;
 pub mod hold;
+pub mod import;
 pub mod list;
 pub mod purge;
 pub mod recover;
@@ -165,6 +167,8 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Show(a) => show::run(&ctx, a),
         Command::Stats(a) => stats::run(&ctx, a),
         Command::Enqueue(a) => enqueue::run(&ctx, a),
+        Command::Export(a) => export::run(&ctx, a),
+        Command::Import(a) => import::run(&ctx, a),
         Command::Demo(a) => demo::run(&ctx, a),
         Command::Tui(a) => tui::run(&ctx, a),
         Command::Watch(a) => watch::run(&ctx, a),

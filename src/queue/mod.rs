@@ -2,6 +2,7 @@
 //! entries in parallel, and (in `write`) changing it the writer's way.
 
 pub mod address;
+pub mod archive;
 pub mod check;
 pub mod events;
 pub mod headers;

@@ -8,10 +8,10 @@ use jiff::Timestamp;
 use nix::errno::Errno;
 use uuid::Uuid;
 
-use super::Queue;
 use super::model::{Address, DestId, EntryId, Envelope, Link, MailId, Schedule, State};
 use super::parse;
 use super::sys::Dir;
+use super::{MAX_JSON_FILE, Queue};
 use crate::error::{Error, Result};
 
 /// How to enqueue a message.
@@ -197,4 +197,261 @@ fn remove_tree(parent: &Dir, name: &str) {
         }
     }
     let _ = parent.rmdir(name);
+}
+
+/// What the queue already has of a recipient an archive brings
+/// (`Queue::find_import`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Found {
+    /// Nothing: it is imported.
+    New,
+    /// The same entry (its id, linked to the same folder, with the same
+    /// envelope), in this state: nothing to do. Its schedule may differ:
+    /// the writer here may have tried it since.
+    Already(State),
+    /// Its folder with exactly the archive's files and no link: an import
+    /// stopped just before the link. Only the link is made.
+    Unlinked,
+    /// Its folder with only a part of the archive's files (each a prefix of
+    /// the archive's bytes) and no link: an import stopped while writing
+    /// them. They are written anew.
+    Partial,
+    /// The id or the folder holds something else: never overwritten.
+    Conflict(String),
+}
+
+/// Why a step of an import did not happen.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ImportError {
+    /// The queue holds other bytes under the same name.
+    Conflict(String),
+    Io(&'static str, Errno),
+}
+
+impl std::fmt::Display for ImportError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ImportError::Conflict(s) => f.write_str(s),
+            ImportError::Io(what, e) => write!(f, "{what}: {}", e.desc()),
+        }
+    }
+}
+
+/// A file of ours interrupted while it was written: missing, or a prefix
+/// of the bytes it should hold.
+fn is_prefix(have: &[u8], want: &[u8]) -> bool {
+    have.len() < want.len() && want.starts_with(have)
+}
+
+impl Queue {
+    /// Reads `rel` under `data/` (bounded, never following a link):
+    /// `Ok(None)` when it does not exist.
+    fn read_data_file(&self, rel: &str, max: u64) -> std::result::Result<Option<Vec<u8>>, String> {
+        let mut buf = Vec::new();
+        match self.data().read_file_into(rel, max, &mut buf) {
+            Ok(_) => Ok(Some(buf)),
+            Err(super::sys::ReadError::NotFound) => Ok(None),
+            Err(e) => Err(format!("data/{rel} {e}")),
+        }
+    }
+
+    /// What the queue has of the recipient `id` -> `link` with these files.
+    pub fn find_import(&self, id: &EntryId, link: Link, metadata: &[u8], schedule: &[u8]) -> Found {
+        for state in self.locate(id.as_bytes()) {
+            let here = match self.entry_link(state, id) {
+                Ok(l) => l,
+                // Moved meanwhile: it is wherever it went.
+                Err(super::ops::Outcome::Vanished) => continue,
+                Err(o) => {
+                    return Found::Conflict(format!(
+                        "entry {id} is already in {}/ ({}): not overwritten",
+                        state.dir(),
+                        o.reason().unwrap_or("unreadable")
+                    ));
+                }
+            };
+            if here != link {
+                return Found::Conflict(format!(
+                    "entry {id} is already in {}/, for another recipient (data/{}): not overwritten",
+                    state.dir(),
+                    here.dest_path()
+                ));
+            }
+            return match self.read_data_file(&format!("{}/metadata", link.dest_path()), MAX_JSON_FILE) {
+                Ok(Some(m)) if m != metadata => Found::Conflict(format!(
+                    "entry {id} is already in {}/ with another envelope: not overwritten",
+                    state.dir()
+                )),
+                // The same, or being cleaned up (sent or dropped here).
+                Ok(_) => Found::Already(state),
+                Err(e) => Found::Conflict(format!("entry {id} is already in {}/, but {e}", state.dir())),
+            };
+        }
+        let dest = link.dest_path();
+        let children = match self.data().open_dir(dest.as_str()) {
+            Ok(d) => match d.children() {
+                Ok(c) => c,
+                Err(e) => return Found::Conflict(format!("data/{dest} cannot be listed: {}", e.desc())),
+            },
+            Err(Errno::ENOENT) => return Found::New,
+            Err(e) => {
+                return Found::Conflict(format!(
+                    "data/{dest} is already there and is not a plain folder ({}): not overwritten",
+                    e.desc()
+                ));
+            }
+        };
+        if let Some((odd, _)) = children
+            .iter()
+            .find(|(n, _)| &**n != b"metadata" && &**n != b"schedule")
+        {
+            return Found::Conflict(format!(
+                "data/{dest} is already there and holds \"{}\": not overwritten",
+                crate::escape::escape_bytes(odd)
+            ));
+        }
+        let mut whole = true;
+        for (name, want) in [("metadata", metadata), ("schedule", schedule)] {
+            match self.read_data_file(&format!("{dest}/{name}"), MAX_JSON_FILE) {
+                Ok(Some(have)) if have == want => {}
+                Ok(Some(have)) if is_prefix(&have, want) => whole = false,
+                Ok(None) => whole = false,
+                Ok(Some(_)) => {
+                    return Found::Conflict(format!(
+                        "data/{dest}/{name} is already there with other bytes: not overwritten"
+                    ));
+                }
+                Err(e) => return Found::Conflict(format!("{e}: not overwritten")),
+            }
+        }
+        if whole { Found::Unlinked } else { Found::Partial }
+    }
+
+    /// Makes `data/<mail>` and writes its `contents` (0600, modification
+    /// time `written`), not synced: the caller syncs before any link.
+    /// `Ok(true)` when the folder was made now; `Ok(false)` when it was
+    /// there with the same contents (another recipient of the mail is
+    /// here). Contents that an import was interrupted writing (a prefix,
+    /// in a folder with no recipient yet) is written anew.
+    pub fn import_contents(
+        &self,
+        mail: MailId,
+        contents: &[u8],
+        written: Option<Timestamp>,
+    ) -> std::result::Result<bool, ImportError> {
+        let name = mail.to_string();
+        match self.data().mkdir(name.as_str(), 0o700) {
+            Ok(()) => {
+                let dir = self
+                    .data()
+                    .open_dir(name.as_str())
+                    .map_err(|e| ImportError::Io("opening the new mail folder", e))?;
+                if let Err(e) = write_new(&dir, "contents", contents, false, written) {
+                    remove_tree(self.data(), &name);
+                    return Err(ImportError::Io("writing contents", e));
+                }
+                return Ok(true);
+            }
+            Err(Errno::EEXIST) => {}
+            Err(e) => return Err(ImportError::Io("creating the mail folder", e)),
+        }
+        let rel = format!("{name}/contents");
+        let have = self
+            .read_data_file(&rel, super::archive::MAX_CONTENTS + 1)
+            .map_err(|e| ImportError::Conflict(format!("{e}: not overwritten")))?;
+        match have {
+            Some(h) if h == contents => Ok(false),
+            h if h.as_deref().is_none_or(|h| is_prefix(h, contents)) => {
+                let dir = self
+                    .data()
+                    .open_dir(name.as_str())
+                    .map_err(|e| ImportError::Io("opening the mail folder", e))?;
+                let children = dir
+                    .children()
+                    .map_err(|e| ImportError::Io("listing the mail folder", e))?;
+                if children.iter().any(|(n, _)| &**n != b"contents") {
+                    return Err(ImportError::Conflict(format!(
+                        "data/{rel} is already there with other bytes, beside recipients: not overwritten"
+                    )));
+                }
+                match dir.unlink("contents") {
+                    Ok(()) | Err(Errno::ENOENT) => {}
+                    Err(e) => return Err(ImportError::Io("removing a partial contents", e)),
+                }
+                write_new(&dir, "contents", contents, false, written)
+                    .map_err(|e| ImportError::Io("writing contents", e))?;
+                Ok(false)
+            }
+            _ => Err(ImportError::Conflict(format!(
+                "data/{rel} is already there with other bytes: not overwritten"
+            ))),
+        }
+    }
+
+    /// Writes a recipient's folder the writer's way (mkdir, then
+    /// `schedule` and `metadata` in place, 0600), not synced. `partial`:
+    /// what an interrupted import left of it is removed first. On failure
+    /// what was written is taken back.
+    pub fn import_dest(
+        &self,
+        link: Link,
+        metadata: &[u8],
+        schedule: &[u8],
+        partial: bool,
+    ) -> std::result::Result<(), ImportError> {
+        let mail = self
+            .data()
+            .open_dir(link.mail.to_string().as_str())
+            .map_err(|e| ImportError::Io("opening the mail folder", e))?;
+        let dest = link.dest.to_string();
+        if partial {
+            remove_tree(&mail, &dest);
+        }
+        mail.mkdir(dest.as_str(), 0o700)
+            .map_err(|e| ImportError::Io("creating the recipient's folder", e))?;
+        let written = (|| {
+            let dir = mail.open_dir(dest.as_str())?;
+            write_new(&dir, "schedule", schedule, false, None)?;
+            write_new(&dir, "metadata", metadata, false, None)
+        })();
+        written.map_err(|e| {
+            remove_tree(&mail, &dest);
+            ImportError::Io("writing the recipient's files", e)
+        })
+    }
+
+    /// Links `<state>/<id>` -> `../data/<mail>/<dest>`: the last step, once
+    /// the files are durable. Not synced: the caller syncs the folder.
+    pub fn import_link(&self, state: State, id: &EntryId, link: Link) -> std::result::Result<(), Errno> {
+        let dir = match self.ensure_state_dir(state) {
+            Ok(d) => d,
+            Err(Error::Io { source, .. }) => {
+                return Err(Errno::from_raw(source.raw_os_error().unwrap_or(libc::EIO)));
+            }
+            Err(_) => return Err(Errno::EIO),
+        };
+        dir.symlink(link.text().as_str(), id.as_bytes())
+    }
+
+    /// Takes back a recipient's folder an import wrote for nothing (no link
+    /// points to it).
+    pub fn remove_import_dest(&self, link: Link) {
+        if let Ok(mail) = self.data().open_dir(link.mail.to_string().as_str()) {
+            remove_tree(&mail, &link.dest.to_string());
+        }
+    }
+
+    /// Takes back a mail folder an import made for nothing: only while it
+    /// holds nothing but `contents`.
+    pub fn remove_import_mail(&self, mail: MailId) {
+        let name = mail.to_string();
+        let Ok(dir) = self.data().open_dir(name.as_str()) else {
+            return;
+        };
+        let Ok(children) = dir.children() else { return };
+        if children.iter().all(|(n, _)| &**n == b"contents") {
+            let _ = dir.unlink("contents");
+            let _ = self.data().rmdir(name.as_str());
+        }
+    }
 }
