@@ -448,6 +448,10 @@ pub fn export(queue: &Queue, req: ExportRequest, ctl: &mut Control, out: Option<
                     force_inflight: false,
                     stuck_after: jiff::SignedDuration::from_hours(1),
                     now: req.now,
+                    hold: Some(crate::queue::holds::HoldNote {
+                        reason: Some("exported (mqctl export --hold): drop once imported".into()),
+                        ..crate::queue::holds::HoldNote::by_current_user(req.now)
+                    }),
                 },
                 &mut hold_ctl,
             )?
@@ -599,6 +603,7 @@ pub fn export(queue: &Queue, req: ExportRequest, ctl: &mut Control, out: Option<
             force_inflight: false,
             stuck_after: jiff::SignedDuration::from_hours(1),
             now: req.now,
+            hold: None,
         };
         ex.released = Some(super::entries::apply(queue, release, &mut back_ctl)?);
     }
