@@ -66,6 +66,9 @@ pub struct Line<'a> {
     /// The schedule it wrote, byte for byte.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub after: Option<&'a str>,
+    /// The hold note a hold wrote or a release removed, byte for byte.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hold_note: Option<&'a str>,
     pub result: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<&'a str>,
@@ -226,6 +229,7 @@ impl Audit {
                 detail: c.detail.as_deref(),
                 before: c.before.as_deref(),
                 after: c.after.as_deref(),
+                hold_note: c.note.as_deref(),
                 result: c.outcome.word(),
                 reason: c.outcome.reason(),
             };

@@ -259,6 +259,31 @@ fn fill(root: &Path, mails: usize, seed: u64, now: Timestamp) -> Result<Report> 
     report.inflight = take(&mut queue, State::Inflight, 12)?;
     report.cleanup = take(&mut queue, State::Cleanup, 25)?;
     report.held = take(&mut queue, State::Held, 8)?;
+    // Held for a reason, as `hold --reason --until` notes it; one hold has
+    // ended (`release --expired` releases it), one was held without a word.
+    let held = &ids[ids.len() - moved..ids.len() - moved + report.held];
+    for (k, id) in held.iter().enumerate() {
+        let h = |m: i64| SignedDuration::from_mins(m);
+        let (reason, since, until) = match k {
+            0..=3 => (
+                Some("Mailbox full at corp.example (ticket 4711)"),
+                now - h(50),
+                Some(now + h(70)),
+            ),
+            4 | 5 => (Some("Suspected spam run: check with the sender"), now - h(200), None),
+            6 => (Some("Waiting for the DNS fix"), now - h(300), Some(now - h(10))),
+            _ => (None, now - h(20), None),
+        };
+        let note = crate::queue::holds::HoldNote {
+            reason: reason.map(str::to_owned),
+            since: since.round(jiff::Unit::Second).unwrap_or(since),
+            until: until.map(|u| u.round(jiff::Unit::Second).unwrap_or(u)),
+            user: Some("postmaster".into()),
+        };
+        queue
+            .write_hold_note(id, &serde_json::to_vec(&note).expect("plain data"))
+            .map_err(io_err("writing a hold note in", root))?;
+    }
     report.broken = plant_problems(&queue, root, &mut rng)?;
     report.entries += 3;
     Ok(report)

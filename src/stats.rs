@@ -42,9 +42,28 @@ pub struct Stats {
     pub oldest: Option<Oldest>,
     pub buckets: Vec<String>,
     pub domains: Vec<DomainRow>,
+    /// Held entries by the reason of their hold, the most first.
+    pub holds: Vec<HoldGroup>,
     /// Processes that have the queue open (a live writer), best effort.
     pub writers: Vec<WriterInfo>,
 }
+
+/// The held entries held for one reason.
+#[derive(Debug, Serialize, PartialEq)]
+pub struct HoldGroup {
+    /// `None`: held without a reason (or before mqctl kept notes).
+    pub reason: Option<String>,
+    pub entries: u64,
+    /// Whose end has passed: `release --expired` releases them.
+    pub expired: u64,
+    /// When the first of them was held.
+    pub since: Option<Timestamp>,
+    /// The next end to come among them (not yet passed).
+    pub next_end: Option<Timestamp>,
+}
+
+/// At most this many reasons are shown; the rest are summed in one row.
+const TOP_REASONS: usize = 10;
 
 #[derive(Debug, Serialize)]
 pub struct WriterInfo {
@@ -97,6 +116,48 @@ pub fn merged_age(ages: &[u64], i: usize, cols: usize) -> u64 {
     if i + 1 == cols { ages[i..].iter().sum() } else { ages[i] }
 }
 
+/// What the held entries of one reason add up to, as the scan goes.
+#[derive(Default)]
+struct Holds {
+    entries: u64,
+    expired: u64,
+    since: Option<Timestamp>,
+    next_end: Option<Timestamp>,
+}
+
+fn earliest(a: Option<Timestamp>, b: Option<Timestamp>) -> Option<Timestamp> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+fn hold_groups(holds: HashMap<Option<String>, Holds>) -> Vec<HoldGroup> {
+    let mut groups: Vec<(Option<String>, Holds)> = holds.into_iter().collect();
+    groups.sort_by(|a, b| b.1.entries.cmp(&a.1.entries).then_with(|| a.0.cmp(&b.0)));
+    if groups.len() > TOP_REASONS {
+        let rest = groups.split_off(TOP_REASONS - 1);
+        let mut other = Holds::default();
+        for (_, h) in &rest {
+            other.entries += h.entries;
+            other.expired += h.expired;
+            other.since = earliest(other.since, h.since);
+            other.next_end = earliest(other.next_end, h.next_end);
+        }
+        groups.push((Some(format!("(other {} reasons)", rest.len())), other));
+    }
+    groups
+        .into_iter()
+        .map(|(reason, h)| HoldGroup {
+            reason,
+            entries: h.entries,
+            expired: h.expired,
+            since: h.since,
+            next_end: h.next_end,
+        })
+        .collect()
+}
+
 /// Gathers the statistics in one parallel scan.
 pub fn gather(
     queue: &crate::queue::Queue,
@@ -111,6 +172,7 @@ pub fn gather(
     let mut domains: HashMap<String, Vec<u64>> = HashMap::new();
     let mut mails: HashMap<MailId, u64> = HashMap::new();
     let mut oldest: Option<(Timestamp, String)> = None;
+    let mut holds: HashMap<Option<String>, Holds> = HashMap::new();
     let sel = Selection {
         now: Some(now),
         ..Selection::default()
@@ -126,6 +188,16 @@ pub fn gather(
         }
         if e.is_broken() {
             s.broken += 1;
+        }
+        if e.state.is_held() {
+            let note = e.hold.as_deref();
+            let g = holds.entry(note.and_then(|n| n.reason.clone())).or_default();
+            g.entries += 1;
+            if let Some(n) = note {
+                g.expired += u64::from(n.expired(now));
+                g.since = earliest(g.since, Some(n.since));
+                g.next_end = earliest(g.next_end, n.until.filter(|&u| u > now));
+            }
         }
         if e.state == State::Queued {
             match e.is_due(now) {
@@ -191,6 +263,7 @@ pub fn gather(
         rows.push(other);
     }
     s.domains = rows;
+    s.holds = hold_groups(holds);
     s.writers = crate::queue::live::writers(queue.path())
         .into_iter()
         .map(|w| WriterInfo {

@@ -34,15 +34,18 @@ fn hold_moves_only_the_link_into_a_new_hold_folder() {
     expected.move_entry(&a[0].id, "queue", "hold");
     expected.set("hold", Node::dir(0o700));
     let after = q.snapshot();
+    expected.hold_note(&after, &a[0].id);
     assert_tree(&expected, &after);
     assert_node(&Node::link(a[0].link().as_bytes()), &after[format!("hold/{}", a[0].id)]);
     assert_eq!(owner(&q.path("hold")), owner(q.root()));
 
-    // release puts it back: the tree is the original plus the (now empty) hold/.
+    // release puts it back: the tree is the original plus the (now empty)
+    // hold/ and hold-notes/.
     let r = q.run(["release", &a[0].id[..8]]).expect(0);
     assert_eq!(r.lines(), vec![format!("release {} hold -> queue", a[0].id)]);
     let mut expected = before.clone();
     expected.set("hold", Node::dir(0o700));
+    expected.set("hold-notes", Node::dir(0o700));
     assert_tree(&expected, &q.snapshot());
 }
 
@@ -54,16 +57,20 @@ fn hold_and_release_round_trip_on_the_real_writer_fixture() {
     assert_eq!(r.summary(), "8 held, 0 vanished, 0 failed");
     let mut expected = before.clone();
     expected.set("hold", Node::dir(0o700));
+    let after = q.snapshot();
     for k in before.keys().filter(|k| k.parent() == Some(Path::new("queue"))) {
         expected.rename(k, Path::new("hold").join(k.file_name().unwrap()));
+        expected.hold_note(&after, k.file_name().unwrap().to_str().unwrap());
     }
-    assert_tree(&expected, &q.snapshot());
+    assert_tree(&expected, &after);
 
     let r = q.run(["release", "--all", "--yes"]).expect(0);
     assert_eq!(r.summary(), "8 released, 0 vanished, 0 failed");
     let mut expected = before;
-    // The only trace of the round trip: hold/ exists, empty, 0700.
+    // The only trace of the round trip: hold/ and hold-notes/ exist,
+    // empty, 0700.
     expected.set("hold", Node::dir(0o700));
+    expected.set("hold-notes", Node::dir(0o700));
     assert_tree(&expected, &q.snapshot());
 }
 
@@ -819,7 +826,10 @@ fn a_move_onto_an_existing_name_fails_and_replaces_nothing() {
     assert!(r.stderr.contains("already exists"), "{r:?}");
     assert_eq!(r.counts().failed, 1, "{r:?}");
     q.run(["release", &a[0].id]).expect(1);
-    assert_tree(&before, &q.snapshot());
+    // No note either: the one the hold wrote aside went with its failure.
+    let mut expected = before;
+    expected.set("hold-notes", Node::dir(0o700));
+    assert_tree(&expected, &q.snapshot());
 }
 
 #[test]
@@ -870,7 +880,9 @@ fn hold_and_recover_move_only_symlinks() {
     expected.set("hold", Node::dir(0o700));
     expected.move_entry(&a[0].id, "queue", "hold");
     expected.move_entry(&a[1].id, "inflight", "queue");
-    assert_tree(&expected, &q.snapshot());
+    let after = q.snapshot();
+    expected.hold_note(&after, &a[0].id);
+    assert_tree(&expected, &after);
 }
 
 #[test]

@@ -90,9 +90,10 @@ fn undo_of_a_hold_puts_the_entries_back_in_queue_byte_for_byte() {
         )),
         "{r:?}"
     );
-    // The only trace: hold/ exists, empty.
+    // The only trace: hold/ and hold-notes/ exist, empty.
     let mut expected = before;
     expected.set("hold", Node::dir(0o700));
+    expected.set("hold-notes", Node::dir(0o700));
     assert_tree(&expected, &q.snapshot());
 }
 
@@ -415,6 +416,10 @@ fn since_takes_back_every_run_started_at_or_after_the_time_newest_change_first()
     let mut expected = held.clone();
     expected.set("claimed-held", Node::dir(0o700));
     any_mtime(&mut expected, format!("{}/schedule", m[0].dest_dir()));
+    // The notes the release removed are back, byte for byte.
+    for e in &m[..2] {
+        any_mtime(&mut expected, format!("hold-notes/{}", e.id));
+    }
     assert_tree(&expected, &q.snapshot());
 
     // Everything since the first run: its undo (the newest run) is taken
@@ -426,6 +431,7 @@ fn since_takes_back_every_run_started_at_or_after_the_time_newest_change_first()
     assert!(r.stderr.contains("undoing 4 runs started at or after "), "{r:?}");
     let mut expected = original;
     expected.set("hold", Node::dir(0o700));
+    expected.set("hold-notes", Node::dir(0o700));
     expected.set("claimed-held", Node::dir(0o700));
     any_mtime(&mut expected, format!("{}/schedule", m[0].dest_dir()));
     assert_tree(&expected, &q.snapshot());
@@ -461,6 +467,7 @@ fn runs_of_several_processes_interleaved_in_one_log_are_told_apart() {
     assert_eq!(r.lines(), vec![format!("undo {} hold -> queue", m[1].id)]);
     let mut expected = before;
     expected.set("hold", Node::dir(0o700));
+    expected.set("hold-notes", Node::dir(0o700));
     assert_tree(&expected, &q.snapshot());
 }
 
@@ -538,6 +545,7 @@ fn undo_of_an_undo_makes_the_change_again() {
     );
     let mut expected = changed;
     any_mtime(&mut expected, format!("{}/schedule", m[1].dest_dir()));
+    any_mtime(&mut expected, format!("hold-notes/{}", m[0].id));
     assert_tree(&expected, &q.snapshot());
 }
 

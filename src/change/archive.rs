@@ -54,6 +54,7 @@ fn import_change(r: &Recipient) -> Change {
         detail: Some(format!("into {}/", r.state.dir())),
         before: None,
         after: None,
+        note: None,
         outcome: Outcome::Done,
     }
 }

@@ -122,6 +122,7 @@ struct Fields {
     to: Option<String>,
     before: Option<String>,
     after: Option<String>,
+    hold_note: Option<String>,
 }
 
 /// A whole line: a result, or an intent (`ids`, `paths`).
@@ -453,6 +454,16 @@ fn classify(r: &Record) -> Result<UndoItem, String> {
     let item = |state: State, back_to: State, restore: Option<Arc<Restore>>| UndoItem {
         item: Item {
             restore,
+            // A release's note goes back with the entry into hold/.
+            note: (back_to == State::Held)
+                .then(|| {
+                    f.hold_note.as_deref().filter(|n| {
+                        n.len() as u64 <= MAX_JSON_FILE
+                            && serde_json::from_str::<crate::queue::holds::HoldNote>(n).is_ok()
+                    })
+                })
+                .flatten()
+                .map(Arc::from),
             ..Item::new(state, id.clone())
         },
         back_to,

@@ -30,7 +30,6 @@ pub fn hold(ctx: &Context, args: &HoldArgs) -> Result<ExitCode> {
     }
     let note = HoldNote {
         reason: reason.map(str::to_owned),
-        since: ctx.now,
         until,
         ..HoldNote::by_current_user(ctx.now)
     };

@@ -18,7 +18,8 @@ pub fn run(ctx: &Context, args: &ShowArgs) -> Result<ExitCode> {
     let mut out = stdout();
     let mut entries = Vec::new();
     for (state, id) in &resolved.found {
-        if let Some(e) = queue.read_one(*state, id.as_bytes(), Want::ALL) {
+        if let Some(mut e) = queue.read_one(*state, id.as_bytes(), Want::ALL) {
+            queue.add_hold_note(&mut e);
             entries.push(e);
         }
     }
@@ -89,6 +90,25 @@ fn write_text(out: &mut dyn Write, e: &Entry, v: &View, width: Option<usize>) ->
     if let Some(since) = e.since {
         line(out, "In state since", &when(since))?;
     }
+    if let Some(n) = &e.hold {
+        line(
+            out,
+            "Hold reason",
+            &n.reason.as_deref().map_or("(none given)".into(), escape),
+        )?;
+        let by = n
+            .user
+            .as_deref()
+            .map(|u| format!(" by {}", escape(u)))
+            .unwrap_or_default();
+        line(out, "Held since", &format!("{}{by}", when(n.since)))?;
+        let until = match n.until {
+            Some(u) if u <= v.now => format!("{} (ended: `mqctl release --expired` releases it)", when(u)),
+            Some(u) => when(u),
+            None => "until released".into(),
+        };
+        line(out, "Held until", &until)?;
+    }
     if let Some(l) = e.link {
         line(out, "Mail", &l.mail.to_string())?;
         line(out, "Dest", &l.dest.to_string())?;
@@ -147,6 +167,9 @@ fn json(e: &Entry, ctx: &Context) -> serde_json::Value {
             .map(|p| serde_json::json!({"code": p.code(), "message": p.to_string()}))
             .collect();
         map.insert("problems".into(), problems.into());
+        if let Some(n) = &e.hold {
+            map.insert("hold".into(), serde_json::to_value(n).expect("plain data"));
+        }
     }
     v
 }

@@ -51,11 +51,49 @@ fn write_table(out: &mut dyn Write, s: &Stats, ctx: &Context) -> Result<()> {
         let line = format!("oldest: {} ({} old)", o.id, human_duration(o.age));
         output::write_wrapped(out, &line, width, 2)?;
     }
+    if !s.holds.is_empty() {
+        writeln!(out)?;
+        write_holds(out, s, ctx.now, width, color)?;
+    }
     if s.domains.is_empty() {
         return Ok(());
     }
     writeln!(out)?;
     write_domains(out, s, width, color)?;
+    Ok(())
+}
+
+/// Held entries by the reason they were held for, and when those holds end.
+fn write_holds(
+    out: &mut dyn Write,
+    s: &Stats,
+    now: Timestamp,
+    width: Option<usize>,
+    color: bool,
+) -> std::io::Result<()> {
+    let mut t = Table::new(vec![
+        Column::cut("HELD FOR", 8, 20),
+        Column::number("ENTRIES"),
+        Column::cut("ENDS", 6, 12),
+    ]);
+    for g in &s.holds {
+        let next = g.next_end.map(|t| format!("next {}", output::relative(t, now)));
+        let ends = match (g.expired, next) {
+            (0, None) => "when released".to_string(),
+            (0, Some(n)) => n,
+            (e, None) => format!("{e} ended"),
+            (e, Some(n)) => format!("{e} ended, {n}"),
+        };
+        let reason = g.reason.as_deref().map_or("(no reason given)".into(), escape);
+        let tone = if g.expired > 0 { Tone::Warn } else { Tone::Plain };
+        t.push(vec![reason.into_owned(), g.entries.to_string(), ends], tone);
+    }
+    t.write(out, width, color, Layout::Fit)?;
+    let expired: u64 = s.holds.iter().map(|g| g.expired).sum();
+    if expired > 0 {
+        let line = format!("{expired} holds have ended: `mqctl release --expired` releases them");
+        output::write_wrapped(out, &line, width, 2)?;
+    }
     Ok(())
 }
 
@@ -236,6 +274,11 @@ fn write_prometheus(out: &mut dyn Write, s: &Stats, now: Timestamp) -> Result<()
         "mqctl_bytes",
         "Total size of those mails' contents.",
         &[(String::new(), s.bytes)],
+    )?;
+    gauge(
+        "mqctl_expired_hold_entries",
+        "Held entries whose hold has ended (hold --until) but are not released yet.",
+        &[(String::new(), s.holds.iter().map(|g| g.expired).sum())],
     )?;
     gauge(
         "mqctl_oldest_entry_age_seconds",

@@ -91,9 +91,17 @@ impl Queue {
         }
     }
 
-    /// Writes an entry's note (a temp sibling renamed over any old one).
-    /// Not synced: the change engine's group commit syncs the filesystem.
-    pub fn write_hold_note(&self, id: &EntryId, note: &HoldNote) -> std::result::Result<(), Errno> {
+    /// Writes an entry's note, the JSON of a `HoldNote` (a temp sibling
+    /// renamed over any old one). Not synced: the change engine's group
+    /// commit syncs the filesystem.
+    pub fn write_hold_note(&self, id: &EntryId, body: &[u8]) -> std::result::Result<(), Errno> {
+        let tmp = self.stage_hold_note(id, body)?;
+        self.place_hold_note(&tmp, id)
+            .inspect_err(|_| self.discard_hold_note(&tmp))
+    }
+
+    /// Writes a note into a temp file of the notes folder: its name.
+    pub fn stage_hold_note(&self, id: &EntryId, body: &[u8]) -> std::result::Result<String, Errno> {
         let dir = self
             .notes_dir(true)
             .map_err(|e| match e {
@@ -101,13 +109,22 @@ impl Queue {
                 _ => Errno::EIO,
             })?
             .ok_or(Errno::ENOENT)?;
-        let body = serde_json::to_vec(note).expect("plain data");
         let name = String::from_utf8_lossy(id.as_bytes()).into_owned();
         let (uid, gid) = (self.root_meta().uid, self.root_meta().gid);
-        let tmp = super::ops::write_temp(dir, &name, &body, (uid, gid))?;
-        dir.rename_over(tmp.as_str(), name.as_str()).inspect_err(|_| {
-            let _ = dir.unlink(tmp.as_str());
-        })
+        super::ops::write_temp(dir, &name, body, (uid, gid))
+    }
+
+    /// Renames a staged note over the entry's note.
+    pub fn place_hold_note(&self, tmp: &str, id: &EntryId) -> std::result::Result<(), Errno> {
+        let dir = self.notes.get().ok_or(Errno::ENOENT)?;
+        dir.rename_over(tmp, id.as_bytes())
+    }
+
+    /// Removes a staged note that is not wanted after all.
+    pub fn discard_hold_note(&self, tmp: &str) {
+        if let Some(dir) = self.notes.get() {
+            let _ = dir.unlink(tmp);
+        }
     }
 
     /// Removes an entry's note, if it has one.
@@ -123,10 +140,15 @@ impl Queue {
 
     /// An entry's note, if it has one that reads (a bad one is as none).
     pub fn hold_note(&self, id: &EntryId) -> Option<HoldNote> {
+        serde_json::from_str(&self.hold_note_text(id)?).ok()
+    }
+
+    /// An entry's note as its bytes are (UTF-8), if it has one.
+    pub fn hold_note_text(&self, id: &EntryId) -> Option<String> {
         let dir = self.notes_dir(false).ok().flatten()?;
         let mut buf = Vec::new();
         match dir.read_file_into(id.as_bytes(), MAX_JSON_FILE, &mut buf) {
-            Ok(_) => serde_json::from_slice(&buf).ok(),
+            Ok(_) => String::from_utf8(buf).ok(),
             Err(ReadError::NotFound) | Err(_) => None,
         }
     }

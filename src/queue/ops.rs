@@ -126,6 +126,9 @@ pub struct Change {
     /// The bytes it wrote: what `undo` expects to find before it puts
     /// `before` back (anything else was changed since by someone else).
     pub after: Option<String>,
+    /// The hold note a hold wrote, or a release or drop removed, byte for
+    /// byte (`undo` of a release writes it back).
+    pub note: Option<String>,
     pub outcome: Outcome,
 }
 
@@ -139,6 +142,7 @@ impl Change {
             detail: None,
             before: None,
             after: None,
+            note: None,
             outcome: Outcome::Done,
         }
     }
@@ -152,6 +156,7 @@ impl Change {
             detail: None,
             before: None,
             after: None,
+            note: None,
             outcome: Outcome::Done,
         }
     }
@@ -213,6 +218,9 @@ pub struct Item {
     pub at: Option<Timestamp>,
     /// The schedules for `Reschedule::Restore`.
     pub restore: Option<Arc<Restore>>,
+    /// The hold note `MoveBack(Held)` writes back, byte for byte (none: no
+    /// note, as before the release it takes back).
+    pub note: Option<Arc<str>>,
 }
 
 impl Item {
@@ -222,6 +230,7 @@ impl Item {
             id,
             at: None,
             restore: None,
+            note: None,
         }
     }
 }
@@ -409,7 +418,7 @@ impl Queue {
             EntryOp::Schedule(_) => from,
             EntryOp::Recover => from.unclaimed().unwrap_or(State::Queued),
         };
-        let change = Change::entry(id, from, to);
+        let mut change = Change::entry(id, from, to);
         let checked = match op {
             EntryOp::Move(to) => self.check_move(from, to, id, policy, false),
             EntryOp::MoveBack(State::Inflight) if from == State::Queued => self.check_unrecover(id, policy),
@@ -444,15 +453,28 @@ impl Queue {
         }
         // Into hold/: the note first, so a held entry never lacks the
         // reason it was held for; out of it: the note goes after.
-        let noting = to == State::Held && !from.is_held();
-        if noting {
-            let note = policy
-                .hold
-                .as_deref()
-                .cloned()
-                .unwrap_or_else(|| HoldNote::new(policy.now));
-            match self.write_hold_note(id, &note) {
-                Ok(()) => dirty.notes.store(true, Ordering::SeqCst),
+        // (Undo writes back the note a release removed, or none.)
+        let note: Option<String> = match op {
+            _ if to != State::Held || from.is_held() => None,
+            EntryOp::MoveBack(_) => item.note.as_deref().map(str::to_owned),
+            _ => {
+                let note = policy
+                    .hold
+                    .as_deref()
+                    .cloned()
+                    .unwrap_or_else(|| HoldNote::new(policy.now));
+                Some(serde_json::to_string(&note).expect("plain data"))
+            }
+        };
+        // Written aside first, put in place once the entry is in hold/: a
+        // move that fails leaves no note and replaces none.
+        let mut staged = None;
+        if let Some(text) = note {
+            match self.stage_hold_note(id, text.as_bytes()) {
+                Ok(tmp) => {
+                    staged = Some(tmp);
+                    change.note = Some(text);
+                }
                 Err(Errno::ENOSPC | Errno::EDQUOT) => {
                     return ended(change, Step::Retry(Retry::NoSpace), Pending::None);
                 }
@@ -468,12 +490,24 @@ impl Queue {
         }
         let step = self.move_step(from, to, id);
         if step != Step::Final(Outcome::Done) {
-            if noting && !matches!(step, Step::Final(Outcome::Failed(_))) {
-                let _ = self.remove_hold_note(id);
+            if let Some(tmp) = staged {
+                self.discard_hold_note(&tmp);
             }
+            change.note = None;
             return ended(change, step, Pending::None);
         }
+        if let Some(tmp) = staged {
+            // Failing, the entry is held without its note (a hold works
+            // without one); the temp file is `check`'s to remove.
+            if self.place_hold_note(&tmp, id).is_ok() {
+                dirty.notes.store(true, Ordering::SeqCst);
+            } else {
+                self.discard_hold_note(&tmp);
+                change.note = None;
+            }
+        }
         if from.is_held() && !to.is_held() {
+            change.note = self.hold_note_text(id);
             // A note left behind (this failing) is `check`'s to remove.
             let _ = self.remove_hold_note(id);
         }

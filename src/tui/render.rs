@@ -780,8 +780,13 @@ struct SummaryLayout {
     counts: Rect,
     wide: bool,
     domains: Rect,
+    /// Why entries are held (under the domains, when there is room).
+    holds: Rect,
     chart: Rect,
 }
+
+/// At most this many reasons for holds are listed in the summary.
+const SUMMARY_HOLDS: usize = 4;
 
 /// Wider than this, the state counts stand beside the domain table (on
 /// narrower screens the header has them, and the domains need the room).
@@ -802,25 +807,69 @@ fn summary_extras(app: &App, s: Option<&Stats>) -> Vec<String> {
 fn summary_layout(app: &App, stats: &Stats, area: Rect) -> SummaryLayout {
     let chart_h = if area.height >= 16 { 5 } else { 0 };
     let [top, chart] = Layout::vertical([Constraint::Min(0), Constraint::Length(chart_h)]).areas(area);
+    // A title and a line per reason, when the screen has the room.
+    let holds_h = if stats.holds.is_empty() || area.height < 14 {
+        0
+    } else {
+        1 + stats.holds.len().min(SUMMARY_HOLDS) as u16
+    };
+    let split = |r: Rect| {
+        let [domains, _, holds] = Layout::vertical([
+            Constraint::Min(0),
+            Constraint::Length(u16::from(holds_h > 0)),
+            Constraint::Length(holds_h),
+        ])
+        .areas(r);
+        (domains, holds)
+    };
     if area.width >= SUMMARY_WIDE {
-        let [counts, _, domains] =
+        let [counts, _, right] =
             Layout::horizontal([Constraint::Length(20), Constraint::Length(1), Constraint::Min(0)]).areas(top);
+        let (domains, holds) = split(right);
         return SummaryLayout {
             counts,
             wide: true,
             domains,
+            holds,
             chart,
         };
     }
     let extras: Vec<usize> = summary_extras(app, Some(stats)).iter().map(|s| s.len()).collect();
     let n = flow(&extras, area.width as usize, 2).len() as u16;
-    let [counts, domains] = Layout::vertical([Constraint::Length(n), Constraint::Min(0)]).areas(top);
+    let [counts, rest] = Layout::vertical([Constraint::Length(n), Constraint::Min(0)]).areas(top);
+    let (domains, holds) = split(rest);
     SummaryLayout {
         counts,
         wide: false,
         domains,
+        holds,
         chart,
     }
+}
+
+/// Why entries are held, the most held first: count, reason, end.
+fn summary_holds(app: &App, s: &Stats, theme: &Theme, f: &mut Frame, area: Rect) {
+    let w = area.width as usize;
+    let mut lines = vec![Line::styled(truncate("Held for", w), theme.title())];
+    let shown = s.holds.len().min(SUMMARY_HOLDS);
+    for (i, g) in s.holds.iter().take(shown).enumerate() {
+        if i + 1 == shown && s.holds.len() > shown {
+            let rest: u64 = s.holds[i..].iter().map(|g| g.entries).sum();
+            let text = format!("{rest:>7}  (and {} more reasons)", s.holds.len() - i);
+            lines.push(Line::raw(truncate(&text, w).to_string()));
+            break;
+        }
+        let ends = match (g.expired, g.next_end) {
+            (0, None) => String::new(),
+            (0, Some(t)) => format!(" · ends {}", crate::output::relative(t, app.now)),
+            (e, _) => format!(" · {e} ended"),
+        };
+        let reason = g.reason.as_deref().map_or("(no reason given)".into(), escape);
+        let text = format!("{:>7}  {reason}{ends}", g.entries);
+        let style = if g.expired > 0 { theme.warn() } else { Style::default() };
+        lines.push(Line::styled(truncate(&text, w).to_string(), style));
+    }
+    f.render_widget(Paragraph::new(lines), area);
 }
 
 fn summary(app: &App, theme: &Theme, f: &mut Frame, area: Rect) {
@@ -862,6 +911,11 @@ fn summary(app: &App, theme: &Theme, f: &mut Frame, area: Rect) {
     match &app.stats {
         None => f.render_widget(Paragraph::new("reading statistics…").style(theme.dim()), l.domains),
         Some(s) => domain_table(app, s, theme, f, l.domains),
+    }
+    if let Some(s) = app.stats.as_deref()
+        && l.holds.height > 0
+    {
+        summary_holds(app, s, theme, f, l.holds);
     }
     if l.chart.height > 0 {
         chart(app, theme, f, l.chart);

@@ -547,6 +547,27 @@ pub fn detail_of(queue: &Queue, e: &Entry, now: Timestamp) -> Detail {
     use crate::output::{escape, human_size, relative};
     let t = |ts: Timestamp| format!("{} ({})", relative(ts, now), ts.strftime("%Y-%m-%d %H:%M:%SZ"));
     let mut lines = vec![("Entry".to_string(), format!("{} in {}/", e.id, e.state.dir()))];
+    let note = match &e.hold {
+        Some(n) => Some((**n).clone()),
+        None if e.state.is_held() => queue.hold_note(&e.id),
+        None => None,
+    };
+    if let Some(n) = note {
+        let reason = n.reason.as_deref().map_or("(no reason given)".into(), escape);
+        lines.push(("Held for".into(), reason.into_owned()));
+        let by = n
+            .user
+            .as_deref()
+            .map(|u| format!(" by {}", escape(u)))
+            .unwrap_or_default();
+        lines.push(("Held since".into(), format!("{}{by}", t(n.since))));
+        let until = match n.until {
+            Some(u) if u <= now => format!("{}: ended, `release --expired` releases it", t(u)),
+            Some(u) => t(u),
+            None => "until released".into(),
+        };
+        lines.push(("Held until".into(), until));
+    }
     if let Some(l) = e.link {
         lines.push(("Files".into(), format!("data/{}", l.dest_path())));
     }

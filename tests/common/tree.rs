@@ -144,9 +144,29 @@ impl Tree {
         }
     }
 
-    /// Moves the link of entry `id` from `<from>/` to `<to>/`.
+    /// Moves the link of entry `id` from `<from>/` to `<to>/`; out of
+    /// `hold/`, its hold note (if it had one) goes.
     pub fn move_entry(&mut self, id: &str, from: &str, to: &str) {
         self.rename(format!("{from}/{id}"), format!("{to}/{id}"));
+        if from == "hold" && to != "hold" {
+            self.0.remove(Path::new(&format!("hold-notes/{id}")));
+        }
+    }
+
+    /// Expects entry `id` held by mqctl: its note in `hold-notes/` (0600,
+    /// a JSON object with at least `since`), taken as `actual` has it.
+    pub fn hold_note(&mut self, actual: &Tree, id: &str) {
+        let rel = PathBuf::from(format!("hold-notes/{id}"));
+        let node = actual
+            .0
+            .get(&rel)
+            .unwrap_or_else(|| panic!("{} not in the tree", rel.display()));
+        let v: serde_json::Value = serde_json::from_slice(node.bytes.as_deref().unwrap_or_default())
+            .unwrap_or_else(|e| panic!("{}: {e}", rel.display()));
+        assert!(v["since"].is_string(), "{}: {v}", rel.display());
+        assert_eq!((node.kind, node.mode), (Kind::File, 0o600), "{}", rel.display());
+        self.set("hold-notes", Node::dir(0o700));
+        self.0.insert(rel, node.clone());
     }
 
     /// What differs between this (expected) tree and `actual`, one line a

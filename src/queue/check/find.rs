@@ -111,6 +111,7 @@ impl Queue {
             self.check_entry(&mut f, e, &by_dest, owner, opts);
         }
         self.check_data(&mut f, &by_dest, &respelt, &linked_mails, owner, opts)?;
+        self.check_notes(&mut f, &by_id, opts)?;
         self.check_message_ids(&mut f, &entries)?;
         Ok(f.list)
     }
@@ -180,6 +181,47 @@ impl Queue {
                 },
             });
         }
+    }
+
+    /// mqctl's hold notes: one per held entry. A note left by a release
+    /// that was not mqctl's, or a note that does not read, goes (the hold
+    /// itself never depends on it).
+    fn check_notes(&self, f: &mut Findings, by_id: &HashMap<EntryId, Vec<State>>, opts: &CheckOptions) -> Result<()> {
+        let notes = crate::queue::holds::NOTES.as_bytes();
+        for name in self.hold_note_names()? {
+            let path = Rel::new(&[notes, &name]);
+            if is_temp_name(&name) {
+                let old = self
+                    .root()
+                    .stat_at(&*path.joined())
+                    .is_ok_and(|m| opts.now.duration_since(ts(m.mtime)) >= opts.min_age);
+                if old {
+                    f.push(Finding {
+                        path: path.clone(),
+                        code: "temp-file",
+                        problem: "a hold note mqctl was writing when it stopped".into(),
+                        repair: Repair::RemoveTemp(path),
+                    });
+                }
+                continue;
+            }
+            let id = EntryId::new(&name);
+            let held = by_id.get(&id).is_some_and(|s| s.iter().any(|s| s.is_held()));
+            let problem = if !held {
+                "the note of an entry no longer held (released by something other than mqctl)".to_string()
+            } else if self.hold_note(&id).is_none() {
+                "a hold note that does not read (the entry stays held, without its reason)".to_string()
+            } else {
+                continue;
+            };
+            f.push(Finding {
+                path,
+                code: "hold-note",
+                problem,
+                repair: Repair::RemoveHoldNote { id, held },
+            });
+        }
+        Ok(())
     }
 
     fn check_duplicates(

@@ -70,6 +70,12 @@ pub enum Repair {
     Manual(String),
     FinishCleanup(EntryId),
     RemoveTemp(Rel),
+    /// Remove a hold note: of an entry not held (`held` false: unless it
+    /// has been held again since), or one that does not read.
+    RemoveHoldNote {
+        id: EntryId,
+        held: bool,
+    },
     /// Move an entry back to where the writer (or mqctl) expects it: a
     /// stale inflight entry to queue/, a claimed one to where it came from.
     Recover {
@@ -111,6 +117,7 @@ impl Repair {
             Repair::Manual(s) => s.clone(),
             Repair::FinishCleanup(_) => "finish the cleanup".into(),
             Repair::RemoveTemp(_) => "remove the temp file".into(),
+            Repair::RemoveHoldNote { .. } => "remove the note".into(),
             Repair::Recover { state, .. } => format!(
                 "move it back to {}/ (recover)",
                 state.unclaimed().unwrap_or(State::Queued).dir()

@@ -42,6 +42,22 @@ impl Queue {
                     Err(e) => errno(&format!("moving it to {}/", to.dir()), e),
                 }
             }
+            Repair::RemoveHoldNote { id, held } => {
+                // Held again since it was found: the note is its new one.
+                let now_held = [State::Held, State::ClaimedHeld]
+                    .iter()
+                    .any(|s| self.state_dir(*s).is_some_and(|d| d.stat_at(id.as_bytes()).is_ok()));
+                if now_held && !held {
+                    return Outcome::Vanished;
+                }
+                if *held && self.hold_note(id).is_some() {
+                    return Outcome::Vanished;
+                }
+                match self.remove_hold_note(id).and_then(|()| self.sync_hold_notes()) {
+                    Ok(()) => Outcome::Done,
+                    Err(e) => errno("removing", e),
+                }
+            }
             Repair::RemoveTemp(rel) => match self
                 .open_parent(rel)
                 .and_then(|(d, n)| d.unlink(&n).and_then(|()| d.fsync()))
