@@ -833,6 +833,7 @@ mod tests {
                 to: Some(to.into()),
                 before: before.map(String::from),
                 after: after.map(String::from),
+                hold_note: None,
             },
             unrecorded: false,
         }
