@@ -16,7 +16,7 @@ use std::time::Duration;
 use jiff::{SignedDuration, Timestamp};
 use mqctl::queue::address;
 use mqctl::queue::{Contents, Entry, EntryId, Envelope, Headers, Problem, Queue, Schedule, State};
-use mqctl::stats::{DomainRow, Oldest, StateCounts, Stats};
+use mqctl::stats::{DomainRow, HoldGroup, Oldest, StateCounts, Stats};
 use mqctl::tui::app::{App, Column, Detail, Effect, Event, Live, Mode, Report, View, update};
 use mqctl::tui::row::RawRow;
 use mqctl::tui::{Headless, render};
@@ -575,6 +575,33 @@ fn stats() -> Stats {
         buckets,
         writers: Vec::new(),
         domains,
+        // 23 held: most for a reason that ends in two hours, some whose
+        // hold has ended, a few without a reason.
+        holds: vec![
+            HoldGroup {
+                reason: Some(
+                    "Mailbox full at corp.example: the customer is moving to a bigger plan (ticket 4711)".into(),
+                ),
+                entries: 15,
+                expired: 0,
+                since: Some(now() - jiff::SignedDuration::from_hours(3)),
+                next_end: Some(now() + jiff::SignedDuration::from_hours(2)),
+            },
+            HoldGroup {
+                reason: Some("Waiting for the DNS fix".into()),
+                entries: 5,
+                expired: 5,
+                since: Some(now() - jiff::SignedDuration::from_hours(9)),
+                next_end: None,
+            },
+            HoldGroup {
+                reason: None,
+                entries: 3,
+                expired: 0,
+                since: None,
+                next_end: None,
+            },
+        ],
     }
 }
 

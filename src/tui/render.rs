@@ -861,11 +861,12 @@ fn summary_holds(app: &App, s: &Stats, theme: &Theme, f: &mut Frame, area: Rect)
         }
         let ends = match (g.expired, g.next_end) {
             (0, None) => String::new(),
-            (0, Some(t)) => format!(" · ends {}", crate::output::relative(t, app.now)),
-            (e, _) => format!(" · {e} ended"),
+            (0, Some(t)) => format!("ends {} · ", crate::output::relative(t, app.now)),
+            (e, _) => format!("{e} ended · "),
         };
+        // The end first: a long reason is what gets cut.
         let reason = g.reason.as_deref().map_or("(no reason given)".into(), escape);
-        let text = format!("{:>7}  {reason}{ends}", g.entries);
+        let text = format!("{:>7}  {ends}{reason}", g.entries);
         let style = if g.expired > 0 { theme.warn() } else { Style::default() };
         lines.push(Line::styled(truncate(&text, w).to_string(), style));
     }
