@@ -176,8 +176,13 @@ fn list_vs_writer(fx: &Fixture) -> Pair {
     let (root, expected) = (fx.root(), fx.entries);
     let r = root.clone();
     Pair {
-        title: format!("list --format jsonl (every field) vs the writer's start-up scan, {} entries", fx.entries),
-        ours: Contender::command("mqctl list --format jsonl", move || mqctl(&r, &["list", "--format", "jsonl"])),
+        title: format!(
+            "list --format jsonl (every field) vs the writer's start-up scan, {} entries",
+            fx.entries
+        ),
+        ours: Contender::command("mqctl list --format jsonl", move || {
+            mqctl(&r, &["list", "--format", "jsonl"])
+        }),
         baseline: Contender::function("writer's list_queue (model: walkdir, from_reader)", move || {
             let n = writer::list_queue(&root, |_| {})?;
             if n != expected {
@@ -372,7 +377,9 @@ fn check_outputs(fx: &Fixture) -> BenchResult<()> {
         ));
     }
     for (id, t) in &at {
-        let x = &a.get(id).ok_or_else(|| format!("{id}: seen by the writer model only"))?["at"];
+        let x = &a
+            .get(id)
+            .ok_or_else(|| format!("{id}: seen by the writer model only"))?["at"];
         if x.as_str() != Some(mqctl::queue::parse::format_timestamp(*t).as_str()) {
             return Err(format!("{id}: at is {x} for mqctl, {t} for the writer model"));
         }

@@ -571,11 +571,9 @@ fn entry_json_into(line: &mut Vec<u8>, e: &Entry, fields: &[Field], now: Timesta
             Field::At => json_opt(line, e.schedule.map(|s| s.at), json_time),
             Field::LastAttempt => json_opt(line, e.schedule.and_then(|s| s.last_attempt), json_time),
             Field::Size => json_opt(line, e.contents.map(|c| c.size), |line, n| json_int(line, n.into())),
-            Field::Age => json_opt(
-                line,
-                e.contents.map(|c| (now - c.written).get_seconds()),
-                |line, n| json_int(line, n.into()),
-            ),
+            Field::Age => json_opt(line, e.contents.map(|c| (now - c.written).get_seconds()), |line, n| {
+                json_int(line, n.into())
+            }),
             Field::Since => json_opt(line, e.since, json_time),
             Field::Subject => match e.subject() {
                 Some(s) => json_str(line, &[s])?,
@@ -606,9 +604,10 @@ fn json_opt<T>(line: &mut Vec<u8>, v: Option<T>, write: impl FnOnce(&mut Vec<u8>
 fn json_str(line: &mut Vec<u8>, parts: &[&str]) -> io::Result<()> {
     // What serde_json leaves as is: anything but controls, `"` and `\`.
     let plain = |s: &str| {
-        s.as_bytes()
-            .chunks(32)
-            .all(|c| c.iter().fold(true, |ok, &b| ok & (b >= 0x20) & (b != b'"') & (b != b'\\')))
+        s.as_bytes().chunks(32).all(|c| {
+            c.iter()
+                .fold(true, |ok, &b| ok & (b >= 0x20) & (b != b'"') & (b != b'\\'))
+        })
     };
     if parts.iter().all(|p| plain(p)) {
         line.push(b'"');
@@ -682,9 +681,14 @@ mod tests {
                 Field::From => s(env.map(|en| en.from_display())),
                 Field::To => s(env.map(|en| en.to.to_string())),
                 Field::At => s(e.schedule.map(|x| WriterTime(x.at).to_string())),
-                Field::LastAttempt => s(e.schedule.and_then(|x| x.last_attempt).map(|t| WriterTime(t).to_string())),
+                Field::LastAttempt => s(e
+                    .schedule
+                    .and_then(|x| x.last_attempt)
+                    .map(|t| WriterTime(t).to_string())),
                 Field::Size => e.contents.map_or(Value::Null, |c| c.size.into()),
-                Field::Age => e.contents.map_or(Value::Null, |c| (now - c.written).get_seconds().into()),
+                Field::Age => e
+                    .contents
+                    .map_or(Value::Null, |c| (now - c.written).get_seconds().into()),
                 Field::Since => s(e.since.map(|t| WriterTime(t).to_string())),
                 Field::Subject => s(e.subject().map(str::to_string)),
                 Field::MessageId => s(e.message_id().map(str::to_string)),
@@ -693,7 +697,9 @@ mod tests {
             map.insert(f.name().into(), v);
         }
         let mut out = Vec::new();
-        SafeJson(&mut out).write_all(&serde_json::to_vec(&map).unwrap()).unwrap();
+        SafeJson(&mut out)
+            .write_all(&serde_json::to_vec(&map).unwrap())
+            .unwrap();
         out
     }
 
@@ -738,7 +744,11 @@ mod tests {
                 dest: DestId(uuid::Uuid::from_u128(i as u128)),
             });
             e.schedule = Some(Schedule {
-                at: t(["2026-11-22T21:35:25.426680706Z", "1969-12-31T23:59:59.5Z", "2024-01-01T00:00:00Z"][i % 3]),
+                at: t([
+                    "2026-11-22T21:35:25.426680706Z",
+                    "1969-12-31T23:59:59.5Z",
+                    "2024-01-01T00:00:00Z",
+                ][i % 3]),
                 last_attempt: (i % 2 == 0).then(|| t("2026-11-22T19:35:25.1Z")),
             });
             e.envelope = Some(Envelope {
@@ -768,7 +778,8 @@ mod tests {
                 })
             });
             if i % 3 == 2 {
-                e.problems.push(Problem::Contents(crate::queue::sys::ReadError::TooLarge(7)));
+                e.problems
+                    .push(Problem::Contents(crate::queue::sys::ReadError::TooLarge(7)));
                 e.problems.push(Problem::BadLinkText(text.as_bytes().into()));
             }
             entries.push(e);

@@ -58,9 +58,9 @@ fn writer_timestamp(s: &[u8]) -> Option<Timestamp> {
         return None;
     }
     let num = |from: usize, to: usize| -> Option<i32> {
-        s[from..to].iter().try_fold(0i32, |n, &b| {
-            b.is_ascii_digit().then(|| n * 10 + i32::from(b - b'0'))
-        })
+        s[from..to]
+            .iter()
+            .try_fold(0i32, |n, &b| b.is_ascii_digit().then(|| n * 10 + i32::from(b - b'0')))
     };
     let nanos = match &s[19..s.len() - 1] {
         [] => 0,

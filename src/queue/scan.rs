@@ -70,31 +70,6 @@ pub struct Bufs {
     path: String,
 }
 
-/// An entry once its link was read.
-enum Head {
-    /// Nothing more to read: a problem was found, or no files are wanted.
-    Done(Entry),
-    /// A valid link whose files are to be read.
-    Files(Linked),
-}
-
-/// What the first step found of an entry whose files are to be read: a
-/// tenth of an `Entry`'s size, so a chunk of them is cheap to sort by mail.
-struct Linked {
-    id: EntryId,
-    since: Option<Timestamp>,
-    link: Link,
-}
-
-/// A chunk's entry after the first step, with its place in the chunk.
-enum Slot {
-    /// The name vanished (the writer moved it), or the scan stopped.
-    Gone,
-    /// Read whole (boxed: rare, mostly entries with problems).
-    Done(Box<Entry>),
-    Files(Linked),
-}
-
 /// `data/<mail>`, opened, and what its `contents` is (shared by the mail's
 /// recipients).
 struct MailDir {
@@ -102,13 +77,22 @@ struct MailDir {
     contents: std::result::Result<Option<super::Contents>, Problem>,
 }
 
-/// One reader's state over a run of a chunk's entries sorted by mail: the
+/// One reader's state over a run of neighbouring entries of a chunk: the
 /// mail folder it opened last (or why it could not), and that mail's
-/// headers once read, for the next entries of the same mail.
+/// headers once read, for the next entries if they are of the same mail.
+/// (Sorting a chunk by mail first was measured too, and cost more than it
+/// saved where the folder lists in hash order: BENCHMARKS.md.)
 #[derive(Default)]
 struct Reader {
     bufs: Bufs,
-    mail: Option<(MailId, std::result::Result<MailDir, Problem>, Option<Option<Headers>>)>,
+    mail: Option<OpenMail>,
+}
+
+struct OpenMail {
+    id: MailId,
+    dir: std::result::Result<MailDir, Problem>,
+    /// Read at the first entry that wants them (`None` inside: unreadable).
+    headers: Option<Option<Headers>>,
 }
 
 const CHUNK: usize = 2048;
@@ -166,34 +150,41 @@ impl Queue {
         want: Want,
         bufs: &mut Bufs,
     ) -> Option<Entry> {
-        match self.read_link(state, EntryId::new(name), kind, want, bufs)? {
-            Head::Done(e) => Some(e),
-            Head::Files(l) => {
-                let mut e = linked_entry(state, l);
-                let link = e.link.expect("linked");
-                match self.open_mail(link.mail) {
-                    Ok(mail) => self.read_dest(&mut e, &mail, link.dest, bufs),
-                    Err(p) => e.problems.push(p),
-                }
-                Some(e)
+        let (mut e, files) = self.read_link(state, EntryId::new(name), kind, want, bufs)?;
+        if let Some(link) = files {
+            match self.open_mail(link.mail) {
+                Ok(mail) => self.read_dest(&mut e, &mail, link.dest, bufs),
+                Err(p) => e.problems.push(p),
             }
         }
+        Some(e)
     }
 
     /// The first step of reading an entry: its name and link (and, outside
-    /// `queue/`, since when it is there). `None` when the name vanished.
-    fn read_link(&self, state: State, id: EntryId, kind: Option<Kind>, want: Want, bufs: &mut Bufs) -> Option<Head> {
-        let mut e = new_entry(id, state);
+    /// `queue/`, since when it is there), with the link again when its files
+    /// are to be read next. `None` when the name vanished.
+    fn read_link(
+        &self,
+        state: State,
+        id: EntryId,
+        kind: Option<Kind>,
+        want: Want,
+        bufs: &mut Bufs,
+    ) -> Option<(Entry, Option<Link>)> {
+        let mut e = Entry::new(id, state);
+        if !e.id.is_well_formed() {
+            e.problems.push(Problem::BadName);
+        }
         let dir = self.state_dir(state)?;
         match kind {
             Some(Kind::Symlink) | None => {}
             Some(k) => {
                 e.problems.push(Problem::NotALink(k));
-                return Some(Head::Done(e));
+                return Some((e, None));
             }
         }
         if !want.link && kind.is_some() {
-            return Some(Head::Done(e));
+            return Some((e, None));
         }
         let name = e.id.as_bytes();
         match dir.read_link_into(name, &mut bufs.link) {
@@ -202,29 +193,23 @@ impl Queue {
             Err(Errno::EINVAL) => {
                 let k = dir.stat_at(name).map(|m| m.kind).unwrap_or(Kind::File);
                 e.problems.push(Problem::NotALink(k));
-                return Some(Head::Done(e));
+                return Some((e, None));
             }
             Err(err) => {
                 e.problems.push(Problem::LinkUnreadable(err));
-                return Some(Head::Done(e));
+                return Some((e, None));
             }
         }
         let Some(link) = Link::parse(&bufs.link) else {
             e.problems.push(Problem::BadLinkText(bufs.link.as_slice().into()));
-            return Some(Head::Done(e));
+            return Some((e, None));
         };
-        // Since when the entry sits here: rename sets the link's ctime.
-        let since = if state != State::Queued {
-            dir.stat_at(name).ok().and_then(|m| timestamp(m.ctime))
-        } else {
-            None
-        };
-        if want.files {
-            return Some(Head::Files(Linked { id: e.id, since, link }));
-        }
         e.link = Some(link);
-        e.since = since;
-        Some(Head::Done(e))
+        if state != State::Queued {
+            // Since when the entry sits here: rename sets the link's ctime.
+            e.since = dir.stat_at(name).ok().and_then(|m| timestamp(m.ctime));
+        }
+        Some((e, want.files.then_some(link)))
     }
 
     /// Opens `data/<mail>` (never through a symlink) and looks at its
@@ -248,7 +233,9 @@ impl Queue {
             // A second name elsewhere is not the writer's: it may be a file
             // outside the queue, which a mode repair would change.
             Ok(m) if m.kind == Kind::File && m.nlink != 1 => Err(Problem::Contents(ReadError::HardLinked(m.nlink))),
-            Ok(m) if m.kind == Kind::File => Ok(timestamp(m.mtime).map(|written| super::Contents { size: m.size, written })),
+            Ok(m) if m.kind == Kind::File => {
+                Ok(timestamp(m.mtime).map(|written| super::Contents { size: m.size, written }))
+            }
             Ok(m) => Err(Problem::Contents(ReadError::NotRegular(m.kind))),
             Err(err) => Err(Problem::Contents(err.into())),
         };
@@ -263,7 +250,12 @@ impl Queue {
         }
         let mail = &mail.dir;
         let mut path = [0u8; 36 + 1 + 8];
-        path[..36].copy_from_slice(dest.0.hyphenated().encode_lower(&mut uuid::Uuid::encode_buffer()).as_bytes());
+        path[..36].copy_from_slice(
+            dest.0
+                .hyphenated()
+                .encode_lower(&mut uuid::Uuid::encode_buffer())
+                .as_bytes(),
+        );
         path[36] = b'/';
         path[37..].copy_from_slice(b"schedule");
         let sched = mail.read_file_into(&path[..], MAX_JSON_FILE, &mut bufs.file);
@@ -413,13 +405,11 @@ impl Queue {
         flow
     }
 
-    /// Reads the entries of one chunk into `out`, in folder order.
-    ///
-    /// When files are wanted, in two parallel steps: first every link, then
-    /// the files with the chunk's entries sorted by mail, so each reader
-    /// opens `data/<mail>` and looks at its `contents` once for the mail's
-    /// recipients next to each other (and reads its headers once). Then
-    /// `out` is put back in folder order, in place.
+    /// Reads the entries of one chunk into `out`, in folder order. Each
+    /// reader takes a run of neighbouring entries and keeps the mail folder
+    /// it opened last (see `Reader`): where the folder lists a mail's
+    /// recipients next to each other, `data/<mail>` is opened, its
+    /// `contents` looked at and its headers read once for all of them.
     fn read_chunk(
         &self,
         state: State,
@@ -429,82 +419,41 @@ impl Queue {
         stop: &AtomicBool,
         out: &mut Vec<Option<Entry>>,
     ) {
-        let keep = |e: Entry| (filter.pre(&e) && filter.post(&e)).then_some(e);
-        if !want.files {
-            names
-                .par_drain(..)
-                .with_min_len(64)
-                .map_init(Bufs::default, |bufs, (name, kind)| {
-                    if stop.load(Ordering::Relaxed) {
-                        return None;
-                    }
-                    match self.read_link(state, EntryId::from_boxed(name), kind, want, bufs)? {
-                        Head::Done(e) => keep(e),
-                        Head::Files(l) => keep(linked_entry(state, l)),
-                    }
-                })
-                .collect_into_vec(out);
-            return;
-        }
-        let mut slots: Vec<(usize, Slot)> = names
+        names
             .par_drain(..)
-            .enumerate()
             .with_min_len(64)
-            .map_init(Bufs::default, |bufs, (i, (name, kind))| {
-                if stop.load(Ordering::Relaxed) {
-                    return (i, Slot::Gone);
-                }
-                let slot = match self.read_link(state, EntryId::from_boxed(name), kind, want, bufs) {
-                    None => Slot::Gone,
-                    Some(Head::Done(e)) => Slot::Done(Box::new(e)),
-                    Some(Head::Files(l)) => Slot::Files(l),
-                };
-                (i, slot)
-            })
-            .collect();
-        // By mail (entries without files to read last), then folder order.
-        slots.sort_unstable_by_key(|(i, s)| match s {
-            Slot::Files(l) => (false, Some(l.link.mail), *i),
-            _ => (true, None, *i),
-        });
-        // `order[k]`: where the k-th entry in mail order goes in the chunk.
-        let mut order: Vec<usize> = slots.iter().map(|(i, _)| *i).collect();
-        slots
-            .into_par_iter()
-            .with_min_len(16)
-            .map_init(Reader::default, |r, (_, slot)| {
+            .map_init(Reader::default, |r, (name, kind)| {
                 if stop.load(Ordering::Relaxed) {
                     return None;
                 }
-                match slot {
-                    Slot::Gone => None,
-                    Slot::Done(e) => keep(*e),
-                    Slot::Files(l) => self.read_linked(state, l, want, filter, r),
+                match self.read_link(state, EntryId::from_boxed(name), kind, want, &mut r.bufs)? {
+                    (e, Some(link)) => self.read_linked(e, link, want, filter, r),
+                    // Nothing more to read (a problem, or no files wanted).
+                    (e, None) => (filter.pre(&e) && filter.post(&e)).then_some(e),
                 }
             })
             .collect_into_vec(out);
-        scatter(out, &mut order);
     }
 
     /// Reads the files of an entry whose link is valid, reusing the mail
     /// folder (and headers) `r` has open when the mail is the same.
-    fn read_linked(&self, state: State, l: Linked, want: Want, filter: &dyn Filter, r: &mut Reader) -> Option<Entry> {
-        let Link { mail, dest } = l.link;
-        let mut e = linked_entry(state, l);
-        if r.mail.as_ref().is_none_or(|(m, ..)| *m != mail) {
-            r.mail = Some((mail, self.open_mail(mail), None));
-        }
-        let Some((_, opened, headers)) = &mut r.mail else {
-            unreachable!("just set")
+    fn read_linked(&self, mut e: Entry, link: Link, want: Want, filter: &dyn Filter, r: &mut Reader) -> Option<Entry> {
+        let OpenMail { dir, headers, .. } = match &mut r.mail {
+            Some(open) if open.id == link.mail => open,
+            slot => slot.insert(OpenMail {
+                id: link.mail,
+                dir: self.open_mail(link.mail),
+                headers: None,
+            }),
         };
-        let dir = match opened {
+        let dir = match dir {
             Ok(dir) => dir,
             Err(problem) => {
                 e.problems.push(problem.clone());
                 return (filter.pre(&e) && filter.post(&e)).then_some(e);
             }
         };
-        self.read_dest(&mut e, dir, dest, &mut r.bufs);
+        self.read_dest(&mut e, dir, link.dest, &mut r.bufs);
         if !filter.pre(&e) {
             return None;
         }
@@ -556,34 +505,4 @@ fn give(
         }
     }
     Ok(ControlFlow::Continue(()))
-}
-
-/// A new entry of `state`, with the problem of a name the writer never makes.
-fn new_entry(id: EntryId, state: State) -> Entry {
-    let mut e = Entry::new(id, state);
-    if !e.id.is_well_formed() {
-        e.problems.push(Problem::BadName);
-    }
-    e
-}
-
-/// The entry a valid link starts (its files not read yet).
-fn linked_entry(state: State, l: Linked) -> Entry {
-    let mut e = new_entry(l.id, state);
-    e.link = Some(l.link);
-    e.since = l.since;
-    e
-}
-
-/// Moves `v[k]` to `v[to[k]]` for every `k`, in place: `to` must be a
-/// permutation of `0..v.len()` (it is left as the identity). Each swap puts
-/// one element in its final place.
-fn scatter<T>(v: &mut [T], to: &mut [usize]) {
-    for k in 0..v.len() {
-        while to[k] != k {
-            let j = to[k];
-            v.swap(k, j);
-            to.swap(k, j);
-        }
-    }
 }
