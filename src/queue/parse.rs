@@ -243,11 +243,125 @@ impl From<&Address> for RawAddress {
 
 /// Parses `metadata`.
 pub fn envelope(bytes: &[u8]) -> Result<Envelope, String> {
+    if let Some(e) = std::str::from_utf8(bytes).ok().and_then(writer_envelope) {
+        return Ok(e);
+    }
     let raw: RawMetadata = from_json(bytes).map_err(|e| e.to_string())?;
     Ok(Envelope {
         from: raw.from.map(Address::from),
         to: raw.to.into(),
     })
+}
+
+/// The writer's own `metadata` text (what `metadata_json` writes: fields in
+/// its order, no spaces, `"metadata":null`, no escapes in strings) read
+/// without serde: every entry has one. `None` for anything else, which
+/// serde then reads (a test checks both agree).
+fn writer_envelope(text: &str) -> Option<Envelope> {
+    let mut c = Cursor { text, at: 0 };
+    c.lit("{\"from\":")?;
+    let from = if c.lit("null").is_some() {
+        None
+    } else {
+        Some(c.address()?)
+    };
+    c.lit(",\"to\":")?;
+    let to = c.address()?;
+    c.lit(",\"metadata\":null}")?;
+    (c.at == text.len()).then_some(Envelope { from, to })
+}
+
+struct Cursor<'a> {
+    text: &'a str,
+    at: usize,
+}
+
+impl Cursor<'_> {
+    /// Skips `s` if the text goes on with it.
+    fn lit(&mut self, s: &str) -> Option<()> {
+        self.text[self.at..].starts_with(s).then(|| self.at += s.len())
+    }
+
+    /// One of `names`, quoted, followed by `:`.
+    fn key<'n>(&mut self, names: &[&'n str]) -> Option<&'n str> {
+        let rest = self.text[self.at..].strip_prefix('"')?;
+        let name = names
+            .iter()
+            .find(|n| rest.starts_with(**n) && rest[n.len()..].starts_with("\":"))?;
+        self.at += name.len() + 3;
+        Some(name)
+    }
+
+    /// A JSON string without escapes or control characters (serde's say
+    /// on anything else).
+    fn string(&mut self) -> Option<String> {
+        let rest = self.text[self.at..].strip_prefix('"')?;
+        let end = rest.bytes().position(|b| b == b'"' || b == b'\\' || b < 0x20)?;
+        if rest.as_bytes()[end] != b'"' {
+            return None;
+        }
+        self.at += end + 2;
+        Some(rest[..end].to_string())
+    }
+
+    /// `{"raw":S}` or `{"raw":S,"<second>":S}`.
+    fn raw(&mut self, second: Option<&str>) -> Option<(String, Option<String>)> {
+        self.lit("{\"raw\":")?;
+        let raw = self.string()?;
+        let other = match second {
+            Some(name) => {
+                self.lit(",")?;
+                self.key(&[name])?;
+                Some(self.string()?)
+            }
+            None => None,
+        };
+        self.lit("}")?;
+        Some((raw, other))
+    }
+
+    fn address(&mut self) -> Option<Address> {
+        self.lit("{\"localpart\":{")?;
+        let kind = match self.key(&["Ascii", "QuotedAscii", "Utf8", "QuotedUtf8"])? {
+            "Ascii" => LocalpartKind::Ascii,
+            "QuotedAscii" => LocalpartKind::QuotedAscii,
+            "Utf8" => LocalpartKind::Utf8,
+            _ => LocalpartKind::QuotedUtf8,
+        };
+        let (localpart, _) = self.raw(None)?;
+        self.lit("},\"hostname\":")?;
+        let hostname = if self.lit("null").is_some() {
+            None
+        } else {
+            self.lit("{")?;
+            let h = match self.key(&["AsciiDomain", "Utf8Domain", "Ipv4", "Ipv6"])? {
+                "AsciiDomain" => Hostname::AsciiDomain { raw: self.raw(None)?.0 },
+                "Utf8Domain" => {
+                    let (raw, punycode) = self.raw(Some("punycode"))?;
+                    Hostname::Utf8Domain {
+                        raw,
+                        punycode: punycode?,
+                    }
+                }
+                v4_or_v6 => {
+                    let (raw, ip) = self.raw(Some("ip"))?;
+                    let ip = ip?;
+                    match v4_or_v6 {
+                        "Ipv4" => Hostname::Ipv4 { raw, ip },
+                        _ => Hostname::Ipv6 { raw, ip },
+                    }
+                }
+            };
+            self.lit("}")?;
+            Some(h)
+        };
+        self.lit("}")?;
+        Some(Address {
+            localpart,
+            localpart_kind: kind,
+            hostname,
+        })
+    }
 }
 
 /// The writer's `metadata` text for an envelope: serde_json's compact output
@@ -348,6 +462,72 @@ mod tests {
             r#"{"from":{"localpart":{"Ascii":{"raw":"user"}},"hostname":{"Ipv6":{"raw":"[IPv6:2001:db8::1]","ip":"2001:db8::1"}}},"to":{"localpart":{"Utf8":{"raw":"josé"}},"hostname":{"Utf8Domain":{"raw":"exämple.org","punycode":"xn--exmple-cua.org"}}},"metadata":null}"#,
         ] {
             assert_eq!(metadata_json(&envelope(text.as_bytes()).unwrap()), text);
+        }
+    }
+
+    /// `envelope` without its fast path: serde alone.
+    fn envelope_by_serde(bytes: &[u8]) -> Result<Envelope, String> {
+        let raw: RawMetadata = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
+        Ok(Envelope {
+            from: raw.from.map(Address::from),
+            to: raw.to.into(),
+        })
+    }
+
+    fn any_address() -> impl proptest::strategy::Strategy<Value = Address> {
+        use proptest::prelude::*;
+        let text = prop_oneof![
+            "[a-z.+]{0,12}",
+            "\\PC{0,8}",
+            Just("\"john doe\"".to_string()),
+            Just("back\\slash".to_string()),
+            Just("ctl\u{1}\u{1f}\u{7f}".to_string()),
+            Just("é\u{202e}\u{9b}".to_string()),
+        ];
+        let host = prop_oneof![
+            Just(None),
+            text.clone().prop_map(|raw| Some(Hostname::AsciiDomain { raw })),
+            (text.clone(), text.clone()).prop_map(|(raw, punycode)| Some(Hostname::Utf8Domain { raw, punycode })),
+            (text.clone(), text.clone()).prop_map(|(raw, ip)| Some(Hostname::Ipv4 { raw, ip })),
+            (text.clone(), text.clone()).prop_map(|(raw, ip)| Some(Hostname::Ipv6 { raw, ip })),
+        ];
+        let kind = proptest::sample::select(vec![
+            LocalpartKind::Ascii,
+            LocalpartKind::QuotedAscii,
+            LocalpartKind::Utf8,
+            LocalpartKind::QuotedUtf8,
+        ]);
+        (text, kind, host).prop_map(|(localpart, localpart_kind, hostname)| Address {
+            localpart,
+            localpart_kind,
+            hostname,
+        })
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: 3000, ..Default::default() })]
+        #[test]
+        fn envelope_reads_what_serde_reads(
+            from in proptest::option::of(any_address()),
+            to in any_address(),
+            cut in 0usize..400,
+            byte in proptest::prelude::any::<u8>(),
+            how in 0u8..4,
+        ) {
+            let text = metadata_json(&Envelope { from, to });
+            // The writer's text, and the same text damaged once.
+            let mut damaged = text.clone().into_bytes();
+            let at = cut % (damaged.len() + 1);
+            match how {
+                0 => damaged.truncate(at),
+                1 => damaged.insert(at, byte),
+                2 if at < damaged.len() => damaged[at] = byte,
+                _ => damaged.extend_from_slice(b" "),
+            }
+            for bytes in [text.as_bytes(), &damaged[..]] {
+                proptest::prop_assert_eq!(envelope(bytes), envelope_by_serde(bytes));
+            }
+            proptest::prop_assert!(writer_envelope(&text).is_some() || text.contains('\\'), "{}", text);
         }
     }
 
