@@ -252,3 +252,46 @@ fn write_private(p: &Path, bytes: &[u8]) {
     fs::write(p, bytes).unwrap();
     fs::set_permissions(p, fs::Permissions::from_mode(0o600)).unwrap();
 }
+
+#[test]
+fn headers_are_read_past_the_first_read_and_up_to_the_limit_only() {
+    // Headers are read 8 KiB at a time until the blank line that ends them,
+    // at most 64 KiB: a long header block still shows its last header, a
+    // big body does not matter, a block past the limit is cut.
+    let q = TestQueue::new();
+    let pad = |n: usize| -> String { (0..n).map(|i| format!("X-Pad-{i}: {}\r\n", "p".repeat(90))).collect() };
+    let message = |headers: &str, body_len: usize| {
+        let mut m = format!("From: a@example.org\r\n{headers}\r\n").into_bytes();
+        m.resize(m.len() + body_len, b'b');
+        m
+    };
+    let long = q
+        .entry()
+        .contents(&message(&format!("{}Subject: Late\r\n", pad(300)), 10))
+        .create();
+    let big = q.entry().contents(&message("Subject: Big body\r\n", 3 << 20)).create();
+    let cut = q
+        .entry()
+        .contents(&message(&format!("{}Subject: Past the limit\r\n", pad(800)), 10))
+        .create();
+    // The header block ends exactly at a read step's end.
+    let mut edge = b"From: a@example.org\r\nSubject: Edge\r\nX-Fill: ".to_vec();
+    edge.resize(8 * 1024 - 4, b'f');
+    edge.extend_from_slice(b"\r\n\r\n");
+    edge.extend_from_slice(b"Subject: in the body\r\n");
+    let edge = q.entry().contents(&edge).create();
+
+    let seen = list(&q, "id,subject,size", &[]);
+    assert_eq!(seen[&long.id]["subject"], "Late");
+    assert_eq!(seen[&big.id]["subject"], "Big body");
+    assert!(seen[&big.id]["size"].as_u64().unwrap() > 3 << 20);
+    assert_eq!(seen[&cut.id]["subject"], Value::Null, "{}", seen[&cut.id]);
+    assert_eq!(seen[&edge.id]["subject"], "Edge");
+    let picked = list(&q, "id", &["--header", "X-Pad-299: p*"]);
+    assert_eq!(
+        picked.keys().collect::<BTreeSet<_>>(),
+        BTreeSet::from([&long.id, &cut.id])
+    );
+    // Past 64 KiB nothing is read.
+    assert!(list(&q, "id", &["--header", "X-Pad-799: p*"]).is_empty());
+}

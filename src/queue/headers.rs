@@ -9,6 +9,17 @@ use super::model::Headers;
 /// are cut (and the fields past the cut are not shown).
 pub const HEADER_READ_LIMIT: usize = 64 * 1024;
 
+/// How much of a message is read at a time to find its headers: they end in
+/// the first step for nearly every message, so the body (attachments can be
+/// megabytes) is mostly not read at all.
+pub const HEADER_READ_STEP: usize = 8 * 1024;
+
+/// True when `msg` (the first bytes of a message) holds the blank line that
+/// ends the headers, so reading further cannot change what `parse` gives.
+pub fn has_header_end(msg: &[u8]) -> bool {
+    header_block_len(msg) < msg.len()
+}
+
 /// The length of the header block (up to and including the blank line), or
 /// the whole slice when no blank line is in it.
 pub fn header_block_len(msg: &[u8]) -> usize {

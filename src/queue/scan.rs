@@ -303,9 +303,10 @@ impl Queue {
         }
         bufs.path.clear();
         bufs.path.push_str(&format!("{}/contents", link.mail));
+        let (step, max) = (headers::HEADER_READ_STEP, headers::HEADER_READ_LIMIT);
         if self
             .data()
-            .read_prefix_into(bufs.path.as_str(), headers::HEADER_READ_LIMIT, &mut bufs.file)
+            .read_prefix_until(bufs.path.as_str(), step, max, &mut bufs.file, headers::has_header_end)
             .is_ok()
         {
             e.headers = Some(Box::new(headers::parse(&bufs.file)));
@@ -460,8 +461,9 @@ impl Queue {
         if want.headers && e.contents.is_some() {
             let file = &mut r.bufs.file;
             let h = headers.get_or_insert_with(|| {
+                let (step, max) = (headers::HEADER_READ_STEP, headers::HEADER_READ_LIMIT);
                 dir.dir
-                    .read_prefix_into("contents", headers::HEADER_READ_LIMIT, file)
+                    .read_prefix_until("contents", step, max, file, headers::has_header_end)
                     .ok()
                     .map(|_| headers::parse(file))
             });
