@@ -41,26 +41,26 @@ fn recipients(q: &TestQueue, first: &Created, n: usize, domain: &str) -> Vec<Cre
         .collect()
 }
 
+/// A mail of `size` bytes with the subject `subject` to `first@<domain>`
+/// and `n` more recipients: all its entries.
+fn mail(q: &TestQueue, domain: &str, subject: &str, size: usize, n: usize) -> Vec<Created> {
+    let first = q
+        .entry()
+        .to(&format!("first@{domain}"))
+        .subject(subject)
+        .size(size)
+        .create();
+    let mut all = recipients(q, &first, n, domain);
+    all.push(first);
+    all
+}
+
 #[test]
 fn recipients_of_one_mail_in_more_than_one_chunk_each_show_their_own_files() {
     // A chunk is 2,048 entries: this mail's entries fill more than one.
     let q = TestQueue::new();
-    let big = q
-        .entry()
-        .to("first@big.example")
-        .subject("Big mailing")
-        .size(3000)
-        .create();
-    let mut big_all = recipients(&q, &big, 2100, "big.example");
-    big_all.push(big.clone());
-    let small = q
-        .entry()
-        .to("first@small.example")
-        .subject("Small one")
-        .size(500)
-        .create();
-    let mut small_all = recipients(&q, &small, 3, "small.example");
-    small_all.push(small.clone());
+    let big_all = mail(&q, "big.example", "Big mailing", 3000, 2100);
+    let small_all = mail(&q, "small.example", "Small one", 500, 3);
 
     let seen = list(&q, "id,mail,dest,to,size,subject,problem", &[]);
     assert_eq!(seen.len(), big_all.len() + small_all.len());

@@ -97,8 +97,15 @@ fn decoded(field: &[u8]) -> Option<String> {
 fn unfold(raw: &[u8]) -> String {
     let s = String::from_utf8_lossy(raw);
     if !s.contains('\n') {
-        return s.trim_matches(|c: char| c.is_whitespace()).to_string();
+        // One line: what joining would give, without building it twice.
+        return s.trim().to_string();
     }
+    join_lines(&s)
+}
+
+/// Joins folded lines (each continuation's leading blanks become one
+/// space) and trims.
+fn join_lines(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for (i, line) in s.split('\n').enumerate() {
         let line = line.trim_end_matches('\r');
@@ -146,19 +153,9 @@ mod tests {
         out
     }
 
+    /// `unfold` as it was: every value through the joining of lines.
     fn unfold_as_it_was(raw: &[u8]) -> String {
-        let s = String::from_utf8_lossy(raw);
-        let mut out = String::with_capacity(s.len());
-        for (i, line) in s.split('\n').enumerate() {
-            let line = line.trim_end_matches('\r');
-            if i > 0 {
-                out.push(' ');
-                out.push_str(line.trim_start());
-            } else {
-                out.push_str(line);
-            }
-        }
-        out.trim().to_string()
+        join_lines(&String::from_utf8_lossy(raw))
     }
 
     /// Header blocks made of pieces that trouble parsers: every well-known
