@@ -28,7 +28,9 @@ fn push_escaped(out: &mut String, c: char) {
 /// Escapes text from the queue for display: control characters become
 /// `\x1b`-style escapes; everything else is kept.
 pub fn escape(s: &str) -> Cow<'_, str> {
-    if !s.chars().any(needs_escape) {
+    // Printable ASCII, the common case (ids, most addresses), needs no
+    // look at each char.
+    if s.bytes().all(|b| (0x20..0x7f).contains(&b)) || !s.chars().any(needs_escape) {
         return Cow::Borrowed(s);
     }
     let mut out = String::with_capacity(s.len() + 8);

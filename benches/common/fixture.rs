@@ -137,6 +137,12 @@ impl Fixture {
         })
     }
 
+    /// Keeps the queue on disk after the run (for profiling by hand);
+    /// returns the folder that holds it (the queue is its `q/`).
+    pub fn keep(self) -> PathBuf {
+        self.dir.keep()
+    }
+
     /// Removes the queue now (dropping the fixture does the same, silently).
     pub fn remove(self) -> BenchResult<()> {
         let path = self.dir.path().to_path_buf();

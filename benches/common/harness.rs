@@ -95,13 +95,15 @@ impl Contender {
     }
 }
 
-/// mqctl against a baseline: mqctl's median must be at most `max_ratio`
-/// times the baseline's.
+/// mqctl against a baseline: mqctl's median wall time must be at most
+/// `max_ratio` times the baseline's, and its median CPU time at most
+/// `max_cpu_ratio` times the baseline's (`f64::INFINITY`: not required).
 pub struct Pair {
     pub title: String,
     pub ours: Contender,
     pub baseline: Contender,
     pub max_ratio: f64,
+    pub max_cpu_ratio: f64,
 }
 
 /// What a pair measured.
@@ -110,22 +112,39 @@ pub struct Outcome {
     pub ours: Stats,
     pub baseline: Stats,
     pub max_ratio: f64,
+    pub max_cpu_ratio: f64,
 }
 
 impl Outcome {
     pub fn ratio(&self) -> f64 {
         self.ours.median.as_secs_f64() / self.baseline.median.as_secs_f64()
     }
-    pub fn pass(&self) -> bool {
+    /// Median CPU time against the baseline's, when both are known.
+    pub fn cpu_ratio(&self) -> Option<f64> {
+        Some(self.ours.cpu?.as_secs_f64() / self.baseline.cpu?.as_secs_f64())
+    }
+    fn wall_pass(&self) -> bool {
         self.ratio() <= self.max_ratio
     }
-    /// `≤ 0.60× PASS`, or `recorded` when no ratio is required.
+    fn cpu_pass(&self) -> bool {
+        self.max_cpu_ratio.is_infinite() || self.cpu_ratio().is_some_and(|r| r <= self.max_cpu_ratio)
+    }
+    pub fn pass(&self) -> bool {
+        self.wall_pass() && self.cpu_pass()
+    }
+    /// `≤ 0.60× PASS`, or `recorded` when no ratio is required; a CPU
+    /// requirement follows as `cpu ≤ 0.90× PASS`.
     pub fn requirement(&self) -> String {
-        if self.max_ratio.is_infinite() {
-            return "recorded".into();
+        let verdict = |ok: bool| if ok { "PASS" } else { "FAIL" };
+        let wall = if self.max_ratio.is_infinite() {
+            "recorded".to_string()
+        } else {
+            format!("≤ {:.2}× {}", self.max_ratio, verdict(self.wall_pass()))
+        };
+        if self.max_cpu_ratio.is_infinite() {
+            return wall;
         }
-        let verdict = if self.pass() { "PASS" } else { "FAIL" };
-        format!("≤ {:.2}× {verdict}", self.max_ratio)
+        format!("{wall}, cpu ≤ {:.2}× {}", self.max_cpu_ratio, verdict(self.cpu_pass()))
     }
 }
 
@@ -195,6 +214,7 @@ impl Pair {
             ours: Stats::new(self.ours.name, &a),
             baseline: Stats::new(self.baseline.name, &b),
             max_ratio: self.max_ratio,
+            max_cpu_ratio: self.max_cpu_ratio,
         })
     }
 }
@@ -210,7 +230,7 @@ pub fn dev_null() -> BenchResult<File> {
 /// Prints the figures table; returns true when every pair passed.
 pub fn print_table(outcomes: &[Outcome]) -> bool {
     let cpu = |s: &Stats| s.cpu.map_or_else(|| "-".into(), ms);
-    let mut rows: Vec<[String; 7]> = Vec::new();
+    let mut rows: Vec<[String; 8]> = Vec::new();
     for o in outcomes {
         rows.push([
             o.ours.name.clone(),
@@ -220,6 +240,7 @@ pub fn print_table(outcomes: &[Outcome]) -> bool {
             format!("{:.2}×", o.ratio()),
             o.requirement(),
             cpu(&o.ours),
+            o.cpu_ratio().map_or_else(|| "-".into(), |r| format!("{r:.2}×")),
         ]);
         rows.push([
             o.baseline.name.clone(),
@@ -229,9 +250,19 @@ pub fn print_table(outcomes: &[Outcome]) -> bool {
             "1.00×".into(),
             "baseline".into(),
             cpu(&o.baseline),
+            "1.00×".into(),
         ]);
     }
-    let head = ["contender", "median", "min", "max", "ratio", "required", "cpu (median)"];
+    let head = [
+        "contender",
+        "median",
+        "min",
+        "max",
+        "ratio",
+        "required",
+        "cpu (median)",
+        "cpu ratio",
+    ];
     let width = |i: usize| {
         rows.iter()
             .map(|r| r[i].chars().count())

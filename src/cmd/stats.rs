@@ -79,7 +79,7 @@ fn write_holds(
     for g in &s.holds {
         let next = g.next_end.map(|t| format!("next {}", output::relative(t, now)));
         let ends = match (g.expired, next) {
-            (0, None) => "when released".to_string(),
+            (0, None) => "no end".to_string(),
             (0, Some(n)) => n,
             (e, None) => format!("{e} ended"),
             (e, Some(n)) => format!("{e} ended, {n}"),

@@ -106,6 +106,10 @@ impl EntryId {
     pub fn new(bytes: &[u8]) -> EntryId {
         EntryId(bytes.into())
     }
+    /// Takes a name already owned (a folder listing's) without copying it.
+    pub fn from_boxed(bytes: Box<[u8]>) -> EntryId {
+        EntryId(bytes)
+    }
     pub fn from_uuid(u: Uuid) -> EntryId {
         EntryId::new(u.hyphenated().encode_lower(&mut Uuid::encode_buffer()).as_bytes())
     }
@@ -147,19 +151,37 @@ uuid_display!(DestId);
 /// Parses exactly the writer's spelling of a UUID: 36 bytes, lowercase hex,
 /// hyphens at 8, 13, 18 and 23. Uppercase or braces are not the writer's.
 pub fn parse_uuid(b: &[u8]) -> Option<Uuid> {
-    if b.len() != 36 {
+    /// The value of each lowercase hex digit; 0x10 for anything else.
+    const HEX: [u8; 256] = {
+        let mut t = [0x10u8; 256];
+        let mut i = 0;
+        while i < 10 {
+            t[b'0' as usize + i] = i as u8;
+            i += 1;
+        }
+        let mut i = 0;
+        while i < 6 {
+            t[b'a' as usize + i] = 10 + i as u8;
+            i += 1;
+        }
+        t
+    };
+    /// Where the two digits of each of the 16 bytes are.
+    const AT: [usize; 16] = [0, 2, 4, 6, 9, 11, 14, 16, 19, 21, 24, 26, 28, 30, 32, 34];
+    let b: &[u8; 36] = b.try_into().ok()?;
+    if b[8] != b'-' || b[13] != b'-' || b[18] != b'-' || b[23] != b'-' {
         return None;
     }
-    for (i, &c) in b.iter().enumerate() {
-        let ok = match i {
-            8 | 13 | 18 | 23 => c == b'-',
-            _ => c.is_ascii_digit() || (b'a'..=b'f').contains(&c),
-        };
-        if !ok {
-            return None;
-        }
+    // Checked and decoded in one pass, without branching per digit (every
+    // entry has three of these).
+    let mut bytes = [0u8; 16];
+    let mut bad = 0u8;
+    for (out, &i) in bytes.iter_mut().zip(&AT) {
+        let (hi, lo) = (HEX[b[i] as usize], HEX[b[i + 1] as usize]);
+        bad |= hi | lo;
+        *out = (hi & 0x0f) << 4 | (lo & 0x0f);
     }
-    Uuid::try_parse_ascii(b).ok()
+    (bad & 0x10 == 0).then(|| Uuid::from_bytes(bytes))
 }
 
 /// The target of an entry's symlink, validated: exactly `../data/<mail>/<dest>`.
@@ -350,5 +372,41 @@ impl Entry {
 
     pub fn message_id(&self) -> Option<&str> {
         self.headers.as_ref().and_then(|h| h.message_id.as_deref())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parse_uuid_reads_exactly_the_writer_spelling() {
+        let mut rng = fastrand::Rng::with_seed(3);
+        for _ in 0..10_000 {
+            let u = Uuid::from_u128(rng.u128(..));
+            let text = u.hyphenated().to_string();
+            assert_eq!(parse_uuid(text.as_bytes()), Some(u), "{text}");
+            assert_eq!(Uuid::try_parse_ascii(text.as_bytes()).ok(), Some(u));
+        }
+        let good = "0b5e5f3c-8a7d-4c2e-9f1a-3d2c1b0a9e8f";
+        assert!(parse_uuid(good.as_bytes()).is_some());
+        for bad in [
+            "0B5E5F3C-8A7D-4C2E-9F1A-3D2C1B0A9E8F",
+            "A0000000-0000-4000-8000-000000000000",
+            "g0000000-0000-4000-8000-000000000000",
+            "00000000-0000-4000-8000-00000000000/",
+            "00000000-0000-4000-8000-00000000000:",
+            "00000000-0000-4000-8000-00000000000`",
+            "{0b5e5f3c-8a7d-4c2e-9f1a-3d2c1b0a9e8f}",
+            "0b5e5f3c8a7d4c2e9f1a3d2c1b0a9e8f",
+            "0b5e5f3c-8a7d-4c2e-9f1a-3d2c1b0a9e8",
+            "0b5e5f3c-8a7d-4c2e-9f1a-3d2c1b0a9e8fa",
+            "0b5e5f3c+8a7d-4c2e-9f1a-3d2c1b0a9e8f",
+            "0b5e5f3c-8a7d-4c2e-9f1a-3d2c1b0a9e8g",
+            "0b5e5f3c-8a7d4-c2e-9f1a-3d2c1b0a9e8f",
+            "0b5e5f3c-8a7d-4c2e-9f1a-3d2c1b0a9e-f",
+        ] {
+            assert_eq!(parse_uuid(bad.as_bytes()), None, "{bad}");
+        }
     }
 }

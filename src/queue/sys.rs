@@ -278,6 +278,31 @@ impl Dir {
         Ok(meta)
     }
 
+    /// Like `read_prefix_into`, but reads `step` bytes at a time and stops
+    /// as soon as `enough` says the bytes so far are enough (for message
+    /// headers: the blank line that ends them, usually in the first step,
+    /// where a message may be megabytes).
+    pub fn read_prefix_until<P: AsRef<[u8]> + ?Sized>(
+        &self,
+        rel: &P,
+        step: usize,
+        max: usize,
+        buf: &mut Vec<u8>,
+        enough: impl Fn(&[u8]) -> bool,
+    ) -> Result<Meta, ReadError> {
+        let (fd, meta) = self.open_regular(rel.as_ref(), u64::MAX)?;
+        let want = (meta.size as usize).min(max);
+        buf.clear();
+        while buf.len() < want {
+            let before = buf.len();
+            append_to(&fd, step.max(1).min(want - before), buf)?;
+            if buf.len() == before || enough(buf) {
+                break;
+            }
+        }
+        Ok(meta)
+    }
+
     /// Opens a regular file for streaming its whole contents (`show --raw`).
     pub fn open_file<P: AsRef<[u8]> + ?Sized>(&self, rel: &P) -> Result<(std::fs::File, Meta), ReadError> {
         let (fd, meta) = self.open_regular(rel.as_ref(), u64::MAX)?;
@@ -512,7 +537,13 @@ fn check_regular(meta: &Meta, max: u64) -> Result<(), ReadError> {
 /// Reads up to `want` bytes; stops early at end of file.
 fn read_to(fd: &OwnedFd, want: usize, buf: &mut Vec<u8>) -> Result<(), ReadError> {
     buf.clear();
-    buf.reserve(want);
+    append_to(fd, want, buf)
+}
+
+/// Reads up to `more` bytes onto the end of `buf`; stops early at end of file.
+fn append_to(fd: &OwnedFd, more: usize, buf: &mut Vec<u8>) -> Result<(), ReadError> {
+    let want = buf.len() + more;
+    buf.reserve(more);
     while buf.len() < want {
         let have = buf.len();
         let spare = buf.spare_capacity_mut();

@@ -156,6 +156,7 @@ pub struct EntryBuilder<'a> {
     state: State,
     schedule: Option<Vec<u8>>,
     metadata: Option<Vec<u8>>,
+    contents: Option<Vec<u8>>,
 }
 
 impl<'a> EntryBuilder<'a> {
@@ -178,6 +179,7 @@ impl<'a> EntryBuilder<'a> {
             state: State::Queue,
             schedule: None,
             metadata: None,
+            contents: None,
         }
     }
 
@@ -266,6 +268,12 @@ impl<'a> EntryBuilder<'a> {
         self
     }
     /// `metadata` bytes as given.
+    /// The message bytes exactly (instead of the built message).
+    pub fn contents(mut self, bytes: &[u8]) -> Self {
+        self.contents = Some(bytes.to_vec());
+        self
+    }
+
     pub fn raw_metadata(mut self, bytes: &[u8]) -> Self {
         self.metadata = Some(bytes.into());
         self
@@ -305,7 +313,8 @@ impl<'a> EntryBuilder<'a> {
         if new_mail {
             mkdir(&mail_dir);
             let contents = mail_dir.join("contents");
-            write_0600(&contents, &self.message());
+            let bytes = self.contents.clone().unwrap_or_else(|| self.message());
+            write_0600(&contents, &bytes);
             let written = SystemTime::from(now() - self.age);
             fs::File::options()
                 .write(true)
