@@ -113,10 +113,14 @@ pub enum Field {
     Subject,
     MessageId,
     Problem,
+    /// A held entry's note: why (`hold --reason`), since when, until when.
+    HoldReason,
+    HeldSince,
+    HeldUntil,
 }
 
 impl Field {
-    pub const ALL: [Field; 14] = [
+    pub const ALL: [Field; 17] = [
         Field::Id,
         Field::State,
         Field::Mail,
@@ -131,6 +135,9 @@ impl Field {
         Field::Subject,
         Field::MessageId,
         Field::Problem,
+        Field::HoldReason,
+        Field::HeldSince,
+        Field::HeldUntil,
     ];
     /// The columns `list` shows in a table unless `--fields` says otherwise.
     pub const TABLE: [Field; 8] = [
@@ -160,6 +167,9 @@ impl Field {
             Field::Subject => "subject",
             Field::MessageId => "message_id",
             Field::Problem => "problem",
+            Field::HoldReason => "hold_reason",
+            Field::HeldSince => "held_since",
+            Field::HeldUntil => "held_until",
         }
     }
 
@@ -188,6 +198,9 @@ impl Field {
             Field::Subject => "SUBJECT",
             Field::MessageId => "MESSAGE-ID",
             Field::Problem => "PROBLEM",
+            Field::HoldReason => "HELD FOR",
+            Field::HeldSince => "HELD SINCE",
+            Field::HeldUntil => "HELD UNTIL",
         }
     }
 
@@ -196,7 +209,7 @@ impl Field {
     fn kind(self) -> Kind {
         match self {
             Field::To | Field::Problem => Kind::Cut { min: 8, readable: 16 },
-            Field::From | Field::MessageId => Kind::Cut { min: 8, readable: 12 },
+            Field::From | Field::MessageId | Field::HoldReason => Kind::Cut { min: 8, readable: 12 },
             Field::Subject => Kind::Cut { min: 8, readable: 10 },
             Field::Size | Field::Age => Kind::Number,
             _ => Kind::Whole,
@@ -245,6 +258,13 @@ pub fn cell(e: &Entry, f: Field, v: &View, short_id: Option<&str>) -> String {
         Field::Subject => e.subject().map_or_else(String::new, |s| escape(s).into_owned()),
         Field::MessageId => e.message_id().map_or_else(String::new, |s| escape(s).into_owned()),
         Field::Problem => problem_text(e).unwrap_or_default(),
+        Field::HoldReason => e
+            .hold
+            .as_ref()
+            .and_then(|n| n.reason.as_deref())
+            .map_or_else(String::new, |r| escape(r).into_owned()),
+        Field::HeldSince => time(e.hold.as_ref().map(|n| n.since)),
+        Field::HeldUntil => time(e.hold.as_ref().and_then(|n| n.until)),
     }
 }
 
@@ -443,6 +463,12 @@ fn entry_json_into(line: &mut Vec<u8>, e: &Entry, fields: &[Field], now: Timesta
                 Some(s) => json_str(line, &[&s])?,
                 None => line.extend_from_slice(b"null"),
             },
+            Field::HoldReason => match e.hold.as_ref().and_then(|n| n.reason.as_deref()) {
+                Some(s) => json_str(line, &[s])?,
+                None => line.extend_from_slice(b"null"),
+            },
+            Field::HeldSince => json_opt(line, e.hold.as_ref().map(|n| n.since), json_time),
+            Field::HeldUntil => json_opt(line, e.hold.as_ref().and_then(|n| n.until), json_time),
         }
     }
     line.push(b'}');
@@ -549,6 +575,9 @@ mod tests {
                 Field::Subject => s(e.subject().map(str::to_string)),
                 Field::MessageId => s(e.message_id().map(str::to_string)),
                 Field::Problem => s(problem_text(e)),
+                Field::HoldReason => s(e.hold.as_ref().and_then(|n| n.reason.clone())),
+                Field::HeldSince => s(e.hold.as_ref().map(|n| WriterTime(n.since).to_string())),
+                Field::HeldUntil => s(e.hold.as_ref().and_then(|n| n.until).map(|t| WriterTime(t).to_string())),
             };
             map.insert(f.name().into(), v);
         }
@@ -633,6 +662,14 @@ mod tests {
                     ..Headers::default()
                 })
             });
+            if i % 4 == 3 {
+                e.hold = Some(Box::new(crate::queue::holds::HoldNote {
+                    reason: (i % 8 == 3).then(|| format!("held: {text}")),
+                    since: t("2026-11-22T23:00:00Z"),
+                    until: (i % 8 == 7).then(|| t("2026-11-23T01:00:00.5Z")),
+                    user: None,
+                }));
+            }
             if i % 3 == 2 {
                 e.problems
                     .push(Problem::Contents(crate::queue::sys::ReadError::TooLarge(7)));

@@ -64,6 +64,33 @@ fn a_hold_keeps_its_reason_since_and_until_and_show_and_stats_say_them() {
     assert_eq!(j["hold"]["until"], "2026-11-22T22:40:00Z");
     assert!(show_json(&q, &m[3].id).get("hold").is_none(), "not held: no note");
 
+    // list: the fields, and a HELD FOR column when a reason was given.
+    let rows = q
+        .run([
+            "list",
+            "--state",
+            "hold",
+            "--format",
+            "jsonl",
+            "--fields",
+            "id,hold_reason,held_since,held_until",
+        ])
+        .success()
+        .jsonl();
+    let row = rows.iter().find(|v| v["id"] == m[0].id.as_str()).unwrap();
+    assert_eq!(row["hold_reason"], "DNS broken, ticket 4711");
+    assert_eq!(row["held_since"], NOW);
+    assert_eq!(row["held_until"], "2026-11-22T22:40:00Z");
+    let row = rows.iter().find(|v| v["id"] == m[2].id.as_str()).unwrap();
+    assert_eq!((&row["hold_reason"], &row["held_until"]), (&Value::Null, &Value::Null));
+    let table = q
+        .mqctl(["list", "--state", "hold"])
+        .env("COLUMNS", "200")
+        .run()
+        .success();
+    assert!(table.out().lines().next().unwrap().contains("HELD FOR"), "{table:?}");
+    assert!(table.out().contains("DNS broken, ticket 4711"), "{table:?}");
+
     // stats: the held entries by reason, the most first.
     let s = q.run(["stats", "--format", "json"]).success().json();
     let holds = s["holds"].as_array().unwrap();

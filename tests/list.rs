@@ -398,7 +398,7 @@ fn ids_format_piped_back_through_stdin_round_trips() {
     assert_eq!(s.ids_from_stdin(ids0), ids_of(&[&s.a, &s.c, &s.g, &s.f]));
 }
 
-const ALL_FIELDS: [&str; 14] = [
+const ALL_FIELDS: [&str; 17] = [
     "id",
     "state",
     "mail",
@@ -413,6 +413,9 @@ const ALL_FIELDS: [&str; 14] = [
     "subject",
     "message_id",
     "problem",
+    "hold_reason",
+    "held_since",
+    "held_until",
 ];
 
 #[test]

@@ -182,9 +182,24 @@ fn write_table(ctx: &Context, out: &mut dyn Write, entries: &[Entry], fields: &[
             false => Vec::new(),
         }
     };
+    // Held entries say why, when one was given (it gives way after the
+    // subject).
+    let mut fields = fields.to_vec();
+    if args.fields.is_empty()
+        && entries
+            .iter()
+            .any(|e| e.hold.as_ref().is_some_and(|n| n.reason.is_some()))
+    {
+        let after = fields
+            .iter()
+            .position(|&f| f == Field::To)
+            .map_or(fields.len(), |i| i + 1);
+        fields.insert(after, Field::HoldReason);
+    }
+    let fields = &fields[..];
     let fit = Fitting {
         if_room: give_way(&[Field::State, Field::At]),
-        if_readable: give_way(&[Field::Subject, Field::From, Field::Age, Field::Size]),
+        if_readable: give_way(&[Field::Subject, Field::HoldReason, Field::From, Field::Age, Field::Size]),
         whole_problems: args.select.broken || fields.contains(&Field::Problem),
     };
     let layout = match args.format {
