@@ -280,6 +280,18 @@ fn prometheus_lines_parse_and_carry_the_figures() {
     assert_eq!(m["mqctl_oldest_entry_age_seconds"], (2 * 24 * 3600) as f64);
     assert_eq!(m["mqctl_domain_entries{domain=\"gmail.test\"}"], 2.0);
     assert_eq!(m["mqctl_scan_timestamp_seconds"], now().as_second() as f64);
+    assert_eq!(m["mqctl_expired_hold_entries"], 0.0);
+    assert_eq!(m["mqctl_writer_live"], 0.0);
+    // A process working in the queue: a live writer.
+    let mut writer = std::process::Command::new("sleep")
+        .arg("30")
+        .current_dir(s.q.root())
+        .spawn()
+        .unwrap();
+    let a = s.q.run(["stats", "--format", "prometheus"]).success();
+    writer.kill().unwrap();
+    writer.wait().unwrap();
+    assert_eq!(parse_prometheus(a.out())["mqctl_writer_live"], 1.0, "{a:?}");
 }
 
 #[test]

@@ -296,6 +296,11 @@ fn write_prometheus(out: &mut dyn Write, s: &Stats, now: Timestamp) -> Result<()
         &domains,
     )?;
     gauge(
+        "mqctl_writer_live",
+        "1 when a process other than mqctl has the queue open (a live writer), else 0.",
+        &[(String::new(), u64::from(!s.writers.is_empty()))],
+    )?;
+    gauge(
         "mqctl_scan_timestamp_seconds",
         "When these figures were taken.",
         &[(String::new(), now.as_second().max(0) as u64)],
