@@ -195,14 +195,32 @@ fn release_and_drop_take_the_note_away_and_a_dry_run_writes_none() {
 
 #[test]
 fn check_finds_the_note_of_an_entry_no_longer_held_and_repair_removes_it() {
-    let q = TestQueue::new();
+    // Temp files' ages are measured against the real clock.
+    let q = TestQueue::new().real_clock();
     let m = q.simple(2, "2026-11-23T10:00:00Z");
     q.run(["hold", &m[0].id, &m[1].id, "--reason", "r"]).success();
     // Released by something other than mqctl; another note made unreadable.
     q.put(&m[0].id, "hold", "queue");
     fs::write(q.path(format!("hold-notes/{}", m[1].id)), b"{not json").unwrap();
+    // A note a killed hold was writing (old), and one being written now.
+    let (old, fresh) = (
+        format!("hold-notes/{}.{}", m[0].id, common::uuid()),
+        format!("hold-notes/{}.{}", m[1].id, common::uuid()),
+    );
+    q.plant_file(&old, b"{}");
+    q.age(&old, 7200);
+    q.plant_file(&fresh, b"{}");
+    q.age(&fresh, 10);
     let r = q.run(["check", "--format", "json"]).expect(4);
     let problems = r.json()["problems"].clone();
+    let temps: Vec<&Value> = problems
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["code"] == "temp-file")
+        .collect();
+    assert_eq!(temps.len(), 1, "{problems}");
+    assert_eq!(temps[0]["path"], old.as_str());
     let notes: Vec<&Value> = problems
         .as_array()
         .unwrap()
@@ -217,6 +235,8 @@ fn check_finds_the_note_of_an_entry_no_longer_held_and_repair_removes_it() {
     );
     q.run(["check", "--repair", "--yes"]).success();
     assert!(note(&q, &m[0].id).is_none() && note(&q, &m[1].id).is_none());
+    assert!(!q.path(&old).exists() && q.path(&fresh).exists());
+    fs::remove_file(q.path(&fresh)).unwrap();
     // The entry stays held, without its reason.
     assert_eq!(q.list_ids(&["--state", "hold"]), vec![m[1].id.clone()]);
     q.run(["check"]).success();

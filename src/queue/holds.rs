@@ -34,6 +34,15 @@ pub struct HoldNote {
     pub user: Option<String>,
 }
 
+/// True for the name of a note being written (`<id>.<uuid>`, see
+/// `Queue::stage_hold_note`).
+pub fn is_staged_name(name: &[u8]) -> bool {
+    let Some(dot) = name.iter().position(|&b| b == b'.') else {
+        return false;
+    };
+    super::parse_uuid(&name[..dot]).is_some() && super::parse_uuid(&name[dot + 1..]).is_some()
+}
+
 impl HoldNote {
     /// A note of when an entry was held and by whom: the user behind sudo,
     /// else the login name.
@@ -169,6 +178,12 @@ impl Queue {
             .children()
             .map_err(|e| Error::io("listing", self.display(NOTES), e))?;
         Ok(children.into_iter().map(|(n, _)| n).collect())
+    }
+
+    /// When a file of the notes folder was last written.
+    pub fn hold_note_mtime(&self, name: &[u8]) -> Option<Timestamp> {
+        let m = self.notes_dir(false).ok().flatten()?.stat_at(name).ok()?;
+        Timestamp::new(m.mtime.0, m.mtime.1 as i32).ok()
     }
 
     /// Syncs the notes folder's filesystem (after notes were written).

@@ -190,11 +190,10 @@ impl Queue {
         let notes = crate::queue::holds::NOTES.as_bytes();
         for name in self.hold_note_names()? {
             let path = Rel::new(&[notes, &name]);
-            if is_temp_name(&name) {
+            if crate::queue::holds::is_staged_name(&name) {
                 let old = self
-                    .root()
-                    .stat_at(&*path.joined())
-                    .is_ok_and(|m| opts.now.duration_since(ts(m.mtime)) >= opts.min_age);
+                    .hold_note_mtime(&name)
+                    .is_some_and(|t| opts.now.duration_since(t) >= opts.min_age);
                 if old {
                     f.push(Finding {
                         path: path.clone(),
