@@ -697,6 +697,13 @@ fn confirm_dialog_for_each_verb() {
         update(&mut a, key(KeyCode::Enter));
         assert!(matches!(a.mode, Mode::Confirm { .. }), "{:?}", a.mode);
         snap("confirm_defer", &a);
+        // Retry, spread: how long (30m offered), then the question.
+        let mut a = app(w, h, true, "--state queue");
+        press(&mut a, "*ts");
+        snap("spread_input", &a);
+        update(&mut a, key(KeyCode::Enter));
+        assert!(matches!(a.mode, Mode::Confirm { .. }), "{:?}", a.mode);
+        snap("confirm_spread", &a);
         let mut a = app(w, h, true, "");
         press(&mut a, "fsoon");
         update(&mut a, key(KeyCode::Enter));

@@ -276,11 +276,65 @@ fn actions_confirm_with_the_count_then_apply_to_the_marked_entries() {
             Verb::Recover => "Recover",
             Verb::RetryNow => "Schedule(SetAt(2026-11-23T12:00:00Z))",
             Verb::Drop => "Drop",
-            Verb::Defer(_) => unreachable!(),
+            Verb::Defer(_) | Verb::RetrySpread(_) => unreachable!(),
         };
         assert_eq!(format!("{op:?}"), expect);
         assert!(matches!(a.mode, Mode::Running { total: 2, done: 0, .. }));
     }
+}
+
+#[test]
+fn the_retry_dialog_offers_a_spread_and_asks_how_long() {
+    let mut a = app(5);
+    update(&mut a, ch(' '));
+    update(&mut a, ch(' '));
+    update(&mut a, ch('t'));
+    assert_eq!(
+        a.mode,
+        Mode::Confirm {
+            verb: Verb::RetryNow,
+            count: 2
+        }
+    );
+    update(&mut a, ch('s'));
+    assert!(
+        matches!(&a.mode, Mode::Input { kind: mqctl::tui::app::InputKind::SpreadOver, text } if text == "30m"),
+        "{:?}",
+        a.mode
+    );
+    // A bad duration keeps what was typed, with the reason.
+    update(&mut a, ch('x'));
+    update(&mut a, key(KeyCode::Enter));
+    assert!(
+        matches!(&a.mode, Mode::Input { text, .. } if text == "30mx"),
+        "{:?}",
+        a.mode
+    );
+    assert!(a.message.is_some());
+    update(&mut a, key(KeyCode::Backspace));
+    update(&mut a, key(KeyCode::Enter));
+    let verb = Verb::RetrySpread(jiff::SignedDuration::from_mins(30));
+    assert_eq!(a.mode, Mode::Confirm { verb, count: 2 });
+    let fx = update(&mut a, ch('y'));
+    let Some(Effect::Apply { verb: v, op, targets }) = fx.first() else {
+        panic!("{fx:?}")
+    };
+    assert_eq!(
+        (*v, format!("{op:?}"), targets.len()),
+        (verb, "Schedule(PerEntry)".into(), 2)
+    );
+    // Other dialogs have no spread.
+    update(&mut a, Intent::Cancel);
+    let mut b = app(5);
+    update(&mut b, ch('h'));
+    update(&mut b, ch('s'));
+    assert_eq!(
+        b.mode,
+        Mode::Confirm {
+            verb: Verb::Hold,
+            count: 1
+        }
+    );
 }
 
 #[test]

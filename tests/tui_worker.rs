@@ -156,3 +156,79 @@ fn another_process_changing_the_queue_refreshes_the_table_keeping_selection_and_
     assert_eq!(app.marks.len(), 2, "the marks survive the refresh");
     assert_eq!(app.counts.hold as usize, links(root, State::Held));
 }
+
+#[test]
+fn the_retry_dialog_spreads_the_attempts_when_asked_the_longest_waiting_first() {
+    let q = TestQueue::new();
+    for i in 0..90i64 {
+        let d = ["a.example", "b.example", "c.example"][(i % 3) as usize];
+        q.enqueue(&[&format!("r{i}@{d}")])
+            .at(now() - SignedDuration::from_mins(300 - i))
+            .create();
+    }
+    let root = q.root();
+    let (mut app, hl) = open(root, "");
+    update(&mut app, key('*'));
+    let marked = app.marks.len();
+    assert!(marked > 50, "{marked}");
+    let queue = q.open();
+    let before: std::collections::HashMap<String, Timestamp> = read_ats(&queue);
+    drop(queue);
+    update(&mut app, key('t'));
+    assert!(matches!(app.mode, Mode::Confirm { .. }), "{:?}", app.mode);
+    // s: how long, prefilled with 30m; 20m instead.
+    update(&mut app, key('s'));
+    update(&mut app, Intent::ClearInput);
+    for c in "20m".chars() {
+        update(&mut app, key(c));
+    }
+    update(&mut app, Intent::Submit);
+    assert!(
+        matches!(app.mode, Mode::Confirm { verb: mqctl::tui::app::Verb::RetrySpread(d), .. } if d == SignedDuration::from_mins(20)),
+        "{:?}",
+        app.mode
+    );
+    hl.send(update(&mut app, key('y')));
+    assert!(hl.pump_until(&mut app, T, |a| a.mode == Mode::Normal && a.loading.is_none()));
+    let msg = app.message.clone().unwrap();
+    assert!(
+        msg.starts_with(&format!("Retry: {marked} rescheduled, 0 vanished")),
+        "{msg}"
+    );
+    let queue = q.open();
+    let after = read_ats(&queue);
+    let end = now() + SignedDuration::from_mins(20);
+    let mut moved: Vec<(Timestamp, Timestamp)> = Vec::new();
+    for (id, at) in &after {
+        if before[id] != *at {
+            assert!(*at >= now() && *at < end, "{id}: {at}");
+            moved.push((before[id], *at));
+        }
+    }
+    assert_eq!(moved.len(), marked, "every marked entry, and only those");
+    moved.sort();
+    assert!(moved.windows(2).all(|w| w[0].1 <= w[1].1), "the longest waiting first");
+    let per_minute = moved.iter().fold([0u32; 20], |mut m, (_, t)| {
+        m[(t.duration_since(now()).as_secs() / 60) as usize] += 1;
+        m
+    });
+    let share = marked as u32 / 20 + 1;
+    assert!(per_minute.iter().all(|&n| n <= 2 * share), "{per_minute:?}");
+}
+
+/// Each queued entry's next attempt, by id.
+fn read_ats(queue: &Queue) -> std::collections::HashMap<String, Timestamp> {
+    let mut out = std::collections::HashMap::new();
+    let sel = mqctl::select::Selection {
+        states: vec![State::Queued],
+        ..Default::default()
+    };
+    mqctl::select::for_each(queue, &sel, mqctl::queue::Want::FILES, &mut |e| {
+        if let Some(s) = e.schedule {
+            out.insert(e.id.to_string(), s.at);
+        }
+        Ok(std::ops::ControlFlow::Continue(()))
+    })
+    .unwrap();
+    out
+}

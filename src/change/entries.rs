@@ -133,14 +133,7 @@ pub fn collect_waiting(
         if sel.ids.is_empty() && !seen.insert(e.id.clone()) {
             return Ok(ControlFlow::Continue(()));
         }
-        let waiting = super::spread::Waiting {
-            at: e.schedule.map(|s| s.at),
-            domain: e
-                .envelope
-                .as_ref()
-                .map(|en| en.to.domain().to_lowercase())
-                .unwrap_or_default(),
-        };
+        let waiting = super::spread::Waiting::of(&e);
         out.push((Item::new(e.state, e.id), waiting));
         if out.len().is_multiple_of(4096) {
             observer.scanned(out.len() as u64);
@@ -149,6 +142,27 @@ pub fn collect_waiting(
     })?;
     report.missing.extend(missing);
     Ok(out)
+}
+
+/// What entries already known (the TUI's marks) wait for, read again now;
+/// one gone since waits for nothing (the change finds it vanished).
+pub fn waiting_of(queue: &Queue, items: Vec<Item>) -> Vec<(Item, super::spread::Waiting)> {
+    use rayon::prelude::*;
+    items
+        .into_par_iter()
+        .map(|item| {
+            let waiting = queue
+                .read_one(item.state, item.id.as_bytes(), crate::queue::Want::FILES)
+                .map_or(
+                    super::spread::Waiting {
+                        at: None,
+                        domain: String::new(),
+                    },
+                    |e| super::spread::Waiting::of(&e),
+                );
+            (item, waiting)
+        })
+        .collect()
 }
 
 /// Gives each item its next attempt from `how` (paced retry).

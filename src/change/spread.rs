@@ -14,6 +14,20 @@ pub struct Waiting {
     pub domain: String,
 }
 
+impl Waiting {
+    /// What an entry read with its files waits for.
+    pub fn of(e: &crate::queue::Entry) -> Waiting {
+        Waiting {
+            at: e.schedule.map(|s| s.at),
+            domain: e
+                .envelope
+                .as_ref()
+                .map(|en| en.to.domain().to_lowercase())
+                .unwrap_or_default(),
+        }
+    }
+}
+
 /// How to spread.
 #[derive(Debug, Clone, Copy)]
 pub struct Spread {

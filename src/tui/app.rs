@@ -173,6 +173,8 @@ pub enum Verb {
     Hold,
     Release,
     RetryNow,
+    /// Retry from now, the attempts spread over this long (paced retry).
+    RetrySpread(SignedDuration),
     Defer(SignedDuration),
     Drop,
     Recover,
@@ -184,6 +186,7 @@ impl Verb {
             Verb::Hold => "Hold",
             Verb::Release => "Release",
             Verb::RetryNow => "Reschedule now",
+            Verb::RetrySpread(_) => "Retry",
             Verb::Defer(_) => "Defer",
             Verb::Drop => "Drop",
             Verb::Recover => "Recover",
@@ -197,6 +200,8 @@ impl Verb {
             Verb::Release => EntryOp::Move(State::Queued),
             Verb::Recover => EntryOp::Recover,
             Verb::RetryNow => EntryOp::Schedule(Reschedule::SetAt(now)),
+            // Each entry's time is placed by the worker (`change::spread`).
+            Verb::RetrySpread(_) => EntryOp::Schedule(Reschedule::PerEntry),
             Verb::Defer(d) => EntryOp::Schedule(Reschedule::DeferBy(d, now)),
             Verb::Drop => EntryOp::Drop,
         }
@@ -208,7 +213,7 @@ impl Verb {
         match self {
             Verb::Hold => V::Hold,
             Verb::Release => V::Release,
-            Verb::RetryNow => V::Reschedule,
+            Verb::RetryNow | Verb::RetrySpread(_) => V::Reschedule,
             Verb::Defer(_) => V::Defer,
             Verb::Drop => V::Drop,
             Verb::Recover => V::Recover,
@@ -221,6 +226,8 @@ impl Verb {
 pub enum InputKind {
     Filter,
     DeferBy,
+    /// How long a retry is spread over.
+    SpreadOver,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -287,6 +294,8 @@ pub enum Intent {
     ClearInput,
     Submit,
     Cancel,
+    /// In the retry dialog: spread the attempts over a while instead.
+    Spread,
 }
 
 /// What the worker thread reports back.
@@ -895,6 +904,21 @@ impl App {
                     Vec::new()
                 }
             },
+            Mode::Input {
+                kind: InputKind::SpreadOver,
+                text,
+            } => match crate::timespec::duration(&text) {
+                Ok(d) if d.is_positive() => self.ask(Verb::RetrySpread(d)),
+                Ok(_) => self.ask(Verb::RetryNow),
+                Err(e) => {
+                    self.message = Some(e);
+                    self.mode = Mode::Input {
+                        kind: InputKind::SpreadOver,
+                        text,
+                    };
+                    Vec::new()
+                }
+            },
             Mode::Confirm { verb, .. } => {
                 let targets = self.targets_for(verb);
                 self.mode = Mode::Running {
@@ -1048,6 +1072,12 @@ impl App {
             Intent::ClearInput => self.edit(String::clear),
             Intent::Submit => self.submit(),
             Intent::Cancel => self.cancel(),
+            Intent::Spread => match self.mode {
+                Mode::Confirm {
+                    verb: Verb::RetryNow, ..
+                } => self.start_input(InputKind::SpreadOver, "30m".into()),
+                _ => Vec::new(),
+            },
         }
     }
 

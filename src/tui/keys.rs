@@ -91,6 +91,7 @@ pub const BINDINGS: &[Binding] = &[
     bind!(Input, [Ctrl('u')], "^u", ClearInput, "delete everything typed"),
     bind!(Confirm, [Char('y'), Code(KeyCode::Enter)], "y Enter", Submit, "yes, do it"),
     bind!(Confirm, [Char('n'), Code(KeyCode::Esc), Char('q')], "n Esc", Cancel, "no"),
+    bind!(Confirm, [Char('s')], "s", Spread, "retry: spread the attempts over a while (asks how long)"),
     bind!(Progress, [Code(KeyCode::Esc), Char('c'), Ctrl('c')], "Esc c", Cancel, "stop after the entries at hand"),
     bind!(Help, [Char('j'), Code(KeyCode::Down)], "j ↓", Down, "scroll down"),
     bind!(Help, [Char('k'), Code(KeyCode::Up)], "k ↑", Up, "scroll up"),

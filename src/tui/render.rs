@@ -398,6 +398,9 @@ fn status_lines(app: &App, theme: &Theme, w: usize) -> Vec<Line<'static>> {
             let prompt = match kind {
                 InputKind::Filter => "/".to_string(),
                 InputKind::DeferBy => first_fitting(&["defer by (30m, 4h, 1d): ", "defer by: "], w / 2),
+                InputKind::SpreadOver => {
+                    first_fitting(&["spread the retries over (30m, 2h): ", "spread over: "], w / 2)
+                }
             };
             // The end of a long line, where the cursor is.
             let room = w.saturating_sub(fit::width(&prompt) + 1);
@@ -1126,11 +1129,13 @@ fn confirm(theme: &Theme, f: &mut Frame, head: u16, verb: Verb, count: usize) {
         Verb::Release => "They go back to queue/.",
         Verb::Recover => "Stuck inflight entries go back to queue/.",
         Verb::RetryNow => "Their next attempt is set to now.",
+        Verb::RetrySpread(_) => "Spread evenly from now, the longest waiting first.",
         Verb::Defer(_) => "Their next attempt moves later.",
     };
     let noun = if count == 1 { "entry" } else { "entries" };
     let ask = match verb {
         Verb::Defer(d) => format!("Defer {count} {noun} by {}?", human_duration(d.as_secs())),
+        Verb::RetrySpread(d) => format!("Retry {count} {noun} over {}?", human_duration(d.as_secs())),
         v => format!("{} {count} {noun}?", v.name()),
     };
     let full = f.area();
@@ -1141,12 +1146,18 @@ fn confirm(theme: &Theme, f: &mut Frame, head: u16, verb: Verb, count: usize) {
         .map(|l| Line::styled(l, theme.title()))
         .collect();
     let mut text: Vec<Line> = wrap(what, iw).into_iter().map(Line::raw).collect();
-    let keys = Line::from(vec![
+    let mut keys = vec![
         Span::styled("[y]", theme.title()),
         Span::raw(" yes    "),
         Span::styled("[n]", theme.title()),
         Span::raw(" no"),
-    ]);
+    ];
+    if verb == Verb::RetryNow {
+        keys.push(Span::raw("    "));
+        keys.push(Span::styled("[s]", theme.title()));
+        keys.push(Span::raw(" spread"));
+    }
+    let keys = Line::from(keys);
     let room = (full.height as usize).saturating_sub(2);
     let mut blanks = true;
     if question.len() + text.len() + 3 > room {

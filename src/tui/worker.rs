@@ -448,10 +448,21 @@ impl Worker {
 
     fn apply(&mut self, verb: Verb, op: EntryOp, targets: &[(State, EntryId)]) {
         self.stop.store(false, Ordering::SeqCst);
+        let mut items: Vec<Item> = targets.iter().map(|(s, id)| Item::new(*s, id.clone())).collect();
+        if let Verb::RetrySpread(window) = verb {
+            // The CLI's `reschedule --at now --spread`: evenly from now,
+            // the longest waiting first.
+            let how = crate::change::spread::Spread {
+                start: self.now(),
+                window,
+                per_domain_per_minute: None,
+            };
+            items = crate::change::entries::paced(crate::change::entries::waiting_of(&self.queue, items), how).0;
+        }
         let req = Request {
             verb: verb.change_verb(),
             op,
-            target: Target::Items(targets.iter().map(|(s, id)| Item::new(*s, id.clone())).collect()),
+            target: Target::Items(items),
             force_inflight: false,
             // Drop and recover take inflight entries only once they are stuck.
             stuck_after: self.stuck_after,
@@ -480,7 +491,10 @@ impl Worker {
                 }
                 if report.tally.done > 0
                     && live
-                    && matches!(verb, Verb::Release | Verb::Recover | Verb::RetryNow | Verb::Defer(_))
+                    && matches!(
+                        verb,
+                        Verb::Release | Verb::Recover | Verb::RetryNow | Verb::RetrySpread(_) | Verb::Defer(_)
+                    )
                 {
                     s.push_str(" (a running writer sees this at its next start)");
                 }
