@@ -164,8 +164,14 @@ impl Audit {
             .as_deref()
             .map_or_else(String::new, |p| p.display().to_string());
         let fail = |e: std::io::Error| LogError(format!("the log {name} cannot be written: {e}"));
-        // One write: O_APPEND puts it at the end in one piece.
-        f.write_all(bytes).map_err(fail)?;
+        // One write: O_APPEND puts it at the end in one piece. Cut short
+        // (a full disk, a size limit), what was written is ended with a
+        // newline if that still fits, so that the next line appended
+        // starts a line of its own (a reader skips the cut one).
+        if let Err(e) = f.write_all(bytes) {
+            let _ = f.write_all(b"\n");
+            return Err(fail(e));
+        }
         f.sync_data().map_err(fail)
     }
 

@@ -91,7 +91,13 @@ fn listed(q: &TestQueue) -> BTreeMap<String, Value> {
     q.list_json(&["--state", "queue", "--state", "hold"])
         .into_iter()
         .map(|mut v| {
-            v.as_object_mut().unwrap().remove("since");
+            let o = v.as_object_mut().unwrap();
+            o.remove("since");
+            // mqctl's hold notes are not part of the archive (yet): an
+            // imported held entry is held without one.
+            for f in ["hold_reason", "held_since", "held_until"] {
+                o.remove(f);
+            }
             (v["id"].as_str().unwrap().to_string(), v)
         })
         .collect()

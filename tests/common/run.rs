@@ -371,7 +371,7 @@ pub struct Run {
 }
 
 impl Run {
-    fn from_output(args: Vec<String>, out: Output) -> Run {
+    pub fn from_output(args: Vec<String>, out: Output) -> Run {
         let code = out.status.code().unwrap_or_else(|| {
             panic!(
                 "mqctl {args:?} did not exit (hung past its time limit and was killed, or died by a signal: {:?})\n{}",
