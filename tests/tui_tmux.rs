@@ -596,3 +596,131 @@ fn the_real_tui_fits_80x24_40x12_and_200x50() {
         t.wait_for("EXITED 0");
     }
 }
+
+#[test]
+fn recover_and_purge_on_a_terminal_ask_first_and_no_changes_nothing() {
+    if no_tmux() {
+        return;
+    }
+    let q = TestQueue::new().real_clock();
+    let m = q.simple(4, "2026-11-23T10:00:00Z");
+    q.put(&m[0].id, "queue", "inflight");
+    q.put(&m[1].id, "queue", "inflight");
+    q.put(&m[2].id, "queue", "cleanup");
+    q.put(&m[3].id, "queue", "cleanup");
+    for (cmd, question, done) in [
+        (
+            "recover --stuck-after 0s",
+            "Recover 2 entries? [y/N]",
+            "2 recovered, 0 vanished, 0 failed",
+        ),
+        ("purge", "Purge 2 items? [y/N]", "2 purged"),
+    ] {
+        for (i, answer, code) in [(0, "n", 1), (1, "y", 0)] {
+            let before = q.snapshot();
+            let line = format!(
+                "env NO_COLOR=1 MQCTL_QUEUE='{}' '{}' {cmd}; echo EXITED $?; sleep 60",
+                q.root().display(),
+                BIN
+            );
+            let t = Tmux::start(&format!("{}{i}", &cmd[..5]), 100, 30, &line);
+            t.wait_for(question);
+            t.text(answer);
+            t.keys(&["Enter"]);
+            let s = t.wait_for(&format!("EXITED {code}"));
+            if answer == "n" {
+                assert!(s.contains("aborted; nothing changed"), "{s}");
+                assert_eq!(q.snapshot(), before, "{cmd}: n changed nothing");
+            } else {
+                assert!(s.contains(done), "{s}");
+            }
+        }
+    }
+    assert_eq!(q.list_count(&["--state", "inflight"]), 0);
+    assert_eq!(q.list_count(&["--state", "cleanup"]), 0);
+}
+
+#[test]
+fn a_bulk_change_on_a_terminal_shows_its_progress_and_leaves_no_bar_behind() {
+    if no_tmux() {
+        return;
+    }
+    let (q, _) = TestQueue::bulk(3000);
+    let raw = q.tmp().join("pane.raw");
+    let line = format!(
+        "env NO_COLOR=1 MQCTL_PROGRESS_AFTER_MS=0 MQCTL_QUEUE='{}' '{}' hold --all --yes; echo EXITED $?; sleep 60",
+        q.root().display(),
+        BIN
+    );
+    // Everything the terminal is sent, bar redraws included (the command
+    // waits a second for pipe-pane to be in place).
+    let t = Tmux::start("progress", 120, 30, &format!("sleep 1; {line}"));
+    assert!(
+        t.run(&["pipe-pane", "-t", "t", "-o", &format!("cat >> '{}'", raw.display())])
+            .status
+            .success()
+    );
+    let s = t.wait_for_within("EXITED 0", Duration::from_secs(60));
+    assert!(s.contains("3000 held, 0 vanished, 0 failed"), "{s}");
+    let sent = String::from_utf8_lossy(&std::fs::read(&raw).unwrap()).into_owned();
+    assert!(
+        sent.contains("/3000 held ("),
+        "a bar with the count and the rate: {sent:?}"
+    );
+    // The bar is gone from the screen once done: only the summary stays.
+    assert!(!s.contains("/3000 held ("), "{s}");
+}
+
+#[test]
+fn the_tui_logs_its_changes_with_log() {
+    if no_tmux() {
+        return;
+    }
+    let q = demo_queue(40);
+    let log = q.tmp().join("tui.jsonl");
+    let n = q.list_count(&["--state", "queue", "--never-tried"]);
+    assert!(n > 1);
+    let cmd = format!(
+        "env NO_COLOR=1 MQCTL_QUEUE='{}' '{}' tui --log '{}'; echo EXITED $?; sleep 60",
+        q.root().display(),
+        BIN,
+        log.display()
+    );
+    let t = Tmux::start("tuilog", 120, 40, &cmd);
+    t.wait_for("read ");
+    t.keys(&["/"]);
+    t.text("--state queue --never-tried");
+    t.keys(&["Enter"]);
+    t.wait_for(&format!("{n} shown"));
+    t.keys(&["*"]);
+    t.keys(&["h"]);
+    t.wait_for(&format!("Hold {n} entries?"));
+    t.keys(&["y"]);
+    t.wait_for(&format!("Hold: {n} held, 0 vanished, 0 failed"));
+    t.keys(&["q"]);
+    t.wait_for("EXITED 0");
+    let lines: Vec<serde_json::Value> = std::fs::read_to_string(&log)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let intent: usize = lines
+        .iter()
+        .filter(|v| v["result"] == "intent")
+        .map(|v| v["ids"].as_array().unwrap().len())
+        .sum();
+    let done: Vec<&serde_json::Value> = lines.iter().filter(|v| v["result"] == "done").collect();
+    assert_eq!((intent, done.len()), (n as usize, n as usize), "{lines:?}");
+    assert!(
+        done.iter()
+            .all(|v| v["operation"] == "hold" && v["from"] == "queue" && v["to"] == "hold")
+    );
+    // The TUI's holds carry a note too (when, by whom), and undo takes
+    // them back from the same log.
+    assert!(
+        done.iter()
+            .all(|v| v["hold_note"].as_str().unwrap().contains("\"since\""))
+    );
+    let r = q.mqctl(["undo", "--log"]).arg(&log).args(["--yes"]).run();
+    assert!(r.stderr.contains(&format!("{n} undone")), "{r:?}");
+}

@@ -302,12 +302,10 @@ impl Progress {
         }
         let bar = self.bar.get_or_insert_with(|| {
             let b = match total {
-                Some(t) => indicatif::ProgressBar::new(t).with_style(
-                    indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} {msg} ({per_sec}, {eta} left)")
-                        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-                ),
+                Some(t) => indicatif::ProgressBar::new(t).with_style(bar_style()),
                 None => indicatif::ProgressBar::new_spinner().with_style(
-                    indicatif::ProgressStyle::with_template("{spinner} {pos} entries {msg} ({per_sec})")
+                    indicatif::ProgressStyle::with_template("{spinner} {pos} entries {msg} ({rate})")
+                        .map(with_rate)
                         .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
                 ),
             };
@@ -320,10 +318,7 @@ impl Progress {
         {
             // From reading the selection to changing it.
             bar.set_length(t);
-            bar.set_style(
-                indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} {msg} ({per_sec}, {eta} left)")
-                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-            );
+            bar.set_style(bar_style());
             bar.reset_eta();
             bar.set_message(what.to_string());
         }
@@ -346,11 +341,26 @@ impl Progress {
     }
 
     /// Leaves the bar's last state on the screen, above the summary.
+    /// Takes the bar off the screen: the summary says the rest.
     pub fn done(&mut self) {
         if let Some(b) = self.bar.take() {
-            b.finish();
+            b.finish_and_clear();
         }
     }
+}
+
+/// `███░░ 1200/3000 held (41657/s, 0s left)`.
+fn bar_style() -> indicatif::ProgressStyle {
+    indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} {msg} ({rate}, {eta} left)")
+        .map(with_rate)
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+}
+
+/// Entries a second, whole (indicatif's own rate has four decimals).
+fn with_rate(style: indicatif::ProgressStyle) -> indicatif::ProgressStyle {
+    style.with_key("rate", |s: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+        let _ = write!(w, "{:.0}/s", s.per_sec());
+    })
 }
 
 /// Ends a run on the command line: ids that named nothing, a log that
