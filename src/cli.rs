@@ -529,6 +529,13 @@ pub struct PaceArgs {
     pub per_domain_rate: Option<u32>,
 }
 
+impl PaceArgs {
+    /// A paced change was asked for.
+    pub fn is_paced(&self) -> bool {
+        self.spread.is_some() || self.per_domain_rate.is_some()
+    }
+}
+
 #[derive(Debug, Args)]
 #[group(id = "how", required = true, multiple = false, args = ["by", "until"])]
 pub struct DeferArgs {

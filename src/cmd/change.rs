@@ -429,6 +429,31 @@ pub struct EntryCommand<'a> {
     pub expired: bool,
 }
 
+impl<'a> EntryCommand<'a> {
+    /// A change to the entries the flags select in `states`, with the
+    /// defaults: no inflight entry taken unless stuck (`--stuck-after`'s
+    /// default), no hold note of its own, not only expired holds.
+    pub fn new(
+        verb: Verb,
+        op: crate::queue::ops::EntryOp,
+        select: &'a SelectArgs,
+        change: &'a ChangeArgs,
+        states: &'static [State],
+    ) -> EntryCommand<'a> {
+        EntryCommand {
+            verb,
+            op,
+            select,
+            change,
+            states,
+            force_inflight: false,
+            stuck_after: crate::cli::StuckArg::default().stuck_after,
+            hold: None,
+            expired: false,
+        }
+    }
+}
+
 /// Runs a change to entries, start to finish.
 pub fn run_entries(ctx: &Context, cmd: EntryCommand) -> Result<ExitCode> {
     let stop = stop_flag();

@@ -14,15 +14,15 @@ pub fn run(ctx: &Context, args: &DropArgs) -> Result<ExitCode> {
     run_entries(
         ctx,
         EntryCommand {
-            verb: Verb::Drop,
-            op: EntryOp::Drop,
-            select: &args.select,
-            change: &args.change,
-            states: &[State::Queued, State::Held, State::Inflight],
             force_inflight: args.force,
             stuck_after: args.stuck.stuck_after,
-            hold: None,
-            expired: false,
+            ..EntryCommand::new(
+                Verb::Drop,
+                EntryOp::Drop,
+                &args.select,
+                &args.change,
+                &[State::Queued, State::Held, State::Inflight],
+            )
         },
     )
 }

@@ -37,12 +37,12 @@ pub fn hold(ctx: &Context, args: &HoldArgs) -> Result<ExitCode> {
         ctx,
         EntryCommand {
             hold: Some(note),
-            ..command(
+            ..EntryCommand::new(
                 Verb::Hold,
                 EntryOp::Move(State::Held),
-                &[State::Queued],
                 &args.select,
                 &args.change,
+                &[State::Queued],
             )
         },
     )
@@ -53,7 +53,7 @@ const MAX_REASON: usize = 1000;
 
 pub fn release(ctx: &Context, args: &ReleaseArgs) -> Result<ExitCode> {
     let op = EntryOp::Move(State::Queued);
-    if args.pace.spread.is_some() || args.pace.per_domain_rate.is_some() {
+    if args.pace.is_paced() {
         return run_paced(
             ctx,
             Paced {
@@ -79,27 +79,7 @@ pub fn release(ctx: &Context, args: &ReleaseArgs) -> Result<ExitCode> {
         ctx,
         EntryCommand {
             expired: args.expired,
-            ..command(Verb::Release, op, &[State::Held], &args.select, &args.change)
+            ..EntryCommand::new(Verb::Release, op, &args.select, &args.change, &[State::Held])
         },
     )
-}
-
-fn command<'a>(
-    verb: Verb,
-    op: EntryOp,
-    states: &'static [State],
-    select: &'a crate::cli::SelectArgs,
-    change: &'a crate::cli::ChangeArgs,
-) -> EntryCommand<'a> {
-    EntryCommand {
-        verb,
-        op,
-        select,
-        change,
-        states,
-        force_inflight: false,
-        stuck_after: crate::cli::StuckArg::default().stuck_after,
-        hold: None,
-        expired: false,
-    }
 }

@@ -27,7 +27,7 @@ pub fn run(ctx: &Context, args: &RecoverArgs) -> Result<ExitCode> {
             || i.state != State::Inflight
             || queue.inflight_age(&i.id, ctx.now).is_some_and(|age| age >= stuck_after)
     };
-    if args.pace.spread.is_some() || args.pace.per_domain_rate.is_some() {
+    if args.pace.is_paced() {
         return run_paced(
             ctx,
             Paced {

@@ -13,7 +13,7 @@ use crate::queue::ops::{EntryOp, Reschedule};
 const STATES: &[State] = &[State::Queued, State::Held];
 
 pub fn reschedule(ctx: &Context, args: &RescheduleArgs) -> Result<ExitCode> {
-    if args.pace.spread.is_some() || args.pace.per_domain_rate.is_some() {
+    if args.pace.is_paced() {
         return super::change::run_paced(
             ctx,
             super::change::Paced {
@@ -33,17 +33,13 @@ pub fn reschedule(ctx: &Context, args: &RescheduleArgs) -> Result<ExitCode> {
     let r = Reschedule::SetAt(args.at.at(ctx.now));
     run_entries(
         ctx,
-        EntryCommand {
-            verb: Verb::Reschedule,
-            op: EntryOp::Schedule(r),
-            select: &args.select,
-            change: &args.change,
-            states: STATES,
-            force_inflight: false,
-            stuck_after: crate::cli::StuckArg::default().stuck_after,
-            hold: None,
-            expired: false,
-        },
+        EntryCommand::new(
+            Verb::Reschedule,
+            EntryOp::Schedule(r),
+            &args.select,
+            &args.change,
+            STATES,
+        ),
     )
 }
 
@@ -55,16 +51,6 @@ pub fn defer(ctx: &Context, args: &DeferArgs) -> Result<ExitCode> {
     };
     run_entries(
         ctx,
-        EntryCommand {
-            verb: Verb::Defer,
-            op: EntryOp::Schedule(r),
-            select: &args.select,
-            change: &args.change,
-            states: STATES,
-            force_inflight: false,
-            stuck_after: crate::cli::StuckArg::default().stuck_after,
-            hold: None,
-            expired: false,
-        },
+        EntryCommand::new(Verb::Defer, EntryOp::Schedule(r), &args.select, &args.change, STATES),
     )
 }

@@ -887,12 +887,7 @@ impl Queue {
                 policy,
                 "a writer may be sending it: use --force, or `recover` first",
             )?,
-            State::Claimed | State::ClaimedHeld => {
-                return Err(Step::Final(Outcome::Skipped(format!(
-                    "in {}/: a running mqctl is changing it",
-                    from.dir()
-                ))));
-            }
+            State::Claimed | State::ClaimedHeld => return Err(claimed_by_another(from)),
         }
         self.check_is_link(from, id)?;
         // A link that is not exactly ../data/<mail>/<dest> must never reach
@@ -917,12 +912,7 @@ impl Queue {
                     "in cleanup/: already sent or dropped".into(),
                 )));
             }
-            State::Claimed | State::ClaimedHeld => {
-                return Err(Step::Final(Outcome::Skipped(format!(
-                    "in {}/: a running mqctl is changing it",
-                    from.dir()
-                ))));
-            }
+            State::Claimed | State::ClaimedHeld => return Err(claimed_by_another(from)),
         }
         self.check_is_link(from, id)?;
         self.check_target(from, id)?;
@@ -1001,6 +991,14 @@ fn new_schedule(r: Reschedule, item: &Item, current: &[u8]) -> Result<(Timestamp
 }
 
 /// A folder that cannot be made: for lack of space, a retry; else a failure.
+/// An entry in a claim folder is another mqctl's, changing it now.
+fn claimed_by_another(from: State) -> Step {
+    Step::Final(Outcome::Skipped(format!(
+        "in {}/: a running mqctl is changing it",
+        from.dir()
+    )))
+}
+
 fn no_space_or(e: crate::Error) -> Step {
     match &e {
         crate::Error::Io { source, .. } if matches!(source.raw_os_error(), Some(libc::ENOSPC | libc::EDQUOT)) => {

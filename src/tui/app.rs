@@ -65,27 +65,65 @@ impl Counts {
 
     /// Counts one entry's row.
     pub fn count(&mut self, r: &Row, now: Timestamp, stuck_after: SignedDuration) {
+        self.tally(r, now, stuck_after, true);
+    }
+
+    /// Takes back what `count` added for this row at the same `now`.
+    pub fn uncount(&mut self, r: &Row, now: Timestamp, stuck_after: SignedDuration) {
+        self.tally(r, now, stuck_after, false);
+    }
+
+    fn tally(&mut self, r: &Row, now: Timestamp, stuck_after: SignedDuration, add: bool) {
+        let bump = |n: &mut u64| {
+            *n = if add { *n + 1 } else { n.saturating_sub(1) };
+        };
         match r.state {
             State::Queued => {
-                self.queue += 1;
+                bump(&mut self.queue);
                 match r.at() {
                     NO_TIME => {}
-                    at if at <= now.as_second() => self.due += 1,
-                    _ => self.deferred += 1,
+                    at if at <= now.as_second() => bump(&mut self.due),
+                    _ => bump(&mut self.deferred),
                 }
             }
             State::Inflight => {
-                self.inflight += 1;
+                bump(&mut self.inflight);
                 if r.is_stuck(now, stuck_after) {
-                    self.stuck += 1;
+                    bump(&mut self.stuck);
                 }
             }
-            State::Cleanup => self.cleanup += 1,
-            State::Held => self.hold += 1,
-            State::Claimed | State::ClaimedHeld => self.claimed += 1,
+            State::Cleanup => bump(&mut self.cleanup),
+            State::Held => bump(&mut self.hold),
+            State::Claimed | State::ClaimedHeld => bump(&mut self.claimed),
         }
         if r.broken {
-            self.broken += 1;
+            bump(&mut self.broken);
+        }
+    }
+}
+
+/// The moments ahead at which a row counts differently (a deferred entry
+/// becomes due, an inflight one stuck), soonest first: the clock moving
+/// costs the rows that turn, not a pass over the whole table.
+#[derive(Debug, Default)]
+pub struct Turns {
+    /// (when, slot); a slot's row may have changed since: checked on use.
+    heap: std::collections::BinaryHeap<std::cmp::Reverse<(i64, u32)>>,
+    /// The time the counts are as of.
+    as_of: Option<Timestamp>,
+}
+
+impl Turns {
+    pub fn clear(&mut self, now: Timestamp) {
+        self.heap.clear();
+        self.as_of = Some(now);
+    }
+
+    /// Notes a row just counted, if it turns later.
+    fn note(&mut self, slot: u32, r: &Row, stuck_after: SignedDuration) {
+        let as_of = self.as_of.map_or(i64::MIN, |t| t.as_second());
+        if let Some(t) = r.turn(stuck_after).filter(|&t| t > as_of) {
+            self.heap.push(std::cmp::Reverse((t, slot)));
         }
     }
 }
@@ -395,6 +433,8 @@ pub struct App {
     pub sort: Column,
     pub descending: bool,
     pub counts: Counts,
+    /// When rows will count differently as time passes.
+    turns: Turns,
     pub generation: u64,
     /// Entries read so far while a scan is running.
     pub loading: Option<u64>,
@@ -452,6 +492,7 @@ impl App {
             sort: Column::Next,
             descending: false,
             counts: Counts::default(),
+            turns: Turns::default(),
             generation: 0,
             loading: None,
             streamed: false,
@@ -510,10 +551,59 @@ impl App {
     /// Counts every entry into the header's counts, as of `self.now`.
     pub fn recount(&mut self) {
         let mut c = Counts::default();
-        for (_, r) in self.store.table.iter() {
+        self.turns.clear(self.now);
+        for (slot, r) in self.store.table.iter() {
             c.count(r, self.now, self.stuck_after);
+            self.turns.note(slot, r, self.stuck_after);
         }
         self.counts = c;
+    }
+
+    /// A row into the counts (as of the time they are as of).
+    fn count_in(&mut self, slot: u32, r: &Row) {
+        let at = self.turns.as_of.unwrap_or(self.now);
+        self.counts.count(r, at, self.stuck_after);
+        self.turns.note(slot, r, self.stuck_after);
+    }
+
+    /// A row out of the counts.
+    fn count_out(&mut self, r: &Row) {
+        let at = self.turns.as_of.unwrap_or(self.now);
+        self.counts.uncount(r, at, self.stuck_after);
+    }
+
+    /// Brings the counts to `now`: each row whose turn has come moves from
+    /// deferred to due, or becomes stuck.
+    fn advance(&mut self, now: Timestamp) {
+        let (now_s, mut last) = (now.as_second(), None);
+        while let Some(&std::cmp::Reverse((t, slot))) = self.turns.heap.peek() {
+            if t > now_s {
+                break;
+            }
+            self.turns.heap.pop();
+            // The same turn noted twice (a slot taken again by a row with
+            // the same time) counts once.
+            if std::mem::replace(&mut last, Some((t, slot))) == Some((t, slot)) {
+                continue;
+            }
+            let Some(r) = self.store.table.try_get(slot) else {
+                continue;
+            };
+            if r.turn(self.stuck_after) != Some(t) {
+                continue;
+            }
+            match r.state {
+                State::Queued => {
+                    self.counts.deferred = self.counts.deferred.saturating_sub(1);
+                    self.counts.due += 1;
+                }
+                State::Inflight => self.counts.stuck += 1,
+                _ => {}
+            }
+        }
+        if self.turns.as_of.is_none_or(|a| a < now) {
+            self.turns.as_of = Some(now);
+        }
     }
 
     fn selection(&self) -> Result<Selection, String> {
@@ -746,13 +836,14 @@ impl App {
             // queue's size, not the length of the session.
             self.store.reset();
             self.counts = Counts::default();
+            self.turns.clear(self.now);
             self.demand = Demand::default();
             self.loading = Some(0);
         }
         for raw in rows {
             let (slot, row, old) = self.take_row(raw);
             if old.is_none() {
-                self.counts.count(&row, self.now, self.stuck_after);
+                self.count_in(slot, &row);
                 if row.shown {
                     self.rows.push(slot);
                 }
@@ -805,12 +896,14 @@ impl App {
     /// view), not a new read of the queue.
     fn changed(&mut self, rows: Vec<RawRow>, gone: Vec<EntryId>) -> Vec<Effect> {
         let keep = self.selected_row().map(|r| r.id);
+        self.advance(self.now);
         let mut out: std::collections::HashSet<u32> = std::collections::HashSet::new();
         let mut into: Vec<u32> = Vec::new();
         let mut touched: std::collections::HashSet<RowId> = std::collections::HashSet::new();
         for id in gone {
             let Some(rid) = self.store.row_id(&id) else { continue };
             if let Some((slot, old)) = self.store.table.remove(&rid) {
+                self.count_out(&old);
                 if old.shown {
                     out.insert(slot);
                 }
@@ -820,6 +913,10 @@ impl App {
         }
         for raw in rows {
             let (slot, row, old) = self.take_row(raw);
+            if let Some(o) = old {
+                self.count_out(&o);
+            }
+            self.count_in(slot, &row);
             if old.is_some_and(|o| o.shown) {
                 out.insert(slot);
             }
@@ -853,7 +950,6 @@ impl App {
             self.rows = merged;
         }
         self.store.compact_if_worth_it();
-        self.recount();
         self.reselect(keep);
         // The detail of an entry that moved is read again.
         if self
@@ -1004,12 +1100,11 @@ impl App {
             }
             Event::Tick(now) => {
                 // Entries become due, and inflight ones stuck, as time
-                // passes: count again every few seconds of it.
-                if now.as_second() / 5 != self.now.as_second() / 5 && self.loading.is_none() {
-                    self.now = now;
-                    self.recount();
-                }
+                // passes (a load in progress counts when it is done).
                 self.now = now;
+                if self.loading.is_none() {
+                    self.advance(now);
+                }
                 Vec::new()
             }
         }
@@ -1333,6 +1428,70 @@ mod tests {
                 }
             })
             .collect()
+    }
+
+    #[test]
+    fn counts_kept_by_what_changes_and_by_the_clock_are_a_fresh_count() {
+        let t0 = Timestamp::from_second(1_700_000_000).unwrap();
+        let mut app = App::new("q".into(), t0, false);
+        let mut all = rows();
+        // Times around the clock's path: some pass as it moves.
+        for (i, r) in all.iter_mut().enumerate() {
+            r.at = 1_700_000_000 + (i as i64 % 13) * 40 - 100;
+            r.since = 1_700_000_000 - 3600 + (i as i64 % 7) * 50;
+        }
+        let _ = update(
+            &mut app,
+            Report::Loaded {
+                generation: 0,
+                rows: all.clone(),
+                first: true,
+                done: true,
+            },
+        );
+        // Counted afresh, without touching what the app keeps.
+        let fresh = |app: &mut App| {
+            let mut c = Counts::default();
+            for (_, r) in app.store.table.iter() {
+                c.count(r, app.now, app.stuck_after);
+            }
+            assert_eq!(app.counts, c, "at {}", app.now);
+        };
+        fresh(&mut app);
+        let mut rng = 7u64;
+        let mut next = |n: u64| {
+            rng = rng.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            (rng >> 33) % n
+        };
+        let states = [State::Queued, State::Inflight, State::Held, State::Cleanup];
+        for step in 0..60 {
+            let now = Timestamp::from_second(1_700_000_000 + step * 17).unwrap();
+            let _ = update(&mut app, Event::Tick(now));
+            fresh(&mut app);
+            let mut moved = Vec::new();
+            let mut gone = Vec::new();
+            for _ in 0..next(6) {
+                let k = next(all.len() as u64) as usize;
+                if next(5) == 0 {
+                    gone.push(all[k].id.clone());
+                } else {
+                    let mut r = all[k].clone();
+                    r.state = states[next(4) as usize];
+                    r.at = now.as_second() + next(200) as i64 - 50;
+                    r.since = now.as_second() - 3600 + next(100) as i64;
+                    moved.push(r);
+                }
+            }
+            let _ = update(
+                &mut app,
+                Report::Changed {
+                    generation: 0,
+                    rows: moved,
+                    gone,
+                },
+            );
+            fresh(&mut app);
+        }
     }
 
     #[test]

@@ -120,6 +120,17 @@ impl Row {
 
     /// An inflight entry that has been there for `stuck_after` or more:
     /// its writer likely died (`crate::queue::is_stuck`, the one rule).
+    /// When time changes how this row counts, if it does yet: a queued
+    /// entry's next attempt (then it is due), an inflight entry's stuck
+    /// time (`stuck_after` after it went in), in seconds.
+    pub fn turn(&self, stuck_after: SignedDuration) -> Option<i64> {
+        match self.state {
+            State::Queued if self.at != NONE32 => Some(self.at()),
+            State::Inflight if self.since != NONE32 => Some(self.since().saturating_add(stuck_after.as_secs())),
+            _ => None,
+        }
+    }
+
     pub fn is_stuck(&self, now: Timestamp, stuck_after: SignedDuration) -> bool {
         self.state == State::Inflight
             && self.since != NONE32
@@ -188,6 +199,11 @@ impl Table {
 
     pub fn get(&self, slot: u32) -> &Row {
         self.slots[slot as usize].as_ref().expect("a live slot")
+    }
+
+    /// The row in a slot, if the slot is taken.
+    pub fn try_get(&self, slot: u32) -> Option<&Row> {
+        self.slots.get(slot as usize).and_then(Option::as_ref)
     }
 
     /// The slot of an entry, if it has one.
