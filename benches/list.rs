@@ -12,7 +12,8 @@
 //! it with strace or callgrind).
 //!
 //! `MQCTL_BENCH_NO_CHANGES=1` skips the drop and reschedule pairs (each of
-//! their runs copies the whole queue first). `MQCTL_BENCH_COLD=1` adds two
+//! their runs copies the whole queue first); `MQCTL_BENCH_ONLY_CHANGES=1`
+//! runs only those (to compare two builds' changes with `MQCTL_BENCH_BIN`). `MQCTL_BENCH_COLD=1` adds two
 //! pairs on a cold page cache (root only: each run starts with
 //! `sync; echo 3 > /proc/sys/vm/drop_caches`).
 //!
@@ -290,7 +291,8 @@ fn run() -> BenchResult<bool> {
     check_outputs(&fx)?;
 
     let mut outcomes = Vec::new();
-    for pair in pairs(&fx) {
+    let only_changes = std::env::var_os("MQCTL_BENCH_ONLY_CHANGES").is_some();
+    for pair in pairs(&fx).into_iter().filter(|_| !only_changes) {
         outcomes.push(pair.run(runs)?);
     }
     // A cold read takes the disk's time: 3 runs each after the warm-up.
