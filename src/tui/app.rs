@@ -583,7 +583,7 @@ impl App {
             self.turns.heap.pop();
             // The same turn noted twice (a slot taken again by a row with
             // the same time) counts once.
-            if std::mem::replace(&mut last, Some((t, slot))) == Some((t, slot)) {
+            if last.replace((t, slot)) == Some((t, slot)) {
                 continue;
             }
             let Some(r) = self.store.table.try_get(slot) else {
