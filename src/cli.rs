@@ -88,7 +88,8 @@ printf 'Subject: hi\\r\\n\\r\\nhello\\r\\n' | mqctl enqueue --from '<>' --to pos
     #[command(
         long_about = "Write the selected entries as one tar archive on stdout (or -o FILE), in the queue's \
 own layout: data/<mail>/contents, data/<mail>/<dest>/metadata and schedule, and each entry's link \
-<state>/<id> -> ../data/<mail>/<dest>, bytes exactly as on disk, then a trailer (mqctl-export.json) so \
+<state>/<id> -> ../data/<mail>/<dest> (a held entry's note, hold-notes/<id>, right before its link, so it \
+arrives held for the same reason and until the same time), bytes exactly as on disk, then a trailer (mqctl-export.json) so \
 that a cut archive is noticed. `tar tvf` lists it. Only queued and held entries are exported; a broken \
 entry is reported and left out (exit 1). With --hold the queued entries are held first (through the \
 usual change: --yes, --log, --dry-run apply to it) and exported as queued, so the old host cannot \

@@ -93,11 +93,6 @@ fn listed(q: &TestQueue) -> BTreeMap<String, Value> {
         .map(|mut v| {
             let o = v.as_object_mut().unwrap();
             o.remove("since");
-            // mqctl's hold notes are not part of the archive (yet): an
-            // imported held entry is held without one.
-            for f in ["hold_reason", "held_since", "held_until"] {
-                o.remove(f);
-            }
             (v["id"].as_str().unwrap().to_string(), v)
         })
         .collect()
@@ -169,8 +164,16 @@ fn built(mails: usize, rcpts: usize) -> TestQueue {
 #[test]
 fn export_then_import_into_an_empty_queue_gives_the_same_entries_and_bytes() {
     let src = TestQueue::fixture();
-    // A held entry too: it must arrive held.
-    src.run(["hold", "61fa4b17"]).success();
+    // A held entry too: it must arrive held, with why and until when.
+    src.run([
+        "hold",
+        "61fa4b17",
+        "--reason",
+        "quota at example.net",
+        "--until",
+        "2026-12-24T00:00:00Z",
+    ])
+    .success();
     let before = listed(&src);
     assert_eq!(before.len(), 8);
     let archive = export(&src, &["--all"]);
@@ -184,6 +187,9 @@ fn export_then_import_into_an_empty_queue_gives_the_same_entries_and_bytes() {
     );
     assert_eq!(listed(&dst), before);
     assert_eq!(dst.list_ids(&["--state", "hold"]).len(), 1);
+    let held = &before.values().find(|v| v["state"] == "hold").unwrap();
+    assert_eq!(held["hold_reason"], "quota at example.net", "{held}");
+    assert_eq!(held["held_until"], "2026-12-24T00:00:00Z", "{held}");
 
     // Byte for byte: every file of every exported entry, its mode, the
     // contents' time (the mail's age), the link texts.
@@ -197,13 +203,16 @@ fn export_then_import_into_an_empty_queue_gives_the_same_entries_and_bytes() {
             let dest = String::from_utf8(text).unwrap().replace("../", "");
             let mail = dest.rsplit_once('/').unwrap().0.to_string();
             keep.insert(PathBuf::from(format!("{state}/{id}")));
+            if state == "hold" {
+                keep.insert(PathBuf::from(format!("hold-notes/{id}")));
+            }
             keep.insert(PathBuf::from(format!("{mail}/contents")));
             keep.insert(PathBuf::from(format!("{dest}/metadata")));
             keep.insert(PathBuf::from(format!("{dest}/schedule")));
         }
         all.into_iter().filter(|(p, _)| keep.contains(p)).collect()
     };
-    assert_eq!(want.len(), 8 * 3 + 5, "8 entries of 5 mails");
+    assert_eq!(want.len(), 8 * 3 + 5 + 1, "8 entries of 5 mails, a hold note");
     assert_eq!(layout(&dst), want);
     dst.expect_clean();
     nothing_half_written(&dst);
@@ -295,13 +304,18 @@ fn tar_tvf_lists_the_archive() {
     assert!(tvf.status.success(), "{tvf:?}");
     let text = String::from_utf8(tvf.stdout).unwrap();
     let lines: Vec<&str> = text.lines().collect();
-    assert_eq!(lines.len(), 1 + 2 * 3 + 1, "{text}");
+    // contents, two recipients of three members, the held one's note, the trailer
+    assert_eq!(lines.len(), 1 + 2 * 3 + 1 + 1, "{text}");
     assert!(
         lines[0].starts_with("-rw-------") && lines[0].ends_with("/contents"),
         "{text}"
     );
     assert!(
-        lines.iter().filter(|l| l.starts_with("-rw-------")).count() == 6,
+        lines.iter().filter(|l| l.starts_with("-rw-------")).count() == 7,
+        "{text}"
+    );
+    assert!(
+        lines.iter().any(|l| l.ends_with(&format!(" hold-notes/{id}"))),
         "{text}"
     );
     let (_, text_of) = &entries(src.root())[&id];
@@ -423,6 +437,46 @@ fn a_recipient_whose_file_is_not_valid_is_not_imported_and_the_rest_is() {
     let mut rest = ids[1..].to_vec();
     rest.sort();
     assert_eq!(dst.list_ids(&[]), rest);
+    dst.expect_clean();
+}
+
+#[test]
+fn a_held_entry_whose_note_is_not_valid_is_imported_held_without_it() {
+    let src = built(1, 2);
+    let ids = src.list_ids(&[]);
+    src.run(["hold", &ids[0], "--reason", "spam run"]).success();
+    src.run(["hold", &ids[1], "--reason", "quota"]).success();
+    let mut archive = export(&src, &["--all"]);
+    let ms = members(&archive);
+    let notes: Vec<&Member> = ms.iter().filter(|m| m.name.starts_with("hold-notes/")).collect();
+    assert_eq!(notes.len(), 2, "{ms:#?}");
+    // Each note comes right before its entry's link.
+    for n in &notes {
+        let at = ms.iter().position(|m| m.name == n.name).unwrap();
+        assert_eq!(ms[at + 1].name, n.name.replace("hold-notes/", "hold/"));
+    }
+    archive[notes[0].data_at] = b'[';
+    let dst = TestQueue::new();
+    let r = import(&dst, &archive, &[]).expect(1);
+    assert!(
+        r.stderr.contains(&format!(
+            "{}: not a hold note of mqctl's: its entry is imported held, without it",
+            notes[0].name
+        )),
+        "{r:?}"
+    );
+    assert!(r.stderr.contains("2 imported, 0 already there, 0 failed"), "{r:?}");
+    let by_id: BTreeMap<String, Value> = listed(&dst);
+    let bad = notes[0].name.trim_start_matches("hold-notes/");
+    let good = notes[1].name.trim_start_matches("hold-notes/");
+    assert_eq!(by_id[bad]["state"], "hold");
+    assert!(
+        by_id[bad].get("hold_reason").is_none_or(Value::is_null),
+        "{:?}",
+        by_id[bad]
+    );
+    assert_eq!(by_id[good]["state"], "hold");
+    assert!(by_id[good]["hold_reason"].is_string(), "{:?}", by_id[good]);
     dst.expect_clean();
 }
 

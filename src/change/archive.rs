@@ -159,8 +159,16 @@ impl Work for ImportWork {
         }
         // The links, last.
         let mut linked: HashSet<State> = HashSet::new();
+        let mut noted = false;
         for (k, wrote) in written {
             let r = &batch[k].rcpt;
+            // A held entry's note, written aside first and put in place once
+            // its link is: as `hold` does, a note never names an entry that
+            // is not held. Failing, the entry is held without it.
+            let staged = match (r.state, &r.hold_note) {
+                (State::Held, Some(n)) => queue.stage_hold_note(&r.id, n).ok(),
+                _ => None,
+            };
             let step = match queue.import_link(r.state, &r.id, r.link) {
                 Ok(()) => {
                     linked.insert(r.state);
@@ -195,7 +203,21 @@ impl Work for ImportWork {
                     }
                 }
             };
-            out[k] = ended(import_change(r), step);
+            let mut change = import_change(r);
+            if let Some(tmp) = staged {
+                if step == Step::Final(Outcome::Done) && queue.place_hold_note(&tmp, &r.id).is_ok() {
+                    noted = true;
+                    change.note = r.hold_note.as_deref().map(|n| String::from_utf8_lossy(n).into_owned());
+                } else {
+                    queue.discard_hold_note(&tmp);
+                }
+            }
+            out[k] = ended(change, step);
+        }
+        // A note not made durable is a hold without its reason, not an
+        // entry lost: it fails nothing.
+        if noted {
+            let _ = queue.sync_hold_notes();
         }
         for state in linked {
             let synced = queue.state_dir(state).map_or(Ok(()), |d| d.fsync());
@@ -651,5 +673,12 @@ fn read_dest(queue: &Queue, c: &Chosen) -> std::result::Result<DestFiles, Outcom
         schedule,
         schedule_meta,
         link_meta,
+        // Only an entry held before the export keeps its note: the ones
+        // this export held are archived as queued.
+        hold_note: (c.archived_as == State::Held)
+            .then(|| queue.hold_note_text(&c.id))
+            .flatten()
+            .filter(|t| serde_json::from_str::<crate::queue::holds::HoldNote>(t).is_ok())
+            .map(String::into_bytes),
     })
 }

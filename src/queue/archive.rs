@@ -5,6 +5,7 @@
 //! data/<mail>/contents            regular file, 0600, the bytes on disk
 //! data/<mail>/<dest>/metadata     regular file, 0600
 //! data/<mail>/<dest>/schedule     regular file, 0600
+//! hold-notes/<id>                regular file, 0600: why it is held (a held entry's note, if any)
 //! <state>/<id> -> ../data/<mail>/<dest>   symlink (state: queue or hold)
 //! ...
 //! mqctl-export.json               the trailer: how many mails and entries
@@ -122,8 +123,9 @@ impl<W: Write> Writer<W> {
         Ok(())
     }
 
-    /// One recipient of the current mail: its metadata, schedule and link
-    /// (`link_meta` is the link's `lstat`, for its time).
+    /// One recipient of the current mail: its metadata, schedule, a held
+    /// entry's note, and its link (`link_meta` is the link's `lstat`, for
+    /// its time).
     pub fn recipient(&mut self, state: State, id: &EntryId, link: Link, files: &DestFiles) -> io::Result<()> {
         debug_assert_eq!(
             self.mail,
@@ -139,8 +141,14 @@ impl<W: Write> Writer<W> {
             self.tar
                 .append_data(&mut h, format!("{dir}/{name}"), bytes.as_slice())?;
         }
+        let shown = String::from_utf8_lossy(id.as_bytes());
+        if let (State::Held, Some(note)) = (state, &files.hold_note) {
+            let mut h = header(tar::EntryType::Regular, 0o600, note.len() as u64, &files.link_meta);
+            self.tar
+                .append_data(&mut h, format!("{}/{shown}", super::holds::NOTES), note.as_slice())?;
+        }
         let mut h = header(tar::EntryType::Symlink, 0o777, 0, &files.link_meta);
-        let name = format!("{}/{}", state.dir(), String::from_utf8_lossy(id.as_bytes()));
+        let name = format!("{}/{shown}", state.dir());
         self.tar.append_link(&mut h, name, link.text())?;
         self.entries += 1;
         Ok(())
@@ -194,6 +202,8 @@ pub struct DestFiles {
     pub schedule: Vec<u8>,
     pub schedule_meta: Meta,
     pub link_meta: Meta,
+    /// A held entry's note (`hold-notes/<id>`), as its bytes are.
+    pub hold_note: Option<Vec<u8>>,
 }
 
 /// A mail as the archive carries it.
@@ -215,6 +225,8 @@ pub struct Recipient {
     pub link: Link,
     pub metadata: Vec<u8>,
     pub schedule: Vec<u8>,
+    /// A held entry's note, valid as a `HoldNote` (only with `Held`).
+    pub hold_note: Option<Vec<u8>>,
 }
 
 /// Whole recipients of one mail, as `read` hands them on.
@@ -257,6 +269,8 @@ enum Name {
     Metadata(MailId, DestId),
     Schedule(MailId, DestId),
     Link(State, [u8; 36]),
+    /// `hold-notes/<id>`: the note of the held entry whose link follows.
+    Note([u8; 36]),
     Trailer,
     /// A folder of the layout (a re-made archive may list them): ignored.
     Folder,
@@ -272,6 +286,7 @@ fn name(path: &[u8]) -> Option<Name> {
         [b"data", m, b"contents"] => Some(Name::Contents(MailId(uuid(m)?))),
         [b"data", m, d, b"metadata"] => Some(Name::Metadata(MailId(uuid(m)?), DestId(uuid(d)?))),
         [b"data", m, d, b"schedule"] => Some(Name::Schedule(MailId(uuid(m)?), DestId(uuid(d)?))),
+        [b"hold-notes", id] if uuid(id).is_some() => Some(Name::Note((*id).try_into().ok()?)),
         [s, id] if uuid(id).is_some() => {
             let state = match *s {
                 b"queue" => State::Queued,
@@ -280,7 +295,7 @@ fn name(path: &[u8]) -> Option<Name> {
             };
             Some(Name::Link(state, (*id).try_into().ok()?))
         }
-        [b"data", b""] | [b"queue", b""] | [b"hold", b""] => Some(Name::Folder),
+        [b"data", b""] | [b"queue", b""] | [b"hold", b""] | [b"hold-notes", b""] => Some(Name::Folder),
         [b"data", m, b""] if uuid(m).is_some() => Some(Name::Folder),
         [b"data", m, d, b""] if uuid(m).is_some() && uuid(d).is_some() => Some(Name::Folder),
         _ => None,
@@ -338,6 +353,9 @@ struct Reading<'s> {
     group: Option<Group>,
     /// A PAX `mtime` for the next member.
     mtime: Option<Timestamp>,
+    /// A note for the held entry whose link comes next (`None` inside:
+    /// the note was refused, and said so).
+    note: Option<([u8; 36], Option<Vec<u8>>)>,
     part_max: usize,
     sink: &'s mut dyn FnMut(Part) -> ControlFlow<()>,
 }
@@ -361,6 +379,7 @@ pub fn read(
         end: Ending::default(),
         group: None,
         mtime: None,
+        note: None,
         part_max: part_max.max(1),
         sink,
     };
@@ -509,8 +528,31 @@ impl Reading<'_> {
             return Ok(ControlFlow::Continue(()));
         };
         let regular = kind.is_file() || kind.is_contiguous();
+        if let Some((id, _)) = self.note.take_if(|(id, _)| name != Name::Link(State::Held, *id)) {
+            let id = EntryId::new(&id);
+            self.end.problems.push(format!(
+                "{}/{id}: not followed by its entry's link hold/{id}: ignored",
+                super::holds::NOTES
+            ));
+        }
         match name {
             Name::Folder => {}
+            Name::Note(id) => {
+                let note = if !regular || size > MAX_JSON_FILE {
+                    None
+                } else {
+                    let bytes = read_member(entry, size)?;
+                    serde_json::from_slice::<super::holds::HoldNote>(&bytes)
+                        .is_ok()
+                        .then_some(bytes)
+                };
+                if note.is_none() {
+                    self.end.problems.push(format!(
+                        "{shown}: not a hold note of mqctl's: its entry is imported held, without it"
+                    ));
+                }
+                self.note = Some((id, note));
+            }
             Name::Trailer => {
                 if !regular || size > MAX_JSON_FILE {
                     self.end.problems.push(format!("{shown}: not a trailer of mqctl's"));
@@ -622,6 +664,7 @@ impl Reading<'_> {
                     ));
                     return Ok(ControlFlow::Continue(()));
                 };
+                let hold_note = self.note.take().and_then(|(_, n)| n);
                 let g = self.group_for(link.mail, shown);
                 let files = g.pending.remove(&link.dest).unwrap_or_default();
                 let why = match (&g.data, files.metadata, files.schedule) {
@@ -642,6 +685,7 @@ impl Reading<'_> {
                             link,
                             metadata,
                             schedule,
+                            hold_note,
                         });
                         let full = g.ready.len() >= self.part_max;
                         self.end.entries += 1;
@@ -774,7 +818,13 @@ mod tests {
             name(format!("hold/{m}").as_bytes()),
             Some(Name::Link(State::Held, _))
         ));
+        assert!(matches!(
+            name(format!("hold-notes/{m}").as_bytes()),
+            Some(Name::Note(_))
+        ));
         for bad in [
+            format!("hold-notes/{m}.{d}"),
+            format!("hold-notes/{m}/x"),
             format!("/data/{m}/contents"),
             format!("data/{m}/../contents"),
             format!("inflight/{m}"),
