@@ -67,12 +67,9 @@ impl Work for EntryWork {
 
     fn apply(&self, queue: &Queue, batch: &[Item], ctx: Ctx, stop: &AtomicBool) -> Vec<Option<(Change, Step)>> {
         let policy = Policy {
-            dry_run: ctx.dry_run,
             force_inflight: self.force_inflight,
-            stuck_after: self.stuck_after,
-            now: self.now,
-            writer_live: ctx.writer_live,
             hold: self.hold.clone(),
+            ..ctx.policy(self.stuck_after, self.now)
         };
         queue.apply_batch(self.op, batch, &policy, stop)
     }

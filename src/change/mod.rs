@@ -387,6 +387,21 @@ pub struct Ctx {
     pub writer_live: bool,
 }
 
+impl Ctx {
+    /// The library's rules for a batch of this run: no inflight entry
+    /// taken unless stuck, no hold note given.
+    pub fn policy(self, stuck_after: jiff::SignedDuration, now: jiff::Timestamp) -> crate::queue::ops::Policy {
+        crate::queue::ops::Policy {
+            dry_run: self.dry_run,
+            force_inflight: false,
+            stuck_after,
+            now,
+            writer_live: self.writer_live,
+            hold: None,
+        }
+    }
+}
+
 /// One kind of change, applied to items in batches.
 pub trait Work: Sync {
     type Item: Clone + Send + Sync;

@@ -11,7 +11,7 @@ use rayon::prelude::*;
 use super::entries::collect;
 use super::{Change, Control, Ctx, Notice, Outcome, Report, Step, Subject, Verb, Work};
 use crate::error::Result;
-use crate::queue::ops::{EntryOp, Item, Policy};
+use crate::queue::ops::{EntryOp, Item};
 use crate::queue::purge::Leftover;
 use crate::queue::{Queue, State};
 use crate::select::Selection;
@@ -64,14 +64,7 @@ impl Work for PurgeWork {
     }
 
     fn apply(&self, queue: &Queue, batch: &[PurgeItem], ctx: Ctx, stop: &AtomicBool) -> Vec<Option<(Change, Step)>> {
-        let policy = Policy {
-            dry_run: ctx.dry_run,
-            force_inflight: false,
-            stuck_after: self.stuck_after,
-            now: self.now,
-            writer_live: ctx.writer_live,
-            hold: None,
-        };
+        let policy = ctx.policy(self.stuck_after, self.now);
         let mut out: Vec<Option<(Change, Step)>> = vec![None; batch.len()];
         // Entries, by the operation each needs.
         for (op, wanted) in [(EntryOp::Cleanup, true), (EntryOp::Recover, false)] {

@@ -540,14 +540,7 @@ impl Work for UndoWork {
     }
 
     fn apply(&self, queue: &Queue, batch: &[UndoItem], ctx: Ctx, stop: &AtomicBool) -> Vec<Option<(Change, Step)>> {
-        let policy = crate::queue::ops::Policy {
-            dry_run: ctx.dry_run,
-            force_inflight: false,
-            stuck_after: self.stuck_after,
-            now: self.now,
-            writer_live: ctx.writer_live,
-            hold: None,
-        };
+        let policy = ctx.policy(self.stuck_after, self.now);
         let mut out: Vec<Option<(Change, Step)>> = vec![None; batch.len()];
         for (k, u) in batch.iter().enumerate() {
             if let Some(o) = &u.decided {
