@@ -113,7 +113,11 @@ impl Stats {
 /// Entries in age column `i` of `ages` when only the first `cols` are
 /// shown: the last one shown sums the rest.
 pub fn merged_age(ages: &[u64], i: usize, cols: usize) -> u64 {
-    if i + 1 == cols { ages[i..].iter().sum() } else { ages[i] }
+    if i + 1 == cols {
+        ages.get(i..).map_or(0, |rest| rest.iter().sum())
+    } else {
+        ages.get(i).copied().unwrap_or(0)
+    }
 }
 
 /// What the held entries of one reason add up to, as the scan goes.

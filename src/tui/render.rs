@@ -937,21 +937,8 @@ fn domain_table(app: &App, s: &Stats, theme: &Theme, f: &mut Frame, area: Rect) 
     let dom_w = domains.iter().map(|d| fit::width(d)).max().unwrap_or(0).max(6);
     let total_w = s.domains.iter().map(|d| digits(d.total)).max().unwrap_or(1).max(5);
     // Bucket i when it is the last one shown of `cols`: it sums the rest.
-    let label = |i: usize, cols: usize| -> String {
-        if i + 1 == cols && cols < n {
-            let lo = s.buckets[i].split('-').next().unwrap_or("").trim_end_matches('m');
-            format!("{lo}m+")
-        } else {
-            s.buckets[i].clone()
-        }
-    };
-    let value = |d: &crate::stats::DomainRow, i: usize, cols: usize| -> u64 {
-        if i + 1 == cols {
-            d.ages[i..].iter().sum()
-        } else {
-            d.ages.get(i).copied().unwrap_or(0)
-        }
-    };
+    let label = |i: usize, cols: usize| s.bucket_label(i, cols);
+    let value = |d: &crate::stats::DomainRow, i: usize, cols: usize| crate::stats::merged_age(&d.ages, i, cols);
     let col_w = |i: usize, cols: usize| -> usize {
         let widest = s.domains.iter().map(|d| digits(value(d, i, cols))).max().unwrap_or(1);
         fit::width(&label(i, cols)).max(widest)
