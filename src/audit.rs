@@ -69,6 +69,9 @@ pub struct Line<'a> {
     /// The hold note a hold wrote or a release removed, byte for byte.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub hold_note: Option<&'a str>,
+    /// The note a change of a held entry's note replaced, byte for byte.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hold_note_before: Option<&'a str>,
     pub result: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<&'a str>,
@@ -236,6 +239,7 @@ impl Audit {
                 before: c.before.as_deref(),
                 after: c.after.as_deref(),
                 hold_note: c.note.as_deref(),
+                hold_note_before: c.note_before.as_deref(),
                 result: c.outcome.word(),
                 reason: c.outcome.reason(),
             };

@@ -134,8 +134,11 @@ mqctl defer --to '*@example.com' --until 2026-11-24T08:00:00Z")]
     #[command(
         after_help = "Each held entry keeps a note in hold-notes/ (mqctl's own folder): why, since when, \
 until when, by whom. `list`, `show`, `stats` and the TUI show it; `release --expired` releases the holds \
-whose --until has passed (the shipped cron job and systemd timer run it).\n\nExamples:\n  \
-mqctl hold --domain broken-dns.example --reason 'DNS broken, ticket 4711' --until +4h\n  mqctl hold 3f2a 91bc\n  \
+whose --until has passed (the shipped cron job and systemd timer run it). With --reason or --until, \
+entries held already are selected too and get the new reason or end (what is not given is kept; they stay \
+held since they were held; `undo` puts the old note back).\n\nExamples:\n  \
+mqctl hold --domain broken-dns.example --reason 'DNS broken, ticket 4711' --until +4h\n  \
+mqctl hold --domain broken-dns.example --until +2h      # still broken: two hours more\n  mqctl hold 3f2a 91bc\n  \
 mqctl list --from spammer@example.com --format ids | mqctl hold - --reason 'spam run'"
     )]
     Hold(HoldArgs),
@@ -180,7 +183,8 @@ mqctl check --repair --dry-run\n  mqctl check --repair --yes --log /var/log/mqct
     /// Take back what a logged run changed, newest first.
     #[command(
         long_about = "Take back what a run logged with --log changed, newest change first: moves go back \
-(hold, release, recover), a rewritten schedule (reschedule, defer) gets its previous bytes back. \
+(hold, release, recover), a rewritten schedule (reschedule, defer) gets its previous bytes back, \
+and so does a held entry's note that a hold with --reason or --until changed. \
 An entry changed again since by someone else is left alone and reported; what cannot be undone \
 (a drop whose cleanup removed the files, purge's removals, check --repair's repairs) is listed with \
 its reason. The undo's own changes are appended to the same log (or to --record FILE), so an undo \

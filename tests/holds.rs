@@ -284,3 +284,88 @@ fn the_log_keeps_the_note_and_undo_of_a_release_puts_it_back_byte_for_byte() {
     common::assert_tree(&expected, &q.snapshot());
     let _ = now();
 }
+
+#[test]
+fn a_hold_with_a_reason_or_an_end_of_a_held_entry_changes_its_note_and_undo_puts_the_old_one_back() {
+    let q = TestQueue::new();
+    let m = q.simple(3, "2026-11-23T10:00:00Z");
+    let log = q.tmp().join("log.jsonl");
+    let log_s = log.to_str().unwrap();
+    q.run(["hold", &m[0].id, "--reason", "quota", "--until", "+2h", "--log", log_s])
+        .success();
+    q.run(["hold", &m[1].id, "--log", log_s]).success();
+    let before = q.snapshot();
+    let old0 = fs::read_to_string(q.path(format!("hold-notes/{}", m[0].id))).unwrap();
+
+    // An hour later: the end moves for every entry, held or not; a held
+    // entry keeps its reason and stays held since it was held.
+    let r = q
+        .mqctl([
+            "hold",
+            "--all",
+            "--yes",
+            "--until",
+            "2026-11-23T06:00:00Z",
+            "--log",
+            log_s,
+        ])
+        .now("2026-11-22T21:40:00Z")
+        .run()
+        .success();
+    assert_eq!(r.summary(), "3 held, 0 vanished, 0 failed", "{r:?}");
+    let n0 = note(&q, &m[0].id).unwrap();
+    assert_eq!(
+        (&n0["reason"], &n0["since"], &n0["until"]),
+        (&"quota".into(), &NOW.into(), &"2026-11-23T06:00:00Z".into())
+    );
+    let n1 = note(&q, &m[1].id).unwrap();
+    assert_eq!(
+        (&n1["since"], &n1["until"]),
+        (&NOW.into(), &"2026-11-23T06:00:00Z".into())
+    );
+    assert!(n1.get("reason").is_none(), "{n1}");
+    let n2 = note(&q, &m[2].id).unwrap();
+    assert_eq!(n2["since"], "2026-11-22T21:40:00Z");
+    assert!(
+        r.out()
+            .contains(&format!("hold {} hold until 2026-11-23T06:00:00Z", m[1].id)),
+        "{r:?}"
+    );
+    // The log has the note that was replaced, byte for byte.
+    let line: Value = fs::read_to_string(&log)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .find(|v| v["id"] == m[0].id.as_str() && v["from"] == "hold" && v["result"] == "done")
+        .unwrap();
+    assert_eq!(line["hold_note_before"], old0.as_str(), "{line}");
+
+    // The same again changes nothing; a hold without a reason or an end
+    // leaves a held entry alone, as before.
+    let again = q.run(["hold", &m[0].id, "--until", "2026-11-23T06:00:00Z"]).success();
+    assert!(
+        again.stderr.contains("already held for that reason and until then"),
+        "{again:?}"
+    );
+    let plain = q.run(["hold", &m[0].id]).success();
+    assert!(plain.stderr.contains("already in hold/"), "{plain:?}");
+    // A dry run says what it would write and writes nothing.
+    let after = q.snapshot();
+    q.run(["hold", &m[0].id, "--reason", "other", "--dry-run"]).success();
+    common::assert_tree(&after, &q.snapshot());
+
+    // Undo of that run: the old notes back byte for byte, the new hold
+    // taken back; the tree is as it was before it.
+    q.run(["undo", "--log", log_s, "--yes"]).success();
+    assert_eq!(
+        fs::read_to_string(q.path(format!("hold-notes/{}", m[0].id))).unwrap(),
+        old0
+    );
+    let mut expected = before;
+    for e in &m[..2] {
+        let mut node = expected[std::path::Path::new(&format!("hold-notes/{}", e.id))].clone();
+        node.mtime = None;
+        expected.set(format!("hold-notes/{}", e.id), node);
+    }
+    common::assert_tree(&expected, &q.snapshot());
+}

@@ -55,6 +55,7 @@ fn import_change(r: &Recipient) -> Change {
         before: None,
         after: None,
         note: None,
+        note_before: None,
         outcome: Outcome::Done,
     }
 }

@@ -12,6 +12,9 @@
 //!   only when it is still byte for byte the one the change wrote
 //!   (`Reschedule::Restore`: claimed, temp sibling, synced, renamed over,
 //!   put back, as every rewrite);
+//! - a held entry's note that a hold with a reason or an end changed gets
+//!   its old bytes back (or goes, if it had none), only when it is still
+//!   byte for byte the one the change wrote (`EntryOp::RestoreNote`);
 //! - anything else is listed as not undoable, with its reason: a drop or a
 //!   cleanup (its files are gone), purge's removals, `check --repair`'s
 //!   repairs, an entry a stopped mqctl had left claimed, a change whose
@@ -123,6 +126,7 @@ struct Fields {
     before: Option<String>,
     after: Option<String>,
     hold_note: Option<String>,
+    hold_note_before: Option<String>,
 }
 
 /// A whole line: a result, or an intent (`ids`, `paths`).
@@ -286,6 +290,9 @@ pub struct UndoItem {
     /// Where the entry is now; `restore` holds the schedules of a rewrite.
     pub item: Item,
     pub back_to: State,
+    /// `item.restore` holds hold notes (a change of a held entry's note
+    /// taken back), not schedules.
+    pub note_change: bool,
     /// The outcome known without looking (an older change of an entry whose
     /// newer one was not taken back; a step of a dry run that depends on
     /// the step before it): the engine reports it as it is.
@@ -467,6 +474,7 @@ fn classify(r: &Record) -> Result<UndoItem, String> {
             ..Item::new(state, id.clone())
         },
         back_to,
+        note_change: false,
         decided: None,
     };
     if to == State::Cleanup {
@@ -486,6 +494,27 @@ fn classify(r: &Record) -> Result<UndoItem, String> {
             }
             (Some(_), None) => {
                 Err("the log does not record the schedule that change wrote (an older mqctl wrote it)".into())
+            }
+            // A change of a held entry's note (a hold with a reason or an
+            // end of an entry held already).
+            (None, None) if to == State::Held && (f.hold_note.is_some() || f.hold_note_before.is_some()) => {
+                let valid = |n: &Option<String>| {
+                    n.as_deref().is_none_or(|n| {
+                        n.len() as u64 <= MAX_JSON_FILE
+                            && serde_json::from_str::<crate::queue::holds::HoldNote>(n).is_ok()
+                    })
+                };
+                if !valid(&f.hold_note_before) || !valid(&f.hold_note) {
+                    return Err("the hold note the log recorded is not a valid note".into());
+                }
+                let restore = Restore {
+                    before: f.hold_note_before.clone().unwrap_or_default(),
+                    after: f.hold_note.clone().unwrap_or_default(),
+                };
+                Ok(UndoItem {
+                    note_change: true,
+                    ..item(to, to, Some(Arc::new(restore)))
+                })
             }
             _ => Err(format!("nothing the log recorded can take it back (in {}/)", to.dir())),
         };
@@ -563,7 +592,9 @@ impl Work for UndoWork {
         // moves by where they go.
         let mut ops: Vec<EntryOp> = Vec::new();
         for u in batch.iter().filter(|u| u.decided.is_none()) {
-            let op = if u.item.restore.is_some() {
+            let op = if u.note_change {
+                EntryOp::RestoreNote
+            } else if u.item.restore.is_some() {
                 EntryOp::Schedule(Reschedule::Restore)
             } else {
                 EntryOp::MoveBack(u.back_to)
@@ -578,7 +609,8 @@ impl Work for UndoWork {
                 .enumerate()
                 .filter(|(_, u)| u.decided.is_none())
                 .filter(|(_, u)| match op {
-                    EntryOp::Schedule(_) => u.item.restore.is_some(),
+                    EntryOp::RestoreNote => u.note_change,
+                    EntryOp::Schedule(_) => u.item.restore.is_some() && !u.note_change,
                     EntryOp::MoveBack(to) => u.item.restore.is_none() && u.back_to == to,
                     _ => false,
                 })
@@ -827,6 +859,7 @@ mod tests {
                 before: before.map(String::from),
                 after: after.map(String::from),
                 hold_note: None,
+                hold_note_before: None,
             },
             unrecorded: false,
         }

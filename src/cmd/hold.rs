@@ -33,6 +33,13 @@ pub fn hold(ctx: &Context, args: &HoldArgs) -> Result<ExitCode> {
         until,
         ..HoldNote::by_current_user(ctx.now)
     };
+    // With a reason or an end, entries held already get them too (their
+    // note changes; they stay held since they were held).
+    let states: &[State] = if note.reason.is_some() || note.until.is_some() {
+        &[State::Queued, State::Held]
+    } else {
+        &[State::Queued]
+    };
     run_entries(
         ctx,
         EntryCommand {
@@ -42,7 +49,7 @@ pub fn hold(ctx: &Context, args: &HoldArgs) -> Result<ExitCode> {
                 EntryOp::Move(State::Held),
                 &args.select,
                 &args.change,
-                &[State::Queued],
+                states,
             )
         },
     )

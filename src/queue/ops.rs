@@ -129,6 +129,9 @@ pub struct Change {
     /// The hold note a hold wrote, or a release or drop removed, byte for
     /// byte (`undo` of a release writes it back).
     pub note: Option<String>,
+    /// The note a change of a held entry's note replaced (none: it had
+    /// none), byte for byte: what `undo` writes back.
+    pub note_before: Option<String>,
     pub outcome: Outcome,
 }
 
@@ -143,6 +146,7 @@ impl Change {
             before: None,
             after: None,
             note: None,
+            note_before: None,
             outcome: Outcome::Done,
         }
     }
@@ -157,6 +161,7 @@ impl Change {
             before: None,
             after: None,
             note: None,
+            note_before: None,
             outcome: Outcome::Done,
         }
     }
@@ -190,6 +195,10 @@ pub enum EntryOp {
     /// taken back in turn (`inflight/` to `queue/`, by recover's rule: only
     /// once stuck).
     MoveBack(State),
+    /// `undo` of a change of a held entry's note: `Item::restore` holds the
+    /// note to write back (`before`; empty: no note) and the one that must
+    /// be there now (`after`; empty: none).
+    RestoreNote,
 }
 
 /// How a schedule rewrite sets the next attempt.
@@ -415,10 +424,23 @@ impl Queue {
         let to = match op {
             EntryOp::Move(to) | EntryOp::MoveBack(to) => to,
             EntryOp::Drop | EntryOp::Cleanup => State::Cleanup,
-            EntryOp::Schedule(_) => from,
+            EntryOp::Schedule(_) | EntryOp::RestoreNote => from,
             EntryOp::Recover => from.unclaimed().unwrap_or(State::Queued),
         };
         let mut change = Change::entry(id, from, to);
+        // A hold with a reason or an end of an entry held already changes
+        // its note (nothing else); undo puts a note back the same way.
+        if let (EntryOp::Move(State::Held), State::Held) = (op, from)
+            && let Some(note) = policy
+                .hold
+                .as_deref()
+                .filter(|n| n.reason.is_some() || n.until.is_some())
+        {
+            return self.renote(id, note, policy, dirty, change);
+        }
+        if op == EntryOp::RestoreNote {
+            return self.restore_note(item, policy, dirty, change);
+        }
         let checked = match op {
             EntryOp::Move(to) => self.check_move(from, to, id, policy, false),
             EntryOp::MoveBack(State::Inflight) if from == State::Queued => self.check_unrecover(id, policy),
@@ -437,6 +459,7 @@ impl Queue {
             )))),
             EntryOp::Cleanup => Ok(()),
             EntryOp::Schedule(_) => self.check_rewrite(from, id, policy),
+            EntryOp::RestoreNote => unreachable!("handled above"),
         };
         if let Err(step) = checked {
             return ended(change, step, Pending::None);
@@ -776,6 +799,113 @@ impl Queue {
         Timestamp::now().duration_since(since) < FRESH
     }
 
+    /// A held entry gets a new note: the reason and the end given replace
+    /// the old ones, what is not given is kept, and it stays held since it
+    /// was held. The note is written aside and renamed over the old one; an
+    /// entry released meanwhile loses the note again (vanished).
+    fn renote(
+        &self,
+        id: &EntryId,
+        given: &HoldNote,
+        policy: &Policy,
+        dirty: &Dirty,
+        mut change: Change,
+    ) -> (Change, Step, Pending) {
+        if let Err(step) = self.check_is_link(State::Held, id) {
+            return ended(change, step, Pending::None);
+        }
+        let old_text = self.hold_note_text(id);
+        let old: Option<HoldNote> = old_text.as_deref().and_then(|t| serde_json::from_str(t).ok());
+        let new = HoldNote {
+            reason: given
+                .reason
+                .clone()
+                .or_else(|| old.as_ref().and_then(|o| o.reason.clone())),
+            until: given.until.or_else(|| old.as_ref().and_then(|o| o.until)),
+            since: old.as_ref().map_or(given.since, |o| o.since),
+            user: given.user.clone(),
+        };
+        if old
+            .as_ref()
+            .is_some_and(|o| o.reason == new.reason && o.until == new.until)
+        {
+            let same = Outcome::Skipped("already held for that reason and until then".into());
+            return ended(change, Step::Final(same), Pending::None);
+        }
+        change.detail = Some(describe_note(&new));
+        if policy.dry_run {
+            return ended(change, Step::Final(Outcome::Done), Pending::None);
+        }
+        let text = serde_json::to_string(&new).expect("plain data");
+        let step = self.replace_note(id, Some(&text), dirty);
+        if step == Step::Final(Outcome::Done) {
+            change.note = Some(text);
+            change.note_before = old_text;
+        }
+        ended(change, step, Pending::None)
+    }
+
+    /// `undo` of a note change: the note that change wrote (or none) must
+    /// be the entry's note now; the one it replaced (or none) goes back.
+    fn restore_note(&self, item: &Item, policy: &Policy, dirty: &Dirty, mut change: Change) -> (Change, Step, Pending) {
+        let id = &item.id;
+        let Some(r) = &item.restore else {
+            let none = Outcome::Failed("no note given to put back".into());
+            return ended(change, Step::Final(none), Pending::None);
+        };
+        if let Err(step) = self.check_is_link(State::Held, id) {
+            return ended(change, step, Pending::None);
+        }
+        let now = self.hold_note_text(id).unwrap_or_default();
+        if now != r.after {
+            let since = Outcome::Skipped(format!(
+                "{CHANGED_SINCE}: its hold note is not the one that change wrote"
+            ));
+            return ended(change, Step::Final(since), Pending::None);
+        }
+        let back = (!r.before.is_empty()).then_some(r.before.as_str());
+        if let Some(n) = back.and_then(|b| serde_json::from_str::<HoldNote>(b).ok()) {
+            change.detail = Some(describe_note(&n));
+        }
+        if policy.dry_run {
+            return ended(change, Step::Final(Outcome::Done), Pending::None);
+        }
+        let step = self.replace_note(id, back, dirty);
+        if step == Step::Final(Outcome::Done) {
+            change.note = back.map(str::to_owned);
+            change.note_before = (!now.is_empty()).then_some(now);
+        }
+        ended(change, step, Pending::None)
+    }
+
+    /// Writes (or, with `None`, removes) a held entry's note; the entry
+    /// must still be in `hold/` afterwards, else the note goes again.
+    fn replace_note(&self, id: &EntryId, text: Option<&str>, dirty: &Dirty) -> Step {
+        let written = match text {
+            Some(t) => self.write_hold_note(id, t.as_bytes()),
+            None => self.remove_hold_note(id),
+        };
+        match written {
+            Ok(()) => {}
+            Err(Errno::ENOSPC | Errno::EDQUOT) => return Step::Retry(Retry::NoSpace),
+            Err(e) => {
+                return Step::Final(Outcome::Failed(format!(
+                    "writing its note in {}/: {}",
+                    super::holds::NOTES,
+                    errno_text(e)
+                )));
+            }
+        }
+        dirty.notes.store(true, Ordering::SeqCst);
+        if self.stat_entry(State::Held, id.as_bytes()).is_none() {
+            // Released or dropped meanwhile: that change removed the note
+            // it found; this one is not left behind.
+            let _ = self.remove_hold_note(id);
+            return Step::Final(Outcome::Vanished);
+        }
+        Step::Final(Outcome::Done)
+    }
+
     /// Only symlinks are entries: a file or folder there is for `check`.
     fn check_is_link(&self, state: State, id: &EntryId) -> Result<(), Step> {
         match self.stat_entry(state, id.as_bytes()) {
@@ -988,6 +1118,21 @@ fn new_schedule(r: Reschedule, item: &Item, current: &[u8]) -> Result<(Timestamp
         new_at,
         serde_json::to_string(&doc).expect("a JSON map always serialises"),
     ))
+}
+
+/// What a note says, for the change's line: `reason "quota", until …`.
+fn describe_note(n: &HoldNote) -> String {
+    let mut parts = Vec::new();
+    if let Some(r) = &n.reason {
+        parts.push(format!("reason \"{}\"", crate::escape::escape(r)));
+    }
+    if let Some(u) = n.until {
+        parts.push(format!("until {}", parse::format_timestamp(u)));
+    }
+    if parts.is_empty() {
+        parts.push("no reason, no end".into());
+    }
+    parts.join(", ")
 }
 
 /// A folder that cannot be made: for lack of space, a retry; else a failure.
