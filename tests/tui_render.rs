@@ -704,6 +704,14 @@ fn confirm_dialog_for_each_verb() {
         update(&mut a, key(KeyCode::Enter));
         assert!(matches!(a.mode, Mode::Confirm { .. }), "{:?}", a.mode);
         snap("confirm_spread", &a);
+        // Hold, with a reason: why, then the question that says it.
+        let mut a = app(w, h, true, "--state queue");
+        press(&mut a, "*hr");
+        press(&mut a, "DNS broken at example.net, ticket 4711");
+        snap("reason_input", &a);
+        update(&mut a, key(KeyCode::Enter));
+        assert!(matches!(a.mode, Mode::Confirm { reason: Some(_), .. }), "{:?}", a.mode);
+        snap("confirm_hold_reason", &a);
         let mut a = app(w, h, true, "");
         press(&mut a, "fsoon");
         update(&mut a, key(KeyCode::Enter));

@@ -263,9 +263,23 @@ fn actions_confirm_with_the_count_then_apply_to_the_marked_entries() {
         update(&mut a, ch(' '));
         update(&mut a, ch(' '));
         update(&mut a, ch(k));
-        assert_eq!(a.mode, Mode::Confirm { verb, count: 2 }, "{k}");
+        assert_eq!(
+            a.mode,
+            Mode::Confirm {
+                verb,
+                count: 2,
+                reason: None
+            },
+            "{k}"
+        );
         let fx = update(&mut a, ch('y'));
-        let Some(Effect::Apply { verb: v, op, targets }) = fx.first() else {
+        let Some(Effect::Apply {
+            verb: v,
+            op,
+            targets,
+            reason: None,
+        }) = fx.first()
+        else {
             panic!("{fx:?}")
         };
         assert_eq!(*v, verb);
@@ -293,7 +307,8 @@ fn the_retry_dialog_offers_a_spread_and_asks_how_long() {
         a.mode,
         Mode::Confirm {
             verb: Verb::RetryNow,
-            count: 2
+            count: 2,
+            reason: None
         }
     );
     update(&mut a, ch('s'));
@@ -314,9 +329,22 @@ fn the_retry_dialog_offers_a_spread_and_asks_how_long() {
     update(&mut a, key(KeyCode::Backspace));
     update(&mut a, key(KeyCode::Enter));
     let verb = Verb::RetrySpread(jiff::SignedDuration::from_mins(30));
-    assert_eq!(a.mode, Mode::Confirm { verb, count: 2 });
+    assert_eq!(
+        a.mode,
+        Mode::Confirm {
+            verb,
+            count: 2,
+            reason: None
+        }
+    );
     let fx = update(&mut a, ch('y'));
-    let Some(Effect::Apply { verb: v, op, targets }) = fx.first() else {
+    let Some(Effect::Apply {
+        verb: v,
+        op,
+        targets,
+        reason: None,
+    }) = fx.first()
+    else {
         panic!("{fx:?}")
     };
     assert_eq!(
@@ -332,8 +360,81 @@ fn the_retry_dialog_offers_a_spread_and_asks_how_long() {
         b.mode,
         Mode::Confirm {
             verb: Verb::Hold,
-            count: 1
+            count: 1,
+            reason: None
         }
+    );
+}
+
+#[test]
+fn the_hold_dialog_asks_why_and_the_hold_carries_the_reason() {
+    let mut a = app(5);
+    update(&mut a, ch(' '));
+    update(&mut a, ch(' '));
+    update(&mut a, ch('h'));
+    update(&mut a, ch('r'));
+    assert!(
+        matches!(&a.mode, Mode::Input { kind: mqctl::tui::app::InputKind::HoldReason, text } if text.is_empty()),
+        "{:?}",
+        a.mode
+    );
+    for c in "  DNS broken ".chars() {
+        update(&mut a, ch(c));
+    }
+    update(&mut a, key(KeyCode::Enter));
+    assert_eq!(
+        a.mode,
+        Mode::Confirm {
+            verb: Verb::Hold,
+            count: 2,
+            reason: Some("DNS broken".into())
+        }
+    );
+    // `r` again edits what was typed.
+    update(&mut a, ch('r'));
+    assert!(
+        matches!(&a.mode, Mode::Input { text, .. } if text == "DNS broken"),
+        "{:?}",
+        a.mode
+    );
+    update(&mut a, ch('!'));
+    update(&mut a, key(KeyCode::Enter));
+    let fx = update(&mut a, ch('y'));
+    let Some(Effect::Apply {
+        verb: Verb::Hold,
+        targets,
+        reason,
+        ..
+    }) = fx.first()
+    else {
+        panic!("{fx:?}")
+    };
+    assert_eq!((targets.len(), reason.as_deref()), (2, Some("DNS broken!")));
+    // Nothing typed: a hold without a reason; too long: refused, kept.
+    let mut b = app(5);
+    update(&mut b, ch('h'));
+    update(&mut b, ch('r'));
+    update(&mut b, key(KeyCode::Enter));
+    assert!(matches!(&b.mode, Mode::Confirm { reason: None, .. }), "{:?}", b.mode);
+    update(&mut b, ch('r'));
+    for _ in 0..1001 {
+        update(&mut b, ch('x'));
+    }
+    update(&mut b, key(KeyCode::Enter));
+    assert!(
+        matches!(&b.mode, Mode::Input { text, .. } if text.len() == 1001),
+        "{:?}",
+        b.mode
+    );
+    assert!(b.message.as_deref().is_some_and(|m| m.contains("at most 1000 bytes")));
+    // Other dialogs have no reason.
+    let mut c = app(5);
+    update(&mut c, ch('d'));
+    update(&mut c, ch('r'));
+    assert!(
+        matches!(&c.mode, Mode::Confirm { verb: Verb::Drop, .. }),
+        "{:?}",
+        c.mode
     );
 }
 
@@ -346,7 +447,8 @@ fn without_marks_an_action_takes_the_selected_entry() {
         a.mode,
         Mode::Confirm {
             verb: Verb::Drop,
-            count: 1
+            count: 1,
+            reason: None
         }
     );
     let fx = update(&mut a, key(KeyCode::Enter));
@@ -405,7 +507,8 @@ fn f_asks_for_a_duration_then_confirms_a_defer() {
         a.mode,
         Mode::Confirm {
             verb: Verb::Defer(d),
-            count: 1
+            count: 1,
+            reason: None
         }
     );
     let fx = update(&mut a, ch('y'));
@@ -677,7 +780,8 @@ fn release_takes_only_held_entries_and_recover_only_inflight_ones() {
         a.mode,
         Mode::Confirm {
             verb: Verb::Release,
-            count: 1
+            count: 1,
+            reason: None
         }
     );
     let fx = update(&mut a, ch('y'));

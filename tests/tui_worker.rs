@@ -134,6 +134,32 @@ fn hold_then_release_through_the_worker_moves_the_links_and_reports() {
 }
 
 #[test]
+fn a_hold_with_a_reason_from_the_dialog_writes_the_note_the_cli_shows() {
+    let q = demo(60);
+    let root = q.root();
+    let (mut app, hl) = open(root, "--state queue --from *");
+    let ids: Vec<mqctl::queue::EntryId> = (0..2).map(|i| app.store.entry_id(app.row(i).id)).collect();
+    for _ in 0..2 {
+        update(&mut app, key(' '));
+    }
+    update(&mut app, key('h'));
+    update(&mut app, key('r'));
+    for c in "quota at example.net".chars() {
+        update(&mut app, key(c));
+    }
+    update(&mut app, Intent::Submit);
+    hl.send(update(&mut app, key('y')));
+    assert!(hl.pump_until(&mut app, T, |a| a.mode == Mode::Normal && a.loading.is_none()));
+    assert_eq!(app.message.as_deref(), Some("Hold: 2 held, 0 vanished, 0 failed"));
+    let queue = q.open();
+    for id in &ids {
+        let note = queue.hold_note(id).expect("a note");
+        assert_eq!(note.reason.as_deref(), Some("quota at example.net"), "{id}");
+        assert_eq!(note.since, now());
+    }
+}
+
+#[test]
 fn another_process_changing_the_queue_refreshes_the_table_keeping_selection_and_marks() {
     let q = demo(40);
     let root = q.root();

@@ -8,7 +8,7 @@ use crate::cli::{HoldArgs, ReleaseArgs};
 use crate::error::{Error, Result};
 use crate::exit::ExitCode;
 use crate::queue::State;
-use crate::queue::holds::HoldNote;
+use crate::queue::holds::{HoldNote, MAX_REASON};
 use crate::queue::ops::EntryOp;
 
 pub fn hold(ctx: &Context, args: &HoldArgs) -> Result<ExitCode> {
@@ -54,9 +54,6 @@ pub fn hold(ctx: &Context, args: &HoldArgs) -> Result<ExitCode> {
         },
     )
 }
-
-/// A reason is a line for a person, not a file.
-const MAX_REASON: usize = 1000;
 
 pub fn release(ctx: &Context, args: &ReleaseArgs) -> Result<ExitCode> {
     let op = EntryOp::Move(State::Queued);

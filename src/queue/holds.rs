@@ -17,6 +17,9 @@ use crate::error::{Error, Result};
 /// The folder of the notes, under the queue root.
 pub const NOTES: &str = "hold-notes";
 
+/// A reason is a line for a person, not a file: at most this many bytes.
+pub const MAX_REASON: usize = 1000;
+
 /// A held entry's note.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HoldNote {

@@ -14,6 +14,7 @@ use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
 use super::keys::{self, Scope};
 use super::row::{Interner, NO_STR, NO_TIME, RawRow, Row, RowId, Store, unique_prefix_len};
+use crate::queue::holds::MAX_REASON;
 use crate::queue::ops::{EntryOp, Reschedule};
 use crate::queue::{EntryId, State};
 use crate::select::Selection;
@@ -266,6 +267,8 @@ pub enum InputKind {
     DeferBy,
     /// How long a retry is spread over.
     SpreadOver,
+    /// Why a hold is made (the note `hold --reason` writes).
+    HoldReason,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -278,6 +281,8 @@ pub enum Mode {
     Confirm {
         verb: Verb,
         count: usize,
+        /// For a hold: the reason typed (`r` in the dialog).
+        reason: Option<String>,
     },
     Help {
         scroll: u16,
@@ -334,6 +339,8 @@ pub enum Intent {
     Cancel,
     /// In the retry dialog: spread the attempts over a while instead.
     Spread,
+    /// In the hold dialog: type why.
+    Reason,
 }
 
 /// What the worker thread reports back.
@@ -412,6 +419,8 @@ pub enum Effect {
         verb: Verb,
         op: EntryOp,
         targets: Vec<(State, EntryId)>,
+        /// Why, for a hold (the note's reason).
+        reason: Option<String>,
     },
     Cancel,
     Quit,
@@ -708,7 +717,11 @@ impl App {
                 v => format!("{}: nothing to act on", v.name()),
             });
         } else {
-            self.mode = Mode::Confirm { verb, count };
+            self.mode = Mode::Confirm {
+                verb,
+                count,
+                reason: None,
+            };
         }
         Vec::new()
     }
@@ -1015,7 +1028,27 @@ impl App {
                     Vec::new()
                 }
             },
-            Mode::Confirm { verb, .. } => {
+            Mode::Input {
+                kind: InputKind::HoldReason,
+                text,
+            } => {
+                let reason = text.trim();
+                if reason.len() > MAX_REASON {
+                    self.message = Some(format!("a reason is at most {MAX_REASON} bytes"));
+                    self.mode = Mode::Input {
+                        kind: InputKind::HoldReason,
+                        text,
+                    };
+                    return Vec::new();
+                }
+                let reason = (!reason.is_empty()).then(|| reason.to_owned());
+                self.ask(Verb::Hold);
+                if let Mode::Confirm { reason: r, .. } = &mut self.mode {
+                    *r = reason;
+                }
+                Vec::new()
+            }
+            Mode::Confirm { verb, reason, .. } => {
                 let targets = self.targets_for(verb);
                 self.mode = Mode::Running {
                     verb,
@@ -1028,6 +1061,7 @@ impl App {
                     verb,
                     op: verb.op(self.now),
                     targets,
+                    reason,
                 }]
             }
             m => {
@@ -1171,6 +1205,17 @@ impl App {
                 Mode::Confirm {
                     verb: Verb::RetryNow, ..
                 } => self.start_input(InputKind::SpreadOver, "30m".into()),
+                _ => Vec::new(),
+            },
+            Intent::Reason => match &mut self.mode {
+                Mode::Confirm {
+                    verb: Verb::Hold,
+                    reason,
+                    ..
+                } => {
+                    let typed = reason.take().unwrap_or_default();
+                    self.start_input(InputKind::HoldReason, typed)
+                }
                 _ => Vec::new(),
             },
         }

@@ -92,6 +92,7 @@ pub const BINDINGS: &[Binding] = &[
     bind!(Confirm, [Char('y'), Code(KeyCode::Enter)], "y Enter", Submit, "yes, do it"),
     bind!(Confirm, [Char('n'), Code(KeyCode::Esc), Char('q')], "n Esc", Cancel, "no"),
     bind!(Confirm, [Char('s')], "s", Spread, "retry: spread the attempts over a while (asks how long)"),
+    bind!(Confirm, [Char('r')], "r", Reason, "hold: say why (shown beside each held entry)"),
     bind!(Progress, [Code(KeyCode::Esc), Char('c'), Ctrl('c')], "Esc c", Cancel, "stop after the entries at hand"),
     bind!(Help, [Char('j'), Code(KeyCode::Down)], "j ↓", Down, "scroll down"),
     bind!(Help, [Char('k'), Code(KeyCode::Up)], "k ↑", Up, "scroll up"),

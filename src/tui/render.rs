@@ -129,7 +129,7 @@ pub fn render(app: &App, f: &mut Frame) {
     f.render_widget(Paragraph::new(s.status), s.foot);
     match &app.mode {
         Mode::Help { scroll } => help(&theme, f, *scroll),
-        Mode::Confirm { verb, count } => confirm(&theme, f, s.head.height, *verb, *count),
+        Mode::Confirm { verb, count, reason } => confirm(&theme, f, s.head.height, *verb, *count, reason.as_deref()),
         Mode::Running {
             verb,
             done,
@@ -401,6 +401,7 @@ fn status_lines(app: &App, theme: &Theme, w: usize) -> Vec<Line<'static>> {
                 InputKind::SpreadOver => {
                     first_fitting(&["spread the retries over (30m, 2h): ", "spread over: "], w / 2)
                 }
+                InputKind::HoldReason => first_fitting(&["hold: why (Enter: none): ", "why: "], w / 2),
             };
             // The end of a long line, where the cursor is.
             let room = w.saturating_sub(fit::width(&prompt) + 1);
@@ -1109,7 +1110,7 @@ fn help(theme: &Theme, f: &mut Frame, scroll: u16) {
 
 /// The yes/no question, wrapped to the box; its keys are always the last
 /// line shown: on a short screen the blank lines go first, then the text.
-fn confirm(theme: &Theme, f: &mut Frame, head: u16, verb: Verb, count: usize) {
+fn confirm(theme: &Theme, f: &mut Frame, head: u16, verb: Verb, count: usize, reason: Option<&str>) {
     let what = match verb {
         Verb::Drop => "They are removed from the queue for good.",
         Verb::Hold => "No writer tries a held entry until it is released.",
@@ -1123,6 +1124,7 @@ fn confirm(theme: &Theme, f: &mut Frame, head: u16, verb: Verb, count: usize) {
     let ask = match verb {
         Verb::Defer(d) => format!("Defer {count} {noun} by {}?", human_duration(d.as_secs())),
         Verb::RetrySpread(d) => format!("Retry {count} {noun} over {}?", human_duration(d.as_secs())),
+        Verb::Hold if let Some(r) = reason => format!("Hold {count} {noun} for \u{201c}{}\u{201d}?", escape(r)),
         v => format!("{} {count} {noun}?", v.name()),
     };
     let full = f.area();
@@ -1139,16 +1141,22 @@ fn confirm(theme: &Theme, f: &mut Frame, head: u16, verb: Verb, count: usize) {
         Span::styled("[n]", theme.title()),
         Span::raw(" no"),
     ];
-    if verb == Verb::RetryNow {
+    let extra = match verb {
+        Verb::RetryNow => Some(("[s]", " spread")),
+        Verb::Hold => Some(("[r]", " reason")),
+        _ => None,
+    };
+    if let Some((key, what)) = extra {
         keys.push(Span::raw("    "));
-        keys.push(Span::styled("[s]", theme.title()));
-        keys.push(Span::raw(" spread"));
+        keys.push(Span::styled(key, theme.title()));
+        keys.push(Span::raw(what));
     }
     let keys = Line::from(keys);
     let room = (full.height as usize).saturating_sub(2);
-    let mut blanks = true;
-    if question.len() + text.len() + 3 > room {
-        blanks = false;
+    // The blank lines go first when the box would cover the header.
+    let below = (full.height.saturating_sub(head) as usize).saturating_sub(2);
+    let blanks = question.len() + text.len() + 3 <= below.min(room);
+    if question.len() + text.len() + 1 > room {
         text.truncate(room.saturating_sub(question.len() + 1));
     }
     let mut lines = question;

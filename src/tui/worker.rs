@@ -259,7 +259,12 @@ impl Worker {
         match e {
             Effect::LoadDetail(state, id) => self.detail(state, &id),
             Effect::LoadStats => self.stats(),
-            Effect::Apply { verb, op, targets } => self.apply(verb, op, &targets),
+            Effect::Apply {
+                verb,
+                op,
+                targets,
+                reason,
+            } => self.apply(verb, op, &targets, reason),
             Effect::Cancel => self.stop.store(true, Ordering::SeqCst),
             Effect::Scan { .. } | Effect::Quit => self.pending.push_back(e),
         }
@@ -446,7 +451,7 @@ impl Worker {
         };
     }
 
-    fn apply(&mut self, verb: Verb, op: EntryOp, targets: &[(State, EntryId)]) {
+    fn apply(&mut self, verb: Verb, op: EntryOp, targets: &[(State, EntryId)], reason: Option<String>) {
         self.stop.store(false, Ordering::SeqCst);
         let mut items: Vec<Item> = targets.iter().map(|(s, id)| Item::new(*s, id.clone())).collect();
         if let Verb::RetrySpread(window) = verb {
@@ -467,7 +472,10 @@ impl Worker {
             // Drop and recover take inflight entries only once they are stuck.
             stuck_after: self.stuck_after,
             now: self.now(),
-            hold: Some(crate::queue::holds::HoldNote::by_current_user(self.now())),
+            hold: Some(crate::queue::holds::HoldNote {
+                reason,
+                ..crate::queue::holds::HoldNote::by_current_user(self.now())
+            }),
         };
         let mut obs = Screen {
             to_ui: &self.to_ui,
