@@ -56,6 +56,21 @@ fn app(n: usize) -> App {
     a
 }
 
+/// The change the effects ask the worker for: verb, op, targets, reason.
+type Applied<'a> = (&'a Verb, &'a EntryOp, &'a Vec<(State, EntryId)>, &'a Option<String>);
+
+fn applied(fx: &[Effect]) -> Applied<'_> {
+    match fx.first() {
+        Some(Effect::Apply {
+            verb,
+            op,
+            targets,
+            reason,
+        }) => (verb, op, targets, reason),
+        _ => panic!("{fx:?}"),
+    }
+}
+
 fn key(c: KeyCode) -> Event {
     Event::Key(KeyEvent::new(c, KeyModifiers::NONE))
 }
@@ -273,16 +288,8 @@ fn actions_confirm_with_the_count_then_apply_to_the_marked_entries() {
             "{k}"
         );
         let fx = update(&mut a, ch('y'));
-        let Some(Effect::Apply {
-            verb: v,
-            op,
-            targets,
-            reason: None,
-        }) = fx.first()
-        else {
-            panic!("{fx:?}")
-        };
-        assert_eq!(*v, verb);
+        let (v, op, targets, reason) = applied(&fx);
+        assert_eq!((*v, reason), (verb, &None));
         assert_eq!(targets, &vec![(state, id(0)), (state, id(1))]);
         let expect = match verb {
             Verb::Hold => "Move(Held)",
@@ -338,15 +345,7 @@ fn the_retry_dialog_offers_a_spread_and_asks_how_long() {
         }
     );
     let fx = update(&mut a, ch('y'));
-    let Some(Effect::Apply {
-        verb: v,
-        op,
-        targets,
-        reason: None,
-    }) = fx.first()
-    else {
-        panic!("{fx:?}")
-    };
+    let (v, op, targets, _) = applied(&fx);
     assert_eq!(
         (*v, format!("{op:?}"), targets.len()),
         (verb, "Schedule(PerEntry)".into(), 2)
@@ -400,16 +399,11 @@ fn the_hold_dialog_asks_why_and_the_hold_carries_the_reason() {
     update(&mut a, ch('!'));
     update(&mut a, key(KeyCode::Enter));
     let fx = update(&mut a, ch('y'));
-    let Some(Effect::Apply {
-        verb: Verb::Hold,
-        targets,
-        reason,
-        ..
-    }) = fx.first()
-    else {
-        panic!("{fx:?}")
-    };
-    assert_eq!((targets.len(), reason.as_deref()), (2, Some("DNS broken!")));
+    let (v, _, targets, reason) = applied(&fx);
+    assert_eq!(
+        (*v, targets.len(), reason.as_deref()),
+        (Verb::Hold, 2, Some("DNS broken!"))
+    );
     // Nothing typed: a hold without a reason; too long: refused, kept.
     let mut b = app(5);
     update(&mut b, ch('h'));
