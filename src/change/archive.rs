@@ -679,7 +679,7 @@ fn read_dest(queue: &Queue, c: &Chosen) -> std::result::Result<DestFiles, Outcom
         hold_note: (c.archived_as == State::Held)
             .then(|| queue.hold_note_text(&c.id))
             .flatten()
-            .filter(|t| serde_json::from_str::<crate::queue::holds::HoldNote>(t).is_ok())
+            .filter(|t| crate::queue::holds::HoldNote::is_note(t.as_bytes()))
             .map(String::into_bytes),
     })
 }

@@ -42,6 +42,7 @@ use serde::Deserialize;
 
 use super::{Change, Control, Ctx, Notice, Observer, Outcome, Report, Step, Subject, Verb, Work};
 use crate::error::{Error, Result};
+use crate::queue::holds::HoldNote;
 use crate::queue::ops::{CHANGED_SINCE, EntryOp, Item, Reschedule, Restore};
 use crate::queue::{EntryId, MAX_JSON_FILE, Queue, State, parse};
 
@@ -463,12 +464,7 @@ fn classify(r: &Record) -> Result<UndoItem, String> {
             restore,
             // A release's note goes back with the entry into hold/.
             note: (back_to == State::Held)
-                .then(|| {
-                    f.hold_note.as_deref().filter(|n| {
-                        n.len() as u64 <= MAX_JSON_FILE
-                            && serde_json::from_str::<crate::queue::holds::HoldNote>(n).is_ok()
-                    })
-                })
+                .then(|| f.hold_note.as_deref().filter(|n| HoldNote::is_note(n.as_bytes())))
                 .flatten()
                 .map(Arc::from),
             ..Item::new(state, id.clone())
@@ -498,12 +494,7 @@ fn classify(r: &Record) -> Result<UndoItem, String> {
             // A change of a held entry's note (a hold with a reason or an
             // end of an entry held already).
             (None, None) if to == State::Held && (f.hold_note.is_some() || f.hold_note_before.is_some()) => {
-                let valid = |n: &Option<String>| {
-                    n.as_deref().is_none_or(|n| {
-                        n.len() as u64 <= MAX_JSON_FILE
-                            && serde_json::from_str::<crate::queue::holds::HoldNote>(n).is_ok()
-                    })
-                };
+                let valid = |n: &Option<String>| n.as_deref().is_none_or(|n| HoldNote::is_note(n.as_bytes()));
                 if !valid(&f.hold_note_before) || !valid(&f.hold_note) {
                     return Err("the hold note the log recorded is not a valid note".into());
                 }

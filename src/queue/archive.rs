@@ -542,9 +542,7 @@ impl Reading<'_> {
                     None
                 } else {
                     let bytes = read_member(entry, size)?;
-                    serde_json::from_slice::<super::holds::HoldNote>(&bytes)
-                        .is_ok()
-                        .then_some(bytes)
+                    super::holds::HoldNote::is_note(&bytes).then_some(bytes)
                 };
                 if note.is_none() {
                     self.end.problems.push(format!(

@@ -75,6 +75,12 @@ impl HoldNote {
         }
     }
 
+    /// True when `text` is a note as mqctl writes one: within the bound of
+    /// a queue's JSON file, and a `HoldNote`.
+    pub fn is_note(text: &[u8]) -> bool {
+        text.len() as u64 <= MAX_JSON_FILE && serde_json::from_slice::<HoldNote>(text).is_ok()
+    }
+
     /// True once its end has come.
     pub fn expired(&self, now: Timestamp) -> bool {
         self.until.is_some_and(|u| u <= now)

@@ -498,17 +498,7 @@ impl Queue {
                     staged = Some(tmp);
                     change.note = Some(text);
                 }
-                Err(Errno::ENOSPC | Errno::EDQUOT) => {
-                    return ended(change, Step::Retry(Retry::NoSpace), Pending::None);
-                }
-                Err(e) => {
-                    let failed = Outcome::Failed(format!(
-                        "writing its note in {}/: {}",
-                        super::holds::NOTES,
-                        errno_text(e)
-                    ));
-                    return ended(change, Step::Final(failed), Pending::None);
-                }
+                Err(e) => return ended(change, note_not_written(e), Pending::None),
             }
         }
         let step = self.move_step(from, to, id);
@@ -885,16 +875,8 @@ impl Queue {
             Some(t) => self.write_hold_note(id, t.as_bytes()),
             None => self.remove_hold_note(id),
         };
-        match written {
-            Ok(()) => {}
-            Err(Errno::ENOSPC | Errno::EDQUOT) => return Step::Retry(Retry::NoSpace),
-            Err(e) => {
-                return Step::Final(Outcome::Failed(format!(
-                    "writing its note in {}/: {}",
-                    super::holds::NOTES,
-                    errno_text(e)
-                )));
-            }
+        if let Err(e) = written {
+            return note_not_written(e);
         }
         dirty.notes.store(true, Ordering::SeqCst);
         if self.stat_entry(State::Held, id.as_bytes()).is_none() {
@@ -1118,6 +1100,19 @@ fn new_schedule(r: Reschedule, item: &Item, current: &[u8]) -> Result<(Timestamp
         new_at,
         serde_json::to_string(&doc).expect("a JSON map always serialises"),
     ))
+}
+
+/// A note that could not be written: for lack of space, a retry (the
+/// batch shrinks); else the change fails, saying why.
+fn note_not_written(e: Errno) -> Step {
+    match e {
+        Errno::ENOSPC | Errno::EDQUOT => Step::Retry(Retry::NoSpace),
+        e => Step::Final(Outcome::Failed(format!(
+            "writing its note in {}/: {}",
+            super::holds::NOTES,
+            errno_text(e)
+        ))),
+    }
 }
 
 /// What a note says, for the change's line: `reason "quota", until …`.
