@@ -56,6 +56,15 @@ fn app(n: usize) -> App {
     a
 }
 
+/// The dialog that asks to confirm `count` entries, no reason typed.
+fn confirm(verb: Verb, count: usize) -> Mode {
+    Mode::Confirm {
+        verb,
+        count,
+        reason: None,
+    }
+}
+
 /// The change the effects ask the worker for: verb, op, targets, reason.
 type Applied<'a> = (&'a Verb, &'a EntryOp, &'a Vec<(State, EntryId)>, &'a Option<String>);
 
@@ -278,15 +287,7 @@ fn actions_confirm_with_the_count_then_apply_to_the_marked_entries() {
         update(&mut a, ch(' '));
         update(&mut a, ch(' '));
         update(&mut a, ch(k));
-        assert_eq!(
-            a.mode,
-            Mode::Confirm {
-                verb,
-                count: 2,
-                reason: None
-            },
-            "{k}"
-        );
+        assert_eq!(a.mode, confirm(verb, 2), "{k}");
         let fx = update(&mut a, ch('y'));
         let (v, op, targets, reason) = applied(&fx);
         assert_eq!((*v, reason), (verb, &None));
@@ -310,14 +311,7 @@ fn the_retry_dialog_offers_a_spread_and_asks_how_long() {
     update(&mut a, ch(' '));
     update(&mut a, ch(' '));
     update(&mut a, ch('t'));
-    assert_eq!(
-        a.mode,
-        Mode::Confirm {
-            verb: Verb::RetryNow,
-            count: 2,
-            reason: None
-        }
-    );
+    assert_eq!(a.mode, confirm(Verb::RetryNow, 2));
     update(&mut a, ch('s'));
     assert!(
         matches!(&a.mode, Mode::Input { kind: mqctl::tui::app::InputKind::SpreadOver, text } if text == "30m"),
@@ -336,14 +330,7 @@ fn the_retry_dialog_offers_a_spread_and_asks_how_long() {
     update(&mut a, key(KeyCode::Backspace));
     update(&mut a, key(KeyCode::Enter));
     let verb = Verb::RetrySpread(jiff::SignedDuration::from_mins(30));
-    assert_eq!(
-        a.mode,
-        Mode::Confirm {
-            verb,
-            count: 2,
-            reason: None
-        }
-    );
+    assert_eq!(a.mode, confirm(verb, 2));
     let fx = update(&mut a, ch('y'));
     let (v, op, targets, _) = applied(&fx);
     assert_eq!(
@@ -355,14 +342,7 @@ fn the_retry_dialog_offers_a_spread_and_asks_how_long() {
     let mut b = app(5);
     update(&mut b, ch('h'));
     update(&mut b, ch('s'));
-    assert_eq!(
-        b.mode,
-        Mode::Confirm {
-            verb: Verb::Hold,
-            count: 1,
-            reason: None
-        }
-    );
+    assert_eq!(b.mode, confirm(Verb::Hold, 1));
 }
 
 #[test]
@@ -437,14 +417,7 @@ fn without_marks_an_action_takes_the_selected_entry() {
     let mut a = app(5);
     update(&mut a, ch('j'));
     update(&mut a, ch('d'));
-    assert_eq!(
-        a.mode,
-        Mode::Confirm {
-            verb: Verb::Drop,
-            count: 1,
-            reason: None
-        }
-    );
+    assert_eq!(a.mode, confirm(Verb::Drop, 1));
     let fx = update(&mut a, key(KeyCode::Enter));
     assert!(matches!(&fx[..], [Effect::Apply { targets, .. }] if *targets == vec![(State::Queued, id(1))]));
 }
@@ -497,14 +470,7 @@ fn f_asks_for_a_duration_then_confirms_a_defer() {
     update(&mut a, ch('h'));
     update(&mut a, key(KeyCode::Enter));
     let d = SignedDuration::from_hours(2);
-    assert_eq!(
-        a.mode,
-        Mode::Confirm {
-            verb: Verb::Defer(d),
-            count: 1,
-            reason: None
-        }
-    );
+    assert_eq!(a.mode, confirm(Verb::Defer(d), 1));
     let fx = update(&mut a, ch('y'));
     assert!(matches!(&fx[..], [Effect::Apply { op: EntryOp::Schedule(Reschedule::DeferBy(x, _)), .. }] if *x == d));
     // Esc while typing a duration just cancels.
@@ -770,14 +736,7 @@ fn release_takes_only_held_entries_and_recover_only_inflight_ones() {
     update(&mut a, l);
     update(&mut a, ch('*'));
     update(&mut a, ch('u'));
-    assert_eq!(
-        a.mode,
-        Mode::Confirm {
-            verb: Verb::Release,
-            count: 1,
-            reason: None
-        }
-    );
+    assert_eq!(a.mode, confirm(Verb::Release, 1));
     let fx = update(&mut a, ch('y'));
     assert!(matches!(&fx[..], [Effect::Apply { targets, .. }] if *targets == vec![(State::Held, id(1))]));
     let mut a = App::new("/q".into(), now(), true);

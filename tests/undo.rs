@@ -55,15 +55,6 @@ fn summary(r: &Run) -> &str {
     r.stderr.lines().last().unwrap_or_else(|| panic!("no summary: {r:?}"))
 }
 
-/// `tree` with any modification time at `rel`: a schedule put back is a
-/// new file (a temp sibling renamed over), with the same bytes, mode and
-/// owner as the old one.
-fn any_mtime(tree: &mut Tree, rel: impl AsRef<Path>) {
-    let mut node = tree[rel.as_ref()].clone();
-    node.mtime = None;
-    tree.set(rel, node);
-}
-
 // ---------------------------------------------------------------- moves
 
 #[test]
@@ -194,7 +185,7 @@ fn rewrite_then_undo(args: &[&str]) {
     expected.set("claimed", Node::dir(0o700));
     expected.set("claimed-held", Node::dir(0o700));
     for s in &sched[..2] {
-        any_mtime(&mut expected, s);
+        expected.any_mtime(s);
     }
     assert_tree(&expected, &q.snapshot());
     assert!(temp_files(q.root()).is_empty());
@@ -415,10 +406,10 @@ fn since_takes_back_every_run_started_at_or_after_the_time_newest_change_first()
     assert_eq!(summary(&r), "3 undone, 0 not undoable, 0 changed since, 0 failed");
     let mut expected = held.clone();
     expected.set("claimed-held", Node::dir(0o700));
-    any_mtime(&mut expected, format!("{}/schedule", m[0].dest_dir()));
+    expected.any_mtime(format!("{}/schedule", m[0].dest_dir()));
     // The notes the release removed are back, byte for byte.
     for e in &m[..2] {
-        any_mtime(&mut expected, format!("hold-notes/{}", e.id));
+        expected.any_mtime(format!("hold-notes/{}", e.id));
     }
     assert_tree(&expected, &q.snapshot());
 
@@ -433,7 +424,7 @@ fn since_takes_back_every_run_started_at_or_after_the_time_newest_change_first()
     expected.set("hold", Node::dir(0o700));
     expected.set("hold-notes", Node::dir(0o700));
     expected.set("claimed-held", Node::dir(0o700));
-    any_mtime(&mut expected, format!("{}/schedule", m[0].dest_dir()));
+    expected.any_mtime(format!("{}/schedule", m[0].dest_dir()));
     assert_tree(&expected, &q.snapshot());
 }
 
@@ -544,8 +535,8 @@ fn undo_of_an_undo_makes_the_change_again() {
         ]
     );
     let mut expected = changed;
-    any_mtime(&mut expected, format!("{}/schedule", m[1].dest_dir()));
-    any_mtime(&mut expected, format!("hold-notes/{}", m[0].id));
+    expected.any_mtime(format!("{}/schedule", m[1].dest_dir()));
+    expected.any_mtime(format!("hold-notes/{}", m[0].id));
     assert_tree(&expected, &q.snapshot());
 }
 

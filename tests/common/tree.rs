@@ -118,6 +118,15 @@ impl Tree {
         self.0.insert(rel.as_ref().to_path_buf(), node);
     }
 
+    /// Takes any modification time at `rel`: a file written anew (a temp
+    /// sibling renamed over) with the same bytes, mode and owner.
+    pub fn any_mtime(&mut self, rel: impl AsRef<Path>) {
+        let rel = rel.as_ref();
+        let mut node = self.0[rel].clone();
+        node.mtime = None;
+        self.set(rel, node);
+    }
+
     /// Removes `rel` (only that path); panics when it is not there.
     pub fn remove(&mut self, rel: impl AsRef<Path>) -> Node {
         let rel = rel.as_ref();
