@@ -779,8 +779,12 @@ impl Queue {
         if !policy.writer_live || state != State::Queued {
             return false;
         }
+        // Gone since it was checked: the writer is moving it (to inflight/
+        // and back, most likely), so taking it now could catch it in the
+        // moment between the writer's moves; it waits like a fresh one (a
+        // later try finds it vanished if it is really gone).
         let Some(m) = self.stat_entry(state, id.as_bytes()) else {
-            return false;
+            return true;
         };
         let Ok(since) = Timestamp::new(m.ctime.0, m.ctime.1 as i32) else {
             return false;

@@ -303,6 +303,38 @@ pub struct Resolved {
 
 /// Resolves ids and unique prefixes, as git does. A prefix that names more
 /// than one entry is a usage error that lists some of them.
+/// How often an entry that is not where it was looked for is looked for
+/// again: the writer moves an entry from `queue/` to `inflight/` and back in
+/// well under a millisecond, so one look at each folder in turn can miss it
+/// in both.
+const LOOKS: usize = 4;
+
+/// The folders among `states` that hold `id`, looked for again while it is
+/// in none of them (see `LOOKS`).
+fn locate_in(queue: &Queue, id: &[u8], states: &[State]) -> Vec<State> {
+    let mut hits = Vec::new();
+    for _ in 0..LOOKS {
+        hits = queue.locate(id).into_iter().filter(|s| states.contains(s)).collect();
+        if !hits.is_empty() {
+            break;
+        }
+    }
+    hits
+}
+
+/// Reads an entry named by its id where it is now: found in `state`, it may
+/// have moved on since (see `LOOKS`). `None` when it left `states`.
+fn read_where_it_is(queue: &Queue, state: State, id: &[u8], states: &[State], want: Want) -> Option<Entry> {
+    if let Some(e) = queue.read_one(state, id, want) {
+        return Some(e);
+    }
+    (0..LOOKS).find_map(|_| {
+        locate_in(queue, id, states)
+            .into_iter()
+            .find_map(|s| queue.read_one(s, id, want))
+    })
+}
+
 pub fn resolve_ids(queue: &Queue, ids: &[String], states: &[State]) -> Result<Resolved> {
     let mut out = Resolved::default();
     let all_full = ids.iter().all(|i| EntryId::new(i.as_bytes()).is_well_formed());
@@ -312,11 +344,7 @@ pub fn resolve_ids(queue: &Queue, ids: &[String], states: &[State]) -> Result<Re
             if !seen.insert(id) {
                 continue;
             }
-            let hits: Vec<State> = queue
-                .locate(id.as_bytes())
-                .into_iter()
-                .filter(|s| states.contains(s))
-                .collect();
+            let hits = locate_in(queue, id.as_bytes(), states);
             if hits.is_empty() {
                 out.missing.push(id.clone());
             }
@@ -419,7 +447,7 @@ pub fn for_each(
         .found
         .par_iter()
         .filter_map(|(state, id)| {
-            let e = queue.read_one(*state, id.as_bytes(), want)?;
+            let e = read_where_it_is(queue, *state, id.as_bytes(), &states, want)?;
             (sel.pre(&e) && sel.post(&e)).then_some(e)
         })
         .collect();
